@@ -1,0 +1,1 @@
+"""marianne-tui: a live terminal console for Marianne's global learning store."""

@@ -1,0 +1,120 @@
+"""The composed store, and the module Marianne's callers import it from.
+
+``from store.global_store import GlobalLearningStore`` works as
+``from marianne.learning.global_store import GlobalLearningStore`` does in Marianne.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from store.base import (
+    DEFAULT_GLOBAL_STORE_PATH,
+    SCHEMA_VERSION,
+    Clock,
+    GlobalLearningStoreBase,
+    ReadOnlyStoreError,
+    SchemaError,
+    StoreError,
+    StoreOpenError,
+)
+from store.budget import BudgetMixin
+from store.console import ConsoleMixin
+from store.drift import DriftMixin
+from store.escalation import EscalationMixin
+from store.executions import ExecutionMixin
+from store.models import (
+    DriftMetrics,
+    EntropyResponseRecord,
+    EpistemicDriftMetrics,
+    ErrorRecoveryRecord,
+    EscalationDecisionRecord,
+    EvolutionEntryInput,
+    EvolutionTrajectoryEntry,
+    ExecutionRecord,
+    ExplorationBudgetRecord,
+    PatternDiscoveryEvent,
+    PatternEntropyMetrics,
+    PatternRecord,
+    QuarantineStatus,
+    RateLimitEvent,
+    SuccessFactors,
+)
+from store.patterns import PatternMixin
+from store.patterns_lifecycle import PatternLifecycleMixin
+from store.rate_limits import RateLimitMixin
+
+__all__ = [
+    "DEFAULT_GLOBAL_STORE_PATH",
+    "SCHEMA_VERSION",
+    "BudgetMixin",
+    "Clock",
+    "DriftMetrics",
+    "DriftMixin",
+    "EntropyResponseRecord",
+    "EpistemicDriftMetrics",
+    "ErrorRecoveryRecord",
+    "EscalationDecisionRecord",
+    "EscalationMixin",
+    "EvolutionEntryInput",
+    "EvolutionTrajectoryEntry",
+    "ExecutionMixin",
+    "ExecutionRecord",
+    "ExplorationBudgetRecord",
+    "GlobalLearningStore",
+    "GlobalLearningStoreBase",
+    "PatternDiscoveryEvent",
+    "PatternEntropyMetrics",
+    "PatternLifecycleMixin",
+    "PatternMixin",
+    "PatternRecord",
+    "QuarantineStatus",
+    "RateLimitEvent",
+    "RateLimitMixin",
+    "ReadOnlyStoreError",
+    "SchemaError",
+    "StoreError",
+    "StoreOpenError",
+    "SuccessFactors",
+    "get_global_store",
+]
+
+
+class GlobalLearningStore(
+    PatternMixin,
+    ExecutionMixin,
+    RateLimitMixin,
+    DriftMixin,
+    EscalationMixin,
+    BudgetMixin,
+    ConsoleMixin,
+    GlobalLearningStoreBase,
+):
+    """Marianne's global learning store on SQLModel: SQLite by default, PostgreSQL by URL.
+
+    ``GlobalLearningStore(db_path=None)`` opens ``~/.marianne/global-learning.db``;
+    ``db_path`` may also be another path or a SQLAlchemy URL. See ``store.base`` for
+    ``read_only``, ``create`` and ``clock``.
+    """
+
+
+_global_store: GlobalLearningStore | None = None
+_global_store_lock = threading.Lock()
+
+
+def get_global_store(db_path: Path | str | None = None) -> GlobalLearningStore:
+    """One store per path: a new instance only when a different ``db_path`` is given."""
+    global _global_store
+    with _global_store_lock:
+        if _global_store is None or (
+            db_path is not None and _global_store.db_path != _normalised(db_path)
+        ):
+            _global_store = GlobalLearningStore(db_path)
+        return _global_store
+
+
+def _normalised(db_path: Path | str) -> Path | str:
+    if isinstance(db_path, str) and "://" in db_path:
+        return db_path
+    return Path(db_path).expanduser()

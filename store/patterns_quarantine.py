@@ -1,0 +1,9 @@
+"""TODO: being written (see the store issue)."""
+
+from __future__ import annotations
+
+from store.base import GlobalLearningStoreBase
+
+
+class PatternQuarantineMixin(GlobalLearningStoreBase):
+    pass

@@ -1,0 +1,212 @@
+"""Frozen read-models for the console (and any other viewer), never ORM objects.
+
+The console asks the store for exactly what one screen shows: already filtered, sorted and
+paged in SQL. Everything here is a plain immutable value that is safe to hand to another
+thread. Strings inside are untrusted text written by AI agents: a viewer must sanitise
+them before display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from store.models import DriftMetrics, EpistemicDriftMetrics
+
+__all__ = [
+    "ActionPreview",
+    "DriftReport",
+    "DriftRow",
+    "EscalationOutcome",
+    "JournalEntry",
+    "PatternAction",
+    "PatternPage",
+    "PatternQuery",
+    "PatternRow",
+    "PatternSort",
+    "StoreOverview",
+    "TrustBand",
+    "UndoConflictError",
+]
+
+
+class PatternSort(str, Enum):
+    """Columns the patterns list can be sorted by (in SQL)."""
+
+    PRIORITY = "priority"
+    NAME = "name"
+    TYPE = "type"
+    STATUS = "status"
+    TRUST = "trust"
+    EFFECTIVENESS = "effectiveness"
+    APPLICATIONS = "applications"
+    SUCCESSES = "successes"
+    FAILURES = "failures"
+    LAST_SEEN = "last_seen"
+    INSTRUMENT = "instrument"
+
+
+class TrustBand(str, Enum):
+    """Trust bands used by Marianne's CLI: low <= 0.3 < medium < 0.7 <= high."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+#: Thresholds of the trust bands and of "needs attention".
+LOW_TRUST = 0.3
+HIGH_TRUST = 0.7
+
+
+@dataclass(frozen=True)
+class PatternQuery:
+    """One page of the patterns list: filters, sort and window, all applied in SQL.
+
+    ``text`` is a case-insensitive substring match on name or description.
+    ``needs_attention`` keeps patterns an operator should look at: quarantined, low trust
+    (<= 0.3), drift-retired (priority 0), or pending with at least 3 applications and stored
+    effectiveness below 0.35 (the ones the lifecycle will quarantine).
+    """
+
+    text: str = ""
+    statuses: tuple[str, ...] = ()
+    pattern_type: str | None = None
+    instrument: str | None = None
+    trust_band: TrustBand | None = None
+    needs_attention: bool = False
+    include_inactive: bool = True
+    sort: PatternSort = PatternSort.PRIORITY
+    descending: bool = True
+    offset: int = 0
+    limit: int = 200
+
+
+@dataclass(frozen=True)
+class PatternRow:
+    """One line of the patterns list. Scores are clamped as Marianne's records clamp them."""
+
+    id: str
+    name: str
+    pattern_type: str
+    status: str
+    trust: float
+    effectiveness: float
+    priority: float
+    applications: int
+    successes: int
+    failures: int
+    last_seen: datetime | None
+    instrument: str | None
+    active: bool
+    description: str | None
+
+    @property
+    def drift_retired(self) -> bool:
+        """Priority exactly 0: retired by drift (status unchanged), not status "retired"."""
+        return self.priority == 0.0
+
+
+@dataclass(frozen=True)
+class PatternPage:
+    rows: tuple[PatternRow, ...]
+    #: how many patterns match the filters (all pages)
+    matching: int
+    #: how many patterns the store holds
+    total: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class StoreOverview:
+    """What the console header shows on every screen; cheap to compute (a few aggregates)."""
+
+    location: str
+    read_only: bool
+    schema_warning: str | None
+    status_counts: Mapping[str, int]
+    drift_retired: int
+    total_patterns: int
+    budget: float | None
+    budget_floor: float
+    budget_ceiling: float
+    #: latest recorded diversity index (pattern_entropy_history), None if never recorded
+    diversity: float | None
+    diversity_threshold: float
+    active_rate_limits: int
+    pending_escalations: int
+
+
+class PatternAction(str, Enum):
+    """Operator triage actions on a pattern."""
+
+    QUARANTINE = "quarantine"
+    VALIDATE = "validate"
+    RETIRE = "retire"
+    PENDING = "pending"
+
+
+class EscalationOutcome(str, Enum):
+    """The four outcomes Marianne documents for an escalation."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ActionPreview:
+    """The columns an action would change, before and after (for a confirm dialog)."""
+
+    target_kind: str
+    target_id: str
+    target_name: str
+    action: str
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One operator action as journalled: who, when, what, why, and the state it replaced."""
+
+    id: int
+    acted_at: datetime
+    actor: str
+    target_kind: str
+    target_id: str
+    action: str
+    reason: str | None
+    prior_state: Mapping[str, Any]
+    new_state: Mapping[str, Any]
+    undone_at: datetime | None = None
+
+
+class UndoConflictError(Exception):
+    """The row changed after the action, so undoing it would overwrite someone's change."""
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    """Both drifts of one pattern side by side (either may be missing for lack of data)."""
+
+    pattern_id: str
+    pattern_name: str
+    status: str
+    priority: float
+    effectiveness: DriftMetrics | None
+    epistemic: EpistemicDriftMetrics | None
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    rows: tuple[DriftRow, ...]
+    window_size: int
+    drift_threshold: float
+    epistemic_threshold: float
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    epistemic_summary: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,117 @@
+"""Fixtures shared by every test: stores on each backend, a fixed clock, Marianne's files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from store import Clock, GlobalLearningStore
+
+REPO = Path(__file__).resolve().parents[1]
+#: ../shared beside the clone (CI always has it; a user's clone may not).
+SHARED = Path(os.environ.get("MARIANNE_SHARED_DIR", REPO.parent / "shared"))
+FIXTURES = SHARED / "fixtures"
+POSTGRES_URL_VARIABLE = "MARIANNE_TEST_POSTGRES_URL"
+
+
+class FrozenClock(Clock):
+    """A clock that stands still until a test moves it.
+
+    Local time is naive; UTC is the same instant read as aware UTC, which is what a machine
+    whose local zone is UTC reports (CI runs in UTC).
+    """
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2026, 11, 25, 12, 0, 0, 250000)
+
+    def local(self) -> datetime:
+        return self.now
+
+    def utc(self) -> datetime:
+        return self.now.replace(tzinfo=UTC)
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+def _postgres_base_url() -> str | None:
+    return os.environ.get(POSTGRES_URL_VARIABLE) or None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store location on each backend.
+
+    PostgreSQL tests skip with a reason when no server URL is set, except in CI
+    (``CI=true``), where a missing server is a failure.
+    """
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.db")
+        return
+    base = _postgres_base_url()
+    if base is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {POSTGRES_URL_VARIABLE} is not set")
+        pytest.skip(f"PostgreSQL: set {POSTGRES_URL_VARIABLE} to run (see .ci/postgres.sh)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(base)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture
+def store(store_url: str, clock: FrozenClock) -> Iterator[GlobalLearningStore]:
+    """An empty store on SQLite and on PostgreSQL, with a frozen clock."""
+    opened = GlobalLearningStore(store_url, clock=clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, clock: FrozenClock) -> Iterator[GlobalLearningStore]:
+    """An empty SQLite store only (for SQLite-specific behaviour)."""
+    opened = GlobalLearningStore(tmp_path / "store.db", clock=clock)
+    yield opened
+    opened.close()
+
+
+def fixture_copy(name: str, destination: Path) -> Path:
+    """A writable copy of one of Marianne's fixture files; skips when shared/ is absent."""
+    source = FIXTURES / name
+    if not source.exists():
+        pytest.skip(f"{source} not found (../shared is not beside this clone)")
+    target = destination / name
+    shutil.copyfile(source, target)
+    target.chmod(0o644)
+    return target
+
+
+@pytest.fixture
+def small_fixture(tmp_path: Path) -> Path:
+    """A copy of marianne-v15-small.db: 200 patterns, hostile text, every table filled."""
+    return fixture_copy("marianne-v15-small.db", tmp_path)
+
+
+@pytest.fixture
+def empty_fixture(tmp_path: Path) -> Path:
+    """A copy of marianne-v15-empty.db: a fresh v15 store made by Marianne."""
+    return fixture_copy("marianne-v15-empty.db", tmp_path)

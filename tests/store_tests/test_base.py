@@ -1,0 +1,53 @@
+"""Opening stores: paths, URLs, schema versions, hashing (contract section 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from store import GlobalLearningStore, StoreOpenError
+from store.base import content_hash_for, hash_job, hash_workspace, pattern_id_for
+
+
+def test_hash_vectors_from_the_contract(tmp_path: Path) -> None:
+    assert hash_job("myjob") == "3be846aefbc4433e"
+    assert hash_job("myjob", "cfg") == "f1e66009baa4aaae"
+    assert hash_job("my-job") == "3cc5d3c84b82d2cf"
+    assert hash_job("myjob", None) == hash_job("myjob", "")
+    assert pattern_id_for("validation_failure", "File  Not Created") == "5d4dc4465839e7be"
+    assert (
+        content_hash_for("validation_failure", "File  Not Created", "desc")
+        == "9ce47ab20062eb08e4fef21129295623"
+    )
+    assert (
+        content_hash_for("validation_failure", "File  Not Created", None)
+        == "f760f79df58794beb65b04546604c488"
+    )
+    assert GlobalLearningStore.hash_job("myjob") == "3be846aefbc4433e"
+
+
+def test_hash_workspace_vector() -> None:
+    path = Path("/srv/workspaces/demo")
+    if path.resolve() != path:
+        pytest.skip("/srv/workspaces/demo is a symlink on this machine")
+    assert hash_workspace(path) == "2f9957dc695c6749"
+
+
+def test_fresh_store_is_stamped_v15(store: GlobalLearningStore) -> None:
+    assert store.schema_version == 15
+    assert not store.read_only
+
+
+def test_missing_file_is_refused_without_create(tmp_path: Path) -> None:
+    with pytest.raises(StoreOpenError, match="no store at"):
+        GlobalLearningStore(tmp_path / "absent.db", create=False)
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database " * 100)
+    with pytest.raises(StoreOpenError, match="not a SQLite database"):
+        GlobalLearningStore(junk)
+    assert junk.read_bytes() == b"not a database " * 100
