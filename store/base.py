@@ -363,7 +363,13 @@ class GlobalLearningStoreBase:
         """
         batch = self._batch_conn.get()
         if batch is not None:
-            yield batch
+            if self.is_postgresql:
+                # A failed statement aborts a whole PostgreSQL transaction; a savepoint
+                # keeps SQLite's behaviour: only the failed operation is lost.
+                with batch.begin_nested():
+                    yield batch
+            else:
+                yield batch
             return
         try:
             with self._engine.begin() as conn:
@@ -374,6 +380,10 @@ class GlobalLearningStoreBase:
                 "database operation failed on %s: %s: %s",
                 self.location, type(error.orig).__name__, error.orig,
             )
+            # Callers written for Marianne catch the driver's own exceptions
+            # (sqlite3.IntegrityError, sqlite3.OperationalError): raise those.
+            if isinstance(error.orig, Exception):
+                raise error.orig from error
             raise
 
     def _raise_refusal(self, error: exc.DBAPIError) -> None:
@@ -401,6 +411,8 @@ class GlobalLearningStoreBase:
                     self._batch_conn.reset(token)
         except exc.DBAPIError as error:
             self._raise_refusal(error)
+            if isinstance(error.orig, Exception):
+                raise error.orig from error
             raise
 
     def _assert_writable(self) -> None:
