@@ -1,9 +1,318 @@
-"""TODO: being written (see the store issue)."""
+"""Recording patterns and their applications, and keeping their scores (contract section 5).
+
+Effectiveness and priority come from :mod:`store.metrics`; this module only gathers their
+inputs from SQL and writes the results.
+
+Deliberate differences from Marianne:
+
+* ``recalculate_all_pattern_priorities`` reads every pattern and its five latest
+  applications in two set-based queries and writes all scores in one transaction, instead
+  of three queries per pattern; the numbers written are the same (one "now" for the run).
+  It does not go through ``update_pattern_effectiveness``.
+"""
 
 from __future__ import annotations
 
-from store.base import GlobalLearningStoreBase
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, exc, func, insert, select, update
+
+from store import metrics, tables
+from store.base import GlobalLearningStoreBase, content_hash_for, pattern_id_for
+from store.models import QuarantineStatus
+
+__all__ = ["PatternCrudMixin", "PatternProvenance"]
+
+_P = tables.patterns.c
+_A = tables.pattern_applications.c
+
+
+@dataclass(frozen=True)
+class PatternProvenance:
+    """Where a pattern was first seen: the job hash and sheet number travel together."""
+
+    job_hash: str | None = None
+    sheet_num: int | None = None
+
+
+def _days_since(now: datetime, last_confirmed: datetime | None) -> int:
+    """Whole days since the last success, floored; NULL counts as now."""
+    if last_confirmed is None:
+        return 0
+    return metrics.whole_days((now - last_confirmed).total_seconds())
+
+
+def _scores(
+    pattern: Any, recent: list[tuple[bool, float | None]], now: datetime
+) -> tuple[float, float]:
+    """(effectiveness, priority) of a pattern row given its latest applications, newest first."""
+    effectiveness = metrics.effectiveness(
+        pattern.led_to_success_count,
+        pattern.led_to_failure_count,
+        [bool(ok) for ok, _ in recent],
+        [grounding for _, grounding in recent],
+        _days_since(now, pattern.last_confirmed),
+    )
+    priority = metrics.priority(effectiveness, pattern.occurrence_count, pattern.variance)
+    return effectiveness, priority
+
+
+_SCORE_INPUTS = (
+    _P.id,
+    _P.led_to_success_count,
+    _P.led_to_failure_count,
+    _P.last_confirmed,
+    _P.occurrence_count,
+    _P.variance,
+)
 
 
 class PatternCrudMixin(GlobalLearningStoreBase):
-    pass
+    """Pattern writes: record, apply, rescore, soft-delete."""
+
+    def record_pattern(
+        self,
+        pattern_type: str,
+        pattern_name: str,
+        description: str | None = None,
+        context_tags: list[str] | None = None,
+        suggested_action: str | None = None,
+        provenance: PatternProvenance | None = None,
+        provenance_job_hash: str | None = None,
+        provenance_sheet_num: int | None = None,
+        instrument_name: str | None = None,
+    ) -> str:
+        """Record a sighting of a pattern and return the id it was recorded under (5.1).
+
+        In one transaction: update the row with this type and name if there is one;
+        otherwise merge into the highest-priority row with the same content hash; otherwise
+        insert. The tags are overwritten on an update (None clears them to ``[]``), and
+        either kind of match reactivates a soft-deleted row. ``provenance``, when given,
+        wins over the deprecated ``provenance_job_hash``/``provenance_sheet_num``, even if
+        its fields are None.
+        """
+        if provenance is not None:
+            job_hash, sheet_num = provenance.job_hash, provenance.sheet_num
+        else:
+            job_hash, sheet_num = provenance_job_hash, provenance_sheet_num
+        now = self._now_local()
+        pattern_id = pattern_id_for(pattern_type, pattern_name)
+        content_hash = content_hash_for(pattern_type, pattern_name, description)
+        # Encoded here rather than by the column type so that any value is written
+        # exactly as Marianne's json.dumps would write it.
+        tags_json = json.dumps(context_tags or [])
+
+        with self._get_connection() as conn:
+            if conn.execute(select(_P.id).where(_P.id == pattern_id)).first() is not None:
+                conn.execute(
+                    update(tables.patterns)
+                    .where(_P.id == pattern_id)
+                    .values(
+                        occurrence_count=_P.occurrence_count + 1,
+                        last_seen=now,
+                        description=func.coalesce(description, _P.description),
+                        suggested_action=func.coalesce(suggested_action, _P.suggested_action),
+                        context_tags=tags_json,
+                        content_hash=content_hash,
+                        active=True,
+                    )
+                )
+                return pattern_id
+
+            same_content = conn.execute(
+                select(_P.id, func.coalesce(_P.active, 1).label("active"))
+                .where(_P.content_hash == content_hash)
+                .order_by(_P.priority_score.desc(), _P.id)
+                .limit(1)
+            ).first()
+            if same_content is not None:
+                merged_id: str = same_content.id
+                conn.execute(
+                    update(tables.patterns)
+                    .where(_P.id == merged_id)
+                    .values(
+                        occurrence_count=_P.occurrence_count + 1, last_seen=now, active=True
+                    )
+                )
+                self._logger.debug(
+                    "pattern %s:%r merged into %s by content hash%s",
+                    pattern_type, pattern_name, merged_id,
+                    "" if same_content.active else " (reactivated)",
+                )
+                return merged_id
+
+            conn.execute(
+                insert(tables.patterns).values(
+                    id=pattern_id,
+                    pattern_type=pattern_type,
+                    pattern_name=pattern_name,
+                    description=description,
+                    occurrence_count=1,
+                    first_seen=now,
+                    last_seen=now,
+                    last_confirmed=now,
+                    led_to_success_count=0,
+                    led_to_failure_count=0,
+                    effectiveness_score=0.5,
+                    variance=0.0,
+                    suggested_action=suggested_action,
+                    context_tags=tags_json,
+                    priority_score=0.5,
+                    quarantine_status=QuarantineStatus.PENDING.value,
+                    provenance_job_hash=job_hash,
+                    provenance_sheet_num=sheet_num,
+                    trust_score=0.5,
+                    trust_calculation_date=now,
+                    content_hash=content_hash,
+                    instrument_name=instrument_name,
+                    active=True,
+                )
+            )
+        return pattern_id
+
+    def record_pattern_application(
+        self,
+        pattern_id: str,
+        execution_id: str,
+        pattern_led_to_success: bool,
+        retry_count_before: int = 0,
+        retry_count_after: int = 0,
+        application_mode: str = "exploitation",
+        validation_passed: bool | None = None,
+        grounding_confidence: float | None = None,
+    ) -> str:
+        """Record one use of a pattern, count its outcome and rescore it (section 5.2).
+
+        Returns a fresh id, also when nothing is written because the pattern is unknown.
+        ``application_mode`` and ``validation_passed`` are accepted but not stored, as in
+        Marianne. Soft-deleted patterns still take applications.
+        """
+        del validation_passed  # accepted for Marianne's callers; the schema has no column
+        application_id = str(uuid.uuid4())
+        now = self._now_local()
+        with self._get_connection() as conn:
+            if conn.execute(select(_P.id).where(_P.id == pattern_id)).first() is None:
+                self._logger.warning(
+                    "application of unknown pattern %s skipped (execution %s)",
+                    pattern_id, execution_id,
+                )
+                return application_id
+            try:
+                conn.execute(
+                    insert(tables.pattern_applications).values(
+                        id=application_id,
+                        pattern_id=pattern_id,
+                        execution_id=execution_id,
+                        applied_at=now,
+                        pattern_led_to_success=pattern_led_to_success,
+                        retry_count_before=retry_count_before,
+                        retry_count_after=retry_count_after,
+                        grounding_confidence=grounding_confidence,
+                    )
+                )
+            except exc.IntegrityError as error:
+                # Only a pre-v15 file with foreign keys on this table gets here.
+                self._logger.warning(
+                    "application of pattern %s to execution %s not stored: %s",
+                    pattern_id, execution_id, error.orig,
+                )
+                return application_id
+            if pattern_led_to_success:
+                counted = {
+                    "led_to_success_count": _P.led_to_success_count + 1,
+                    "last_confirmed": now,
+                }
+            else:
+                counted = {"led_to_failure_count": _P.led_to_failure_count + 1}
+            conn.execute(update(tables.patterns).where(_P.id == pattern_id).values(**counted))
+            scores = self._rescore(conn, pattern_id, now)
+        if scores is not None:
+            self._logger.debug(
+                "pattern %s rescored (%s): effectiveness %.3f, priority %.3f",
+                pattern_id, application_mode, *scores,
+            )
+        return application_id
+
+    def _rescore(
+        self, conn: Connection, pattern_id: str, now: datetime
+    ) -> tuple[float, float] | None:
+        """Recompute and write one pattern's effectiveness and priority; None if unknown."""
+        pattern = conn.execute(select(*_SCORE_INPUTS).where(_P.id == pattern_id)).first()
+        if pattern is None:
+            return None
+        recent = conn.execute(
+            select(_A.pattern_led_to_success, _A.grounding_confidence)
+            .where(_A.pattern_id == pattern_id)
+            .order_by(_A.applied_at.desc())
+            .limit(metrics.RECENT_APPLICATIONS)
+        ).all()
+        effectiveness, priority = _scores(pattern, [(r[0], r[1]) for r in recent], now)
+        conn.execute(
+            update(tables.patterns)
+            .where(_P.id == pattern_id)
+            .values(effectiveness_score=effectiveness, priority_score=priority)
+        )
+        return effectiveness, priority
+
+    def update_pattern_effectiveness(self, pattern_id: str) -> float | None:
+        """Recompute effectiveness and priority (sections 5.3-5.4); returns E, or None."""
+        with self._get_connection() as conn:
+            scores = self._rescore(conn, pattern_id, self._now_local())
+        return scores[0] if scores is not None else None
+
+    def recalculate_all_pattern_priorities(self) -> int:
+        """Rescore every pattern, inactive ones included; returns how many were rescored.
+
+        This also undoes drift retirement (priority 0), as in Marianne.
+        """
+        now = self._now_local()
+        numbered = select(
+            _A.pattern_id,
+            _A.pattern_led_to_success,
+            _A.grounding_confidence,
+            func.row_number()
+            .over(partition_by=_A.pattern_id, order_by=_A.applied_at.desc())
+            .label("position"),
+        ).subquery()
+        latest = (
+            select(numbered.c.pattern_id, numbered.c.pattern_led_to_success,
+                   numbered.c.grounding_confidence)
+            .where(numbered.c.position <= metrics.RECENT_APPLICATIONS)
+            .order_by(numbered.c.pattern_id, numbered.c.position)
+        )
+        with self._get_connection() as conn:
+            recent: dict[str, list[tuple[bool, float | None]]] = defaultdict(list)
+            for pid, ok, grounding in conn.execute(latest):
+                recent[pid].append((ok, grounding))
+            rows = conn.execute(select(*_SCORE_INPUTS)).all()
+            updates = []
+            for pattern in rows:
+                effectiveness, priority = _scores(pattern, recent.get(pattern.id, []), now)
+                updates.append({"pid": pattern.id, "e": effectiveness, "p": priority})
+            if updates:
+                conn.execute(
+                    update(tables.patterns)
+                    .where(_P.id == bindparam("pid"))
+                    .values(effectiveness_score=bindparam("e"), priority_score=bindparam("p")),
+                    updates,
+                )
+        self._logger.info("recalculated effectiveness and priority of %d patterns", len(rows))
+        return len(rows)
+
+    def soft_delete_pattern(self, pattern_id: str) -> bool:
+        """Mark an active pattern inactive; False if unknown or already inactive (5.5)."""
+        with self._get_connection() as conn:
+            result = conn.execute(
+                update(tables.patterns)
+                .where(_P.id == pattern_id, func.coalesce(_P.active, 1) == 1)
+                .values(active=False)
+            )
+        changed = result.rowcount > 0
+        if changed:
+            self._logger.info("pattern %s soft-deleted", pattern_id)
+        return changed
