@@ -184,6 +184,8 @@ class JournalEntry:
     prior_state: Mapping[str, Any]
     new_state: Mapping[str, Any]
     undone_at: datetime | None = None
+    #: for an "undo" entry, the id of the entry it undid
+    undoes: int | None = None
 
 
 class UndoConflictError(Exception):
