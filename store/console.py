@@ -103,7 +103,9 @@ class _StoreTransitions(Protocol):
 
     def update_quarantine_status(self, pattern_id: str, status: QuarantineStatus) -> bool: ...
 
-    def update_escalation_outcome(self, escalation_id: str, outcome: str) -> bool: ...
+    def update_escalation_outcome(
+        self, escalation_id: str, outcome_after_action: str
+    ) -> bool: ...
 
 
 def default_actor() -> str:
