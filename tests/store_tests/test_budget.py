@@ -489,3 +489,27 @@ def test_read_only_entropy_calls_write_nothing(store: GlobalLearningStore) -> No
         for table in (tables.pattern_entropy_history, tables.entropy_responses,
                       tables.exploration_budget):
             assert conn.execute(select(table)).first() is None
+
+
+def test_entropy_counts_match_mariannes_group_by_on_id_less_rows(
+    sqlite_store: GlobalLearningStore,
+) -> None:
+    """SQLite lets ids be NULL; Marianne's COUNT(pa.id) ... GROUP BY p.id decides how."""
+    add_pattern(sqlite_store, "a")
+    add_applications(sqlite_store, "a", 3)
+    with sqlite_store._engine.begin() as conn:
+        # Not counted: an application without an id.
+        conn.execute(text("INSERT INTO pattern_applications (id, pattern_id) VALUES (NULL, 'a')"))
+        # Two id-less patterns fold into one group with no applications.
+        conn.execute(
+            text("INSERT INTO patterns (id, pattern_type, pattern_name) VALUES"
+                 " (NULL, 't', 'x'), (NULL, 't', 'y')")
+        )
+    add_pattern(sqlite_store, "b")
+    add_applications(sqlite_store, "b", 1)
+    result = sqlite_store.calculate_pattern_entropy()
+    assert (result.unique_pattern_count, result.effective_pattern_count) == (3, 2)
+    assert result.total_applications == 4
+    assert result.dominant_pattern_share == 0.75
+    # p = .75 .25: H = .311278 + .5 = .811278
+    assert result.shannon_entropy == pytest.approx(0.8112781, abs=1e-7)
