@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Double, Text, bindparam, column, select, update, values
 
 from store import metrics, tables
 from store.base import GlobalLearningStoreBase
@@ -111,9 +111,9 @@ class PatternTrustMixin(GlobalLearningStoreBase):
                 if not rows:
                     break
                 scores = [
-                    {
-                        "target_id": row.id,
-                        "score": _trust_of(
+                    (
+                        row.id,
+                        _trust_of(
                             row.occurrence_count,
                             row.led_to_success_count,
                             row.led_to_failure_count,
@@ -121,19 +121,38 @@ class PatternTrustMixin(GlobalLearningStoreBase):
                             QuarantineStatus(row.quarantine_status or "pending"),
                             now,
                         ),
-                    }
+                    )
                     for row in rows
                 ]
-                conn.execute(
-                    update(tables.patterns)
-                    .where(columns.id == bindparam("target_id"))
-                    .values(trust_score=bindparam("score"), trust_calculation_date=now),
-                    scores,
-                )
+                self._write_trust_scores(conn, scores, now)
                 updated += len(rows)
                 last_id = rows[-1].id
         self._logger.info("recalculated the trust of %d patterns", updated)
         return updated
+
+    def _write_trust_scores(
+        self, conn: Connection, scores: list[tuple[str, float]], now: datetime
+    ) -> None:
+        columns = tables.patterns.c
+        if self.is_postgresql:
+            # One UPDATE ... FROM (VALUES ...) per chunk: an executemany would be one
+            # round trip (and one change-trigger firing) per pattern.
+            chunk = values(
+                column("target_id", Text), column("score", Double), name="new_trust"
+            ).data(scores)
+            conn.execute(
+                update(tables.patterns)
+                .where(columns.id == chunk.c.target_id)
+                .values(trust_score=chunk.c.score, trust_calculation_date=now)
+            )
+            return
+        # SQLite runs an executemany in-process, which is fast, and needs no UPDATE FROM.
+        conn.execute(
+            update(tables.patterns)
+            .where(columns.id == bindparam("target_id"))
+            .values(trust_score=bindparam("score"), trust_calculation_date=now),
+            [{"target_id": pattern_id, "score": score} for pattern_id, score in scores],
+        )
 
 
 def _trust_of(
