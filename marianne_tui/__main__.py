@@ -1,11 +1,170 @@
-"""Placeholder entry point until the console lands (see the console issue)."""
+"""Command line: ``marianne-tui [--db PATH_OR_URL] [--refresh SECONDS] [--read-only] [--demo]
+[--no-mouse]``.
+
+Where the store is, first match wins:
+
+1. ``--db PATH_OR_URL``: a SQLite file, or a SQLAlchemy URL (``sqlite:///...``,
+   ``postgresql+psycopg://user@host/db``);
+2. the environment variable ``MARIANNE_STORE`` (same forms);
+3. Marianne's own default, ``~/.marianne/global-learning.db``.
+
+``--demo`` ignores all three: it builds a fresh demo store in the user data folder and opens it.
+
+The console never creates a store by accident: a missing file, a file that is not a
+learning store, or a server that cannot be reached ends with ONE line on stderr and exit
+status 1 (2 for a bad command line), never a traceback. A store whose schema is newer than
+this code opens read-only, and the header says so.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import math
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
-def main() -> int:
-    print("marianne-tui: the console is not built yet")
-    return 0
+from store import DEFAULT_GLOBAL_STORE_PATH, GlobalLearningStore, StoreError
+
+#: Environment variable naming the store when ``--db`` is not given.
+STORE_ENV_VARIABLE = "MARIANNE_STORE"
+MIN_REFRESH = 0.2
+MAX_REFRESH = 3600.0
+EXIT_CANNOT_OPEN = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (argparse prints the usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def _refresh_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"needs a number of seconds, not {raw!r}") from None
+    if not math.isfinite(value) or not MIN_REFRESH <= value <= MAX_REFRESH:
+        raise argparse.ArgumentTypeError(
+            f"must be between {MIN_REFRESH:g} and {MAX_REFRESH:g} seconds, not {raw}"
+        )
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="marianne-tui",
+        description="A live console for Marianne's global learning store.",
+        epilog=(
+            f"Store location: --db, else ${STORE_ENV_VARIABLE}, else {DEFAULT_GLOBAL_STORE_PATH}."
+            " Keys: 1-5 screens, space refresh, p pause, ? help, ctrl+q quit."
+        ),
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH_OR_URL",
+        help=f"store file or SQLAlchemy URL (default: ${STORE_ENV_VARIABLE}, "
+        f"else {DEFAULT_GLOBAL_STORE_PATH})",
+    )
+    parser.add_argument(
+        "--refresh",
+        type=_refresh_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help=f"poll interval, {MIN_REFRESH:g}-{MAX_REFRESH:g} s (default 2)",
+    )
+    parser.add_argument(
+        "--read-only", action="store_true", help="open the store so that nothing can be written"
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="build a realistic demo store in the user data folder and open it",
+    )
+    parser.add_argument(
+        "--no-mouse",
+        action="store_true",
+        help="do not capture the mouse (plain terminal copy and paste over SSH)",
+    )
+    return parser
+
+
+def store_target(db: str | None, environ: os._Environ[str] | dict[str, str] | None = None) -> str:
+    """Where to open the store: --db, else $MARIANNE_STORE, else Marianne's default path."""
+    env = os.environ if environ is None else environ
+    if db:
+        return db
+    from_env = env.get(STORE_ENV_VARIABLE, "").strip()
+    return from_env or str(DEFAULT_GLOBAL_STORE_PATH)
+
+
+def open_store(target: str, *, read_only: bool) -> GlobalLearningStore:
+    """Open an existing store, or raise StoreError / a driver error (never creates one)."""
+    return GlobalLearningStore(target, create=False, read_only=read_only)
+
+
+def _one_line(error: BaseException) -> str:
+    """The first line of an error's message, without driver noise."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def redact(target: str) -> str:
+    """A URL without its password, fit to print."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", target)
+
+
+def _fail(message: str) -> int:
+    print(f"marianne-tui: {message}", file=sys.stderr)
+    return EXIT_CANNOT_OPEN
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # The store logs schema warnings; with no handler Python would print them on stderr,
+    # on top of the console's screen. The header shows them instead.
+    logging.getLogger("store").addHandler(logging.NullHandler())
+    # An unreachable PostgreSQL host must fail in seconds, not after the OS's TCP timeout.
+    os.environ.setdefault("PGCONNECT_TIMEOUT", "10")
+
+    if args.demo:
+        if args.db:
+            build_parser().error("--demo builds its own store: leave out --db")
+        from marianne_tui.demo import build_demo_store, default_demo_path
+
+        path = default_demo_path()
+        print(f"marianne-tui: building a demo store in {path} ...", file=sys.stderr, flush=True)
+        try:
+            target = str(build_demo_store(path))
+        except (OSError, StoreError) as error:
+            return _fail(f"cannot build the demo store in {path}: {_one_line(error)}")
+    else:
+        target = store_target(args.db)
+        if "://" not in target and not Path(target).expanduser().exists():
+            # Said before the store is asked, in the operator's terms.
+            return _fail(f"no store at {target} (give --db PATH or set ${STORE_ENV_VARIABLE})")
+
+    try:
+        store = open_store(target, read_only=args.read_only)
+    except StoreError as error:
+        return _fail(_one_line(error))
+    except Exception as error:
+        return _fail(f"cannot open {redact(target)}: {type(error).__name__}: {_one_line(error)}")
+
+    from marianne_tui.app import MarianneApp
+
+    app = MarianneApp(store, refresh_seconds=args.refresh, read_only=args.read_only)
+    try:
+        app.run(mouse=not args.no_mouse)
+    finally:
+        store.close()
+    return app.return_code or 0
 
 
 if __name__ == "__main__":
