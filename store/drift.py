@@ -1,9 +1,924 @@
-"""TODO: being written (see the store issue)."""
+"""Drift detection, drift retirement and the evolution trajectory (contract section 8).
+
+Two ways to compute drift live here, on purpose:
+
+* ``calculate_effectiveness_drift`` and ``calculate_epistemic_drift`` look at one pattern with
+  two small queries, as Marianne does. They are the reference.
+* Every scan and summary (``get_drifting_patterns``, ``get_pattern_drift_summary``, the two
+  epistemic ones, ``retire_drifting_patterns`` and the console's ``drift_report``) computes
+  the window aggregates of **all** patterns in one windowed statement: applications are
+  numbered newest first per pattern with ``ROW_NUMBER()``, rows 1..2W are kept and summed
+  per window. Marianne runs two queries per pattern on a fresh connection instead, which
+  takes seconds on a large store (contract section 13.3).
+
+Both paths feed the same pure formulas (``store.metrics``) and return the same metrics;
+the tests check this pattern by pattern on a copy of one of Marianne's databases.
+
+Deliberate differences from Marianne:
+
+* **Tie-break.** Applications are ordered by ``applied_at DESC, id DESC`` (NULL
+  ``applied_at`` last, as SQLite sorts it) in both paths. Marianne orders by ``applied_at``
+  alone, so which of two applications with the same timestamp falls into which window is
+  left to SQLite; here it is defined, and the same on SQLite and PostgreSQL.
+* A negative ``window_size`` raises ValueError. Marianne passes it to ``LIMIT`` (where
+  SQLite reads it as "no limit") and slices with it, which yields meaningless numbers.
+* ``get_recurring_issues`` takes a ``limit`` keyword (default 10,000) that bounds the
+  rows it reads when ``window_cycles`` is not given.
+"""
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.sql.elements import UnaryExpression
+
+from store import tables
 from store.base import GlobalLearningStoreBase
+from store.metrics import effectiveness_drift, epistemic_drift
+from store.models import (
+    DriftMetrics,
+    EpistemicDriftMetrics,
+    EvolutionEntryInput,
+    EvolutionTrajectoryEntry,
+    PatternRecord,
+)
+from store.patterns_query import pattern_record_from_row
+from store.readmodels import DriftReport, DriftRow
+
+__all__ = ["APPLICATION_ORDER_INDEX", "DriftMixin"]
+
+_patterns = tables.patterns
+_applications = tables.pattern_applications
+_trajectory = tables.evolution_trajectory
+
+#: Window and thresholds Marianne's two summaries always use.
+SUMMARY_WINDOW = 5
+SUMMARY_DRIFT_THRESHOLD = 0.2
+SUMMARY_EPISTEMIC_THRESHOLD = 0.15
+#: How many drifting patterns ``retire_drifting_patterns`` looks at, as in Marianne.
+RETIRE_SCAN_LIMIT = 100
+#: Upper bound on rows read by ``get_recurring_issues`` when no window is given.
+RECURRING_ISSUES_ROW_LIMIT = 10_000
+
+#: Name of the optional index that serves the drift window order (see ``add_drift_index``).
+APPLICATION_ORDER_INDEX = "idx_marianne_tui_app_pattern_applied"
+
+
+def _limited(statement: Select[Any], limit: int) -> Select[Any]:
+    # SQLite reads a negative LIMIT as "no limit"; PostgreSQL rejects it, so leave it out.
+    return statement if limit < 0 else statement.limit(limit)
+
+
+def _check_window(window_size: int) -> None:
+    if window_size < 0:
+        raise ValueError(f"window_size must be >= 0, not {window_size}")
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """Window aggregates of one pattern id, as the windowed statement returns them.
+
+    ``name`` is None when no ``patterns`` row has this id (an orphaned application).
+    The ``eff_*`` fields cover the newest 2W applications, the ``epi_*`` fields the newest
+    2W applications that have a grounding value.
+    """
+
+    pattern_id: str | None
+    name: str | None
+    status: str | None
+    priority: float | None
+    eff_rows: int = 0
+    recent_successes: int = 0
+    older_successes: int = 0
+    grounding_sum: float = 0.0
+    grounding_count: int = 0
+    epi_rows: int = 0
+    recent_grounding: float = 0.0
+    older_grounding: float = 0.0
+    grounding_squares: float = 0.0
+
+    @property
+    def known(self) -> bool:
+        return self.name is not None
+
+
+def _by_pattern_id(windows: Iterable[_Windows]) -> list[_Windows]:
+    """The order of Marianne's ``GROUP BY pattern_id`` on SQLite: NULL first, then bytes.
+
+    Her scans sort with a stable sort and pick the first maximum, so this order decides ties.
+    """
+    return sorted(windows, key=lambda w: (w.pattern_id is not None, w.pattern_id or ""))
+
+
+def _effectiveness_metrics(
+    windows: _Windows, window_size: int, drift_threshold: float
+) -> DriftMetrics:
+    assert windows.name is not None
+    result = effectiveness_drift(
+        windows.recent_successes,
+        windows.older_successes,
+        windows.grounding_sum,
+        windows.grounding_count,
+        window_size,
+        drift_threshold,
+    )
+    return DriftMetrics(
+        pattern_id=windows.pattern_id,  # type: ignore[arg-type]  # never None once known
+        pattern_name=windows.name,
+        window_size=window_size,
+        effectiveness_before=result.effectiveness_before,
+        effectiveness_after=result.effectiveness_after,
+        grounding_confidence_avg=result.grounding_confidence_avg,
+        drift_magnitude=result.drift_magnitude,
+        drift_direction=result.drift_direction,
+        applications_analyzed=2 * window_size,
+        threshold_exceeded=result.threshold_exceeded,
+    )
+
+
+def _epistemic_metrics(
+    windows: _Windows, window_size: int, drift_threshold: float
+) -> EpistemicDriftMetrics:
+    assert windows.name is not None
+    result = epistemic_drift(
+        windows.recent_grounding,
+        windows.older_grounding,
+        windows.grounding_squares,
+        window_size,
+        drift_threshold,
+    )
+    return EpistemicDriftMetrics(
+        pattern_id=windows.pattern_id,  # type: ignore[arg-type]  # never None once known
+        pattern_name=windows.name,
+        window_size=window_size,
+        confidence_before=result.confidence_before,
+        confidence_after=result.confidence_after,
+        belief_change=result.belief_change,
+        belief_entropy=result.belief_entropy,
+        applications_analyzed=2 * window_size,
+        threshold_exceeded=result.threshold_exceeded,
+        drift_direction=result.drift_direction,
+    )
+
+
+def _effectiveness_summary(total: int, windows: Sequence[_Windows]) -> dict[str, Any]:
+    """``get_pattern_drift_summary`` from the W=5 aggregates of patterns with 10+ rows."""
+    metrics = [
+        _effectiveness_metrics(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
+        for w in windows
+        if w.known
+    ]
+    if not metrics:
+        # Marianne reports the number of qualifying ids here, orphans included.
+        return {
+            "total_patterns": total,
+            "patterns_analyzed": len(windows),
+            "patterns_drifting": 0,
+            "avg_drift_magnitude": 0.0,
+            "most_drifted": None,
+        }
+    most = max(metrics, key=lambda m: m.drift_magnitude)
+    return {
+        "total_patterns": total,
+        "patterns_analyzed": len(metrics),
+        "patterns_drifting": sum(1 for m in metrics if m.threshold_exceeded),
+        "avg_drift_magnitude": sum(m.drift_magnitude for m in metrics) / len(metrics),
+        "most_drifted": most.pattern_id,
+    }
+
+
+def _epistemic_summary(total: int, windows: Sequence[_Windows]) -> dict[str, Any]:
+    """``get_epistemic_drift_summary`` from the W=5 aggregates of grounded applications."""
+    metrics = [
+        _epistemic_metrics(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
+        for w in windows
+        if w.known
+    ]
+    if not metrics:
+        return {
+            "total_patterns": total,
+            "patterns_analyzed": len(windows),
+            "patterns_with_epistemic_drift": 0,
+            "avg_belief_change": 0.0,
+            "avg_belief_entropy": 0.0,
+            "most_unstable": None,
+        }
+    most = max(metrics, key=lambda m: abs(m.belief_change))
+    return {
+        "total_patterns": total,
+        "patterns_analyzed": len(metrics),
+        "patterns_with_epistemic_drift": sum(1 for m in metrics if m.threshold_exceeded),
+        "avg_belief_change": sum(m.belief_change for m in metrics) / len(metrics),
+        "avg_belief_entropy": sum(m.belief_entropy for m in metrics) / len(metrics),
+        "most_unstable": most.pattern_id,
+    }
+
+
+def _retirement_reason(metrics: DriftMetrics) -> str:
+    return (
+        f"Auto-retired: drift {metrics.drift_direction} ({metrics.drift_magnitude:.2f}), "
+        f"effectiveness {metrics.effectiveness_before:.2f} \u2192 "
+        f"{metrics.effectiveness_after:.2f}"
+    )
+
+
+def _row_sort_key(row: DriftRow) -> tuple[float, float, str]:
+    """Larger exceeded magnitude first; rows exceeding nothing after, by larger magnitude."""
+    exceeded = [-1.0]
+    magnitudes = [0.0]
+    if row.effectiveness is not None:
+        magnitudes.append(row.effectiveness.drift_magnitude)
+        if row.effectiveness.threshold_exceeded:
+            exceeded.append(row.effectiveness.drift_magnitude)
+    if row.epistemic is not None:
+        magnitudes.append(abs(row.epistemic.belief_change))
+        if row.epistemic.threshold_exceeded:
+            exceeded.append(abs(row.epistemic.belief_change))
+    return (-max(exceeded), -max(magnitudes), row.pattern_id)
 
 
 class DriftMixin(GlobalLearningStoreBase):
-    pass
+    """Effectiveness and epistemic drift, drift retirement, and the evolution trajectory."""
+
+    # -- ordering -----------------------------------------------------------------------
+
+    def _newest_first(self) -> list[UnaryExpression[Any]]:
+        """``applied_at DESC, id DESC``, with NULL times last and byte order on both backends."""
+        applied = _applications.c.applied_at.desc()
+        identifier = _applications.c.id
+        if self.is_postgresql:
+            # SQLite sorts NULL last in DESC order and compares text byte-wise; PostgreSQL
+            # needs both spelled out.
+            return [applied.nulls_last(), identifier.collate("C").desc()]
+        return [applied, identifier.desc()]
+
+    # -- the windowed statement -----------------------------------------------------------
+
+    def _window_statement(
+        self, window_size: int, *, effectiveness: bool, epistemic: bool
+    ) -> Select[Any]:
+        """One statement: the drift window aggregates of every pattern id with 2W rows.
+
+        ``rn`` numbers all applications of a pattern newest first; ``grn`` numbers only
+        those with grounding (Marianne filters NULL grounding out before taking the
+        epistemic windows). A pattern id qualifies for a kind when it has 2W rows of it.
+        """
+        a = _applications.c
+        span = 2 * window_size
+        grounded = a.grounding_confidence.is_not(None)
+        order = self._newest_first()
+        success = case((a.pattern_led_to_success != 0, 1), else_=0)
+
+        columns: list[Any] = [
+            a.pattern_id.label("pattern_id"),
+            success.label("success"),
+            a.grounding_confidence.label("g"),
+        ]
+        if effectiveness:
+            columns.append(
+                func.row_number().over(partition_by=a.pattern_id, order_by=order).label("rn")
+            )
+        if epistemic:
+            # Alongside ``rn``, partitioning by "has grounding" numbers the grounded rows
+            # among themselves, in the same single pass.
+            partition = [a.pattern_id, grounded] if effectiveness else [a.pattern_id]
+            columns.append(
+                func.row_number().over(partition_by=partition, order_by=order).label("grn")
+            )
+        numbered_select = select(*columns)
+        if not effectiveness:
+            numbered_select = numbered_select.where(grounded)
+        numbered = numbered_select.subquery("numbered")
+        n = numbered.c
+
+        def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        def sum_if(condition: ColumnElement[bool], value: ColumnElement[Any]) -> Any:
+            return func.coalesce(func.sum(case((condition, value), else_=None)), 0.0)
+
+        aggregates: list[Any] = [n.pattern_id]
+        keep: list[ColumnElement[bool]] = []
+        qualifies: list[ColumnElement[bool]] = []
+        if effectiveness:
+            in_span = n.rn <= span
+            is_success = n.success == 1
+            has_g = n.g.is_not(None)
+            aggregates += [
+                count_if(in_span).label("eff_rows"),
+                count_if(and_(n.rn <= window_size, is_success)).label("recent_successes"),
+                count_if(and_(n.rn > window_size, in_span, is_success)).label(
+                    "older_successes"
+                ),
+                sum_if(in_span, n.g).label("grounding_sum"),
+                count_if(and_(in_span, has_g)).label("grounding_count"),
+            ]
+            keep.append(in_span)
+            qualifies.append(count_if(in_span) >= span)
+        if epistemic:
+            in_g_span = and_(n.g.is_not(None), n.grn <= span)
+            in_g_recent = and_(n.g.is_not(None), n.grn <= window_size)
+            in_g_older = and_(n.g.is_not(None), n.grn > window_size, n.grn <= span)
+            aggregates += [
+                count_if(in_g_span).label("epi_rows"),
+                sum_if(in_g_recent, n.g).label("recent_grounding"),
+                sum_if(in_g_older, n.g).label("older_grounding"),
+                sum_if(in_g_span, n.g * n.g).label("grounding_squares"),
+            ]
+            keep.append(in_g_span)
+            qualifies.append(count_if(in_g_span) >= span)
+        windows = (
+            select(*aggregates)
+            .where(or_(*keep))
+            .group_by(n.pattern_id)
+            .having(or_(*qualifies))
+            .subquery("windows")
+        )
+        p = _patterns.c
+        return select(
+            windows,
+            p.pattern_name.label("name"),
+            p.quarantine_status.label("status"),
+            p.priority_score.label("priority"),
+        ).select_from(windows.outerjoin(_patterns, p.id == windows.c.pattern_id))
+
+    def _scan_windows(
+        self,
+        conn: Connection,
+        window_size: int,
+        *,
+        effectiveness: bool = False,
+        epistemic: bool = False,
+    ) -> list[_Windows]:
+        """Window aggregates of every qualifying pattern id, in Marianne's GROUP BY order."""
+        if window_size == 0:
+            return self._zero_windows(conn, grounded_only=not effectiveness)
+        rows = conn.execute(
+            self._window_statement(window_size, effectiveness=effectiveness, epistemic=epistemic)
+        ).mappings()
+        fields = _Windows.__dataclass_fields__
+        return _by_pattern_id(
+            _Windows(**{key: value for key, value in row.items() if key in fields})
+            for row in rows
+        )
+
+    def _zero_windows(self, conn: Connection, *, grounded_only: bool) -> list[_Windows]:
+        """W = 0: Marianne's ``HAVING count >= 0`` keeps every id that has an application.
+
+        Every window is then empty, so all aggregates are zero.
+        """
+        a = _applications.c
+        p = _patterns.c
+        ids = select(a.pattern_id).distinct()
+        if grounded_only:
+            ids = ids.where(a.grounding_confidence.is_not(None))
+        applied = ids.subquery("applied")
+        rows = conn.execute(
+            select(
+                applied.c.pattern_id,
+                p.pattern_name,
+                p.quarantine_status,
+                p.priority_score,
+            ).select_from(applied.outerjoin(_patterns, p.id == applied.c.pattern_id))
+        )
+        return _by_pattern_id(
+            _Windows(pattern_id=row[0], name=row[1], status=row[2], priority=row[3])
+            for row in rows
+        )
+
+    def _count_patterns(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(_patterns)).scalar_one())
+
+    # -- 8.1 effectiveness drift ----------------------------------------------------------
+
+    def calculate_effectiveness_drift(
+        self,
+        pattern_id: str,
+        window_size: int = 5,
+        drift_threshold: float = 0.2,
+    ) -> DriftMetrics | None:
+        """Effectiveness drift of one pattern: its newest W applications against the W before.
+
+        Returns None for an unknown pattern or one with fewer than 2W applications.
+        """
+        _check_window(window_size)
+        with self._get_connection() as conn:
+            name = self._pattern_name(conn, pattern_id)
+            if name is None:
+                return None
+            a = _applications.c
+            rows = conn.execute(
+                select(a.pattern_led_to_success, a.grounding_confidence)
+                .where(a.pattern_id == pattern_id)
+                .order_by(*self._newest_first())
+                .limit(2 * window_size)
+            ).all()
+        if len(rows) < 2 * window_size:
+            return None
+        grounding = [g for _, g in rows if g is not None]
+        windows = _Windows(
+            pattern_id=pattern_id,
+            name=name,
+            status=None,
+            priority=None,
+            recent_successes=sum(1 for ok, _ in rows[:window_size] if ok),
+            older_successes=sum(1 for ok, _ in rows[window_size:] if ok),
+            grounding_sum=sum(grounding),
+            grounding_count=len(grounding),
+        )
+        return _effectiveness_metrics(windows, window_size, drift_threshold)
+
+    def _pattern_name(self, conn: Connection, pattern_id: str | None) -> str | None:
+        if pattern_id is None:
+            return None
+        name = conn.execute(
+            select(_patterns.c.pattern_name).where(_patterns.c.id == pattern_id)
+        ).scalar_one_or_none()
+        return None if name is None else str(name)
+
+    # -- 8.2 epistemic drift --------------------------------------------------------------
+
+    def calculate_epistemic_drift(
+        self,
+        pattern_id: str,
+        window_size: int = 5,
+        drift_threshold: float = 0.15,
+    ) -> EpistemicDriftMetrics | None:
+        """Drift of the grounding confidence of one pattern (applications with grounding).
+
+        Returns None for an unknown pattern or fewer than 2W grounded applications;
+        W = 0 raises ZeroDivisionError, as in Marianne.
+        """
+        _check_window(window_size)
+        with self._get_connection() as conn:
+            name = self._pattern_name(conn, pattern_id)
+            if name is None:
+                return None
+            a = _applications.c
+            values = list(
+                conn.execute(
+                    select(a.grounding_confidence)
+                    .where(a.pattern_id == pattern_id, a.grounding_confidence.is_not(None))
+                    .order_by(*self._newest_first())
+                    .limit(2 * window_size)
+                ).scalars()
+            )
+        if len(values) < 2 * window_size:
+            return None
+        windows = _Windows(
+            pattern_id=pattern_id,
+            name=name,
+            status=None,
+            priority=None,
+            recent_grounding=sum(values[:window_size]),
+            older_grounding=sum(values[window_size:]),
+            grounding_squares=sum(v * v for v in values),
+        )
+        return _epistemic_metrics(windows, window_size, drift_threshold)
+
+    # -- 8.3 scans and summaries ----------------------------------------------------------
+
+    def _effectiveness_scan(
+        self, drift_threshold: float, window_size: int
+    ) -> list[DriftMetrics]:
+        """Drift of every known pattern with 2W applications, in pattern-id order."""
+        _check_window(window_size)
+        with self._get_connection() as conn:
+            windows = self._scan_windows(conn, window_size, effectiveness=True)
+        return [
+            _effectiveness_metrics(w, window_size, drift_threshold) for w in windows if w.known
+        ]
+
+    def get_drifting_patterns(
+        self,
+        drift_threshold: float = 0.2,
+        window_size: int = 5,
+        limit: int = 20,
+    ) -> list[DriftMetrics]:
+        """Patterns whose effectiveness drift exceeds the threshold, largest magnitude first.
+
+        One windowed query for all patterns (see the module docstring). Ties keep
+        pattern-id order, as Marianne's stable sort over her GROUP BY does.
+        """
+        drifting = [
+            m for m in self._effectiveness_scan(drift_threshold, window_size)
+            if m.threshold_exceeded
+        ]
+        drifting.sort(key=lambda m: m.drift_magnitude, reverse=True)
+        return drifting[:limit]
+
+    def get_pattern_drift_summary(self) -> dict[str, Any]:
+        """Effectiveness drift over all patterns with 10+ applications (W=5, threshold 0.2).
+
+        Keys: total_patterns, patterns_analyzed, patterns_drifting, avg_drift_magnitude,
+        most_drifted.
+        """
+        with self._get_connection() as conn:
+            total = self._count_patterns(conn)
+            windows = self._scan_windows(conn, SUMMARY_WINDOW, effectiveness=True)
+        return _effectiveness_summary(total, windows)
+
+    def get_epistemic_drifting_patterns(
+        self,
+        drift_threshold: float = 0.15,
+        window_size: int = 5,
+        limit: int = 20,
+    ) -> list[EpistemicDriftMetrics]:
+        """Patterns whose epistemic drift exceeds the threshold, largest |change| first."""
+        _check_window(window_size)
+        with self._get_connection() as conn:
+            windows = self._scan_windows(conn, window_size, epistemic=True)
+        drifting = [
+            metrics
+            for metrics in (
+                _epistemic_metrics(w, window_size, drift_threshold) for w in windows if w.known
+            )
+            if metrics.threshold_exceeded
+        ]
+        drifting.sort(key=lambda m: abs(m.belief_change), reverse=True)
+        return drifting[:limit]
+
+    def get_epistemic_drift_summary(self) -> dict[str, Any]:
+        """Epistemic drift over all patterns with 10+ grounded applications (W=5, 0.15).
+
+        Keys: total_patterns, patterns_analyzed, patterns_with_epistemic_drift,
+        avg_belief_change (signed), avg_belief_entropy, most_unstable.
+        """
+        with self._get_connection() as conn:
+            total = self._count_patterns(conn)
+            windows = self._scan_windows(conn, SUMMARY_WINDOW, epistemic=True)
+        return _epistemic_summary(total, windows)
+
+    # -- 8.5 drift retirement -------------------------------------------------------------
+
+    def _retirement_plan(
+        self, drift_threshold: float, window_size: int, require_negative_drift: bool
+    ) -> list[tuple[DriftMetrics, str]]:
+        drifting = self.get_drifting_patterns(
+            drift_threshold=drift_threshold, window_size=window_size, limit=RETIRE_SCAN_LIMIT
+        )
+        return [
+            (metrics, _retirement_reason(metrics))
+            for metrics in drifting
+            if metrics.threshold_exceeded
+            and not (require_negative_drift and metrics.drift_direction != "negative")
+        ]
+
+    def retire_drifting_patterns(
+        self,
+        drift_threshold: float = 0.2,
+        window_size: int = 5,
+        require_negative_drift: bool = True,
+    ) -> list[tuple[str, str, float]]:
+        """Set priority 0 (and explain why in ``suggested_action``) on drifting patterns.
+
+        Looks at the 100 largest drifts; with ``require_negative_drift`` only declining
+        patterns are retired. Status and ``active`` are left alone, and the next priority
+        recalculation brings the pattern back (contract section 8.5).
+        """
+        plan = self._retirement_plan(drift_threshold, window_size, require_negative_drift)
+        if not plan:
+            return []
+        statement = (
+            update(_patterns)
+            .where(_patterns.c.id == bindparam("target_id"))
+            .values(priority_score=0.0, suggested_action=bindparam("reason"))
+        )
+        with self._get_connection() as conn:
+            conn.execute(
+                statement,
+                [{"target_id": m.pattern_id, "reason": reason} for m, reason in plan],
+            )
+        for metrics, reason in plan:
+            self._logger.info("retired pattern %r: %s", metrics.pattern_name, reason)
+        return [(m.pattern_id, m.pattern_name, m.drift_magnitude) for m, _ in plan]
+
+    def preview_retire_drifting_patterns(
+        self,
+        drift_threshold: float = 0.2,
+        window_size: int = 5,
+        require_negative_drift: bool = True,
+    ) -> list[tuple[str, str, float]]:
+        """Dry run of ``retire_drifting_patterns``: what it would retire, writing nothing."""
+        plan = self._retirement_plan(drift_threshold, window_size, require_negative_drift)
+        return [(m.pattern_id, m.pattern_name, m.drift_magnitude) for m, _ in plan]
+
+    def get_retired_patterns(self, limit: int = 50) -> list[PatternRecord]:
+        """Patterns with priority exactly 0, most recently seen first (inactive included).
+
+        As in Marianne, these records leave ``active``, ``content_hash`` and
+        ``instrument_name`` out: they read True, None and None whatever is stored.
+        """
+        last_seen = _patterns.c.last_seen.desc()
+        if self.is_postgresql:
+            last_seen = last_seen.nulls_last()
+        statement = _limited(
+            select(_patterns)
+            .where(_patterns.c.priority_score == 0)
+            .order_by(last_seen, _patterns.c.id),
+            limit,
+        )
+        with self._get_connection() as conn:
+            rows = conn.execute(statement).all()
+        return [
+            replace(
+                pattern_record_from_row(row), active=True, content_hash=None, instrument_name=None
+            )
+            for row in rows
+        ]
+
+    # -- console: both drifts side by side ------------------------------------------------
+
+    def drift_report(
+        self,
+        *,
+        window_size: int = 5,
+        drift_threshold: float = 0.2,
+        epistemic_threshold: float = 0.15,
+        only_exceeding: bool = True,
+        limit: int = 200,
+    ) -> DriftReport:
+        """Effectiveness and epistemic drift of every pattern with enough data, set-based.
+
+        One windowed statement computes both drifts (plus a second one for the summaries
+        when ``window_size`` is not the summaries' 5). Rows are sorted by the larger
+        magnitude whose threshold is exceeded, then by the larger magnitude, then by id;
+        a metric is None when the pattern lacks 2W (grounded) applications for it.
+        ``window_size`` must be at least 1 here.
+        """
+        if window_size < 1:
+            raise ValueError(f"window_size must be >= 1, not {window_size}")
+        with self._get_connection() as conn:
+            total = self._count_patterns(conn)
+            windows = self._scan_windows(conn, window_size, effectiveness=True, epistemic=True)
+            if window_size == SUMMARY_WINDOW:
+                summary_windows = windows
+            else:
+                summary_windows = self._scan_windows(
+                    conn, SUMMARY_WINDOW, effectiveness=True, epistemic=True
+                )
+        span = 2 * window_size
+        rows: list[DriftRow] = []
+        for w in windows:
+            if not w.known:
+                continue
+            effectiveness = (
+                _effectiveness_metrics(w, window_size, drift_threshold)
+                if w.eff_rows >= span
+                else None
+            )
+            epistemic = (
+                _epistemic_metrics(w, window_size, epistemic_threshold)
+                if w.epi_rows >= span
+                else None
+            )
+            exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
+                epistemic is not None and epistemic.threshold_exceeded
+            )
+            if only_exceeding and not exceeded:
+                continue
+            rows.append(
+                DriftRow(
+                    pattern_id=str(w.pattern_id),
+                    pattern_name=str(w.name),
+                    status=w.status or "pending",
+                    priority=max(0.0, w.priority) if w.priority is not None else 0.0,
+                    effectiveness=effectiveness,
+                    epistemic=epistemic,
+                )
+            )
+        rows.sort(key=_row_sort_key)
+        summary_span = 2 * SUMMARY_WINDOW
+        return DriftReport(
+            rows=tuple(rows if limit < 0 else rows[:limit]),
+            window_size=window_size,
+            drift_threshold=drift_threshold,
+            epistemic_threshold=epistemic_threshold,
+            summary=_effectiveness_summary(
+                total, [w for w in summary_windows if w.eff_rows >= summary_span]
+            ),
+            epistemic_summary=_epistemic_summary(
+                total, [w for w in summary_windows if w.epi_rows >= summary_span]
+            ),
+        )
+
+    # -- optional index -----------------------------------------------------------------
+
+    def add_drift_index(self) -> bool:
+        """Opt in to an index that serves the drift window order. Never done on open.
+
+        Creates ``pattern_applications(pattern_id, applied_at DESC, id DESC)`` under the
+        name :data:`APPLICATION_ORDER_INDEX` if it is missing, and returns True if it was
+        created. Marianne ignores an extra index, but it does change the file's schema,
+        which is why this is a separate, explicit step (contract section 13.4).
+        """
+        self._assert_writable()
+        columns = "pattern_id, applied_at DESC, id DESC"
+        if self.is_postgresql:
+            columns = 'pattern_id, applied_at DESC NULLS LAST, id COLLATE "C" DESC'
+        with self._get_connection() as conn:
+            existed = self._has_drift_index(conn)
+            conn.exec_driver_sql(
+                f"CREATE INDEX IF NOT EXISTS {APPLICATION_ORDER_INDEX} "
+                f"ON pattern_applications ({columns})"
+            )
+        return not existed
+
+    def drop_drift_index(self) -> bool:
+        """Remove the index :meth:`add_drift_index` created; True if it existed."""
+        self._assert_writable()
+        with self._get_connection() as conn:
+            existed = self._has_drift_index(conn)
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {APPLICATION_ORDER_INDEX}")
+        return existed
+
+    def _has_drift_index(self, conn: Connection) -> bool:
+        from sqlalchemy import inspect
+
+        names = {index["name"] for index in inspect(conn).get_indexes("pattern_applications")}
+        return APPLICATION_ORDER_INDEX in names
+
+    # -- 8.6 evolution trajectory ---------------------------------------------------------
+
+    def record_evolution_entry(
+        self,
+        cycle: int | None = None,
+        evolutions_completed: int | None = None,
+        evolutions_deferred: int | None = None,
+        issue_classes: list[str] | None = None,
+        cv_avg: float | None = None,
+        implementation_loc: int | None = None,
+        test_loc: int | None = None,
+        loc_accuracy: float | None = None,
+        research_candidates_resolved: int = 0,
+        research_candidates_created: int = 0,
+        notes: str = "",
+        *,
+        entry: EvolutionEntryInput | None = None,
+    ) -> str:
+        """Record one evolution cycle; ``entry`` replaces every argument when given.
+
+        Raises:
+            TypeError: a required value is None.
+            sqlite3.IntegrityError (the driver's own error): the cycle is already recorded.
+        """
+        if entry is not None:
+            cycle = entry.cycle
+            evolutions_completed = entry.evolutions_completed
+            evolutions_deferred = entry.evolutions_deferred
+            issue_classes = entry.issue_classes
+            cv_avg = entry.cv_avg
+            implementation_loc = entry.implementation_loc
+            test_loc = entry.test_loc
+            loc_accuracy = entry.loc_accuracy
+            research_candidates_resolved = entry.research_candidates_resolved
+            research_candidates_created = entry.research_candidates_created
+            notes = entry.notes
+        if cycle is None or evolutions_completed is None or evolutions_deferred is None:
+            raise TypeError("cycle, evolutions_completed, evolutions_deferred are required")
+        if issue_classes is None or cv_avg is None:
+            raise TypeError("issue_classes, cv_avg are required")
+        if implementation_loc is None or test_loc is None or loc_accuracy is None:
+            raise TypeError("implementation_loc, test_loc, loc_accuracy are required")
+
+        entry_id = str(uuid.uuid4())
+        with self._get_connection() as conn:
+            conn.execute(
+                insert(_trajectory).values(
+                    id=entry_id,
+                    cycle=cycle,
+                    recorded_at=self._now_local(),
+                    evolutions_completed=evolutions_completed,
+                    evolutions_deferred=evolutions_deferred,
+                    # Encoded here so that a caller's string is stored as a JSON string,
+                    # as json.dumps does in Marianne.
+                    issue_classes=json.dumps(issue_classes),
+                    cv_avg=cv_avg,
+                    implementation_loc=implementation_loc,
+                    test_loc=test_loc,
+                    loc_accuracy=loc_accuracy,
+                    research_candidates_resolved=research_candidates_resolved,
+                    research_candidates_created=research_candidates_created,
+                    notes=notes,
+                )
+            )
+        self._logger.info(
+            "recorded evolution cycle %s: %s completed, %s deferred",
+            cycle, evolutions_completed, evolutions_deferred,
+        )
+        return entry_id
+
+    def record_evolution_cycle(
+        self,
+        cycle_number: int,
+        candidates_generated: int,
+        candidates_applied: int,
+        changes_summary: str,
+        outcome: Literal["SUCCESS", "PARTIAL", "DEFERRED"],
+        learning_snapshot: dict[str, Any],
+    ) -> str:
+        """The short form of ``record_evolution_entry`` used by evolution cycles."""
+        return self.record_evolution_entry(
+            cycle=cycle_number,
+            evolutions_completed=candidates_applied,
+            evolutions_deferred=candidates_generated - candidates_applied,
+            issue_classes=[outcome.lower()],
+            cv_avg=0.0,
+            implementation_loc=0,
+            test_loc=0,
+            loc_accuracy=1.0,
+            research_candidates_resolved=0,
+            research_candidates_created=0,
+            notes=(
+                f"{changes_summary}\n\nOutcome: {outcome}"
+                f"\nLearning snapshot: {json.dumps(learning_snapshot)}"
+            ),
+        )
+
+    def get_trajectory(
+        self,
+        start_cycle: int | None = None,
+        end_cycle: int | None = None,
+        limit: int = 50,
+    ) -> list[EvolutionTrajectoryEntry]:
+        """Trajectory entries within the inclusive cycle bounds, highest cycle first."""
+        t = _trajectory.c
+        statement = select(_trajectory)
+        if start_cycle is not None:
+            statement = statement.where(t.cycle >= start_cycle)
+        if end_cycle is not None:
+            statement = statement.where(t.cycle <= end_cycle)
+        statement = _limited(statement.order_by(t.cycle.desc()), limit)
+        with self._get_connection() as conn:
+            rows = conn.execute(statement).mappings().all()
+        return [
+            EvolutionTrajectoryEntry(
+                id=row["id"],
+                cycle=row["cycle"],
+                recorded_at=row["recorded_at"],
+                evolutions_completed=row["evolutions_completed"],
+                evolutions_deferred=row["evolutions_deferred"],
+                issue_classes=row["issue_classes"],
+                cv_avg=row["cv_avg"],
+                implementation_loc=row["implementation_loc"],
+                test_loc=row["test_loc"],
+                loc_accuracy=row["loc_accuracy"],
+                research_candidates_resolved=row["research_candidates_resolved"] or 0,
+                research_candidates_created=row["research_candidates_created"] or 0,
+                notes=row["notes"] or "",
+            )
+            for row in rows
+        ]
+
+    def get_evolution_history(self, last_n: int = 10) -> list[EvolutionTrajectoryEntry]:
+        """The last ``last_n`` cycles, highest first."""
+        return self.get_trajectory(limit=last_n)
+
+    def get_recurring_issues(
+        self,
+        min_occurrences: int = 2,
+        window_cycles: int | None = None,
+        *,
+        limit: int = RECURRING_ISSUES_ROW_LIMIT,
+    ) -> dict[str, list[int]]:
+        """Issue classes seen in at least ``min_occurrences`` cycles, with those cycles.
+
+        ``window_cycles`` keeps only the latest that many cycles. Cycle lists are sorted
+        descending; keys come in the order first seen from the latest cycle down.
+        ``limit`` (not in Marianne) bounds the rows read when no window is given.
+        """
+        t = _trajectory.c
+        statement = select(t.cycle, t.issue_classes).order_by(t.cycle.desc())
+        bound = window_cycles if window_cycles is not None and window_cycles >= 0 else limit
+        statement = _limited(statement, bound)
+        with self._get_connection() as conn:
+            rows = conn.execute(statement).all()
+        cycles_by_issue: dict[str, list[int]] = {}
+        for row in rows:
+            cycle: int = row[0]
+            issues: list[str] = row[1]
+            for issue in issues:
+                cycles_by_issue.setdefault(issue, []).append(cycle)
+        return {
+            issue: sorted(cycles, reverse=True)
+            for issue, cycles in cycles_by_issue.items()
+            if len(cycles) >= min_occurrences
+        }
+
