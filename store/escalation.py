@@ -1,9 +1,168 @@
-"""TODO: being written (see the store issue)."""
+"""Escalation decisions: what a handler decided when a sheet escalated (contract section 9).
+
+Values are stored exactly as given (a confidence of 1.7, an unknown action string); the
+record clamps the confidence and reads an unknown action as "abort" (section 4).
+
+Deliberate difference from Marianne: ``get_similar_escalation`` breaks ties between rows
+of equal outcome rank and closeness by ``recorded_at DESC, id``, so the order is the same
+on every backend. Marianne leaves such ties to SQLite.
+"""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
+from sqlalchemy import Select, case, func, insert, literal, select, update
+
+from store import tables
 from store.base import GlobalLearningStoreBase
+from store.models import EscalationDecisionRecord
+
+__all__ = ["EscalationMixin", "escalation_record_from_row"]
+
+_escalations = tables.escalation_decisions
+_E = _escalations.c
+
+
+def escalation_record_from_row(row: Any) -> EscalationDecisionRecord:
+    """Build the record from a row of ``select(tables.escalation_decisions)``."""
+    values = row._mapping if hasattr(row, "_mapping") else row
+    return EscalationDecisionRecord(
+        id=values["id"],
+        job_hash=values["job_hash"],
+        sheet_num=values["sheet_num"],
+        confidence=values["confidence"],
+        action=values["action"],
+        guidance=values["guidance"],
+        validation_pass_rate=values["validation_pass_rate"],
+        retry_count=values["retry_count"],
+        outcome_after_action=values["outcome_after_action"],
+        recorded_at=values["recorded_at"],
+        model=values["model"],
+    )
+
+
+def _limited(statement: Select[Any], limit: int) -> Select[Any]:
+    # SQLite reads a negative LIMIT as "no limit"; PostgreSQL rejects it, so leave it out.
+    return statement if limit < 0 else statement.limit(limit)
 
 
 class EscalationMixin(GlobalLearningStoreBase):
-    pass
+    """Record escalation decisions, find similar past ones, and close the loop on outcomes."""
+
+    def record_escalation_decision(
+        self,
+        job_id: str,
+        sheet_num: int,
+        confidence: float,
+        action: str,
+        validation_pass_rate: float,
+        retry_count: int,
+        guidance: str | None = None,
+        outcome_after_action: str | None = None,
+        model: str | None = None,
+    ) -> str:
+        """Insert one decision (job id hashed, values raw) and return its new id.
+
+        ``validation_pass_rate`` is a percentage (0-100). A NaN confidence is stored as
+        NULL and so violates NOT NULL: the driver's IntegrityError propagates.
+        """
+        record_id = str(uuid.uuid4())
+        with self._get_connection() as conn:
+            conn.execute(
+                insert(_escalations).values(
+                    id=record_id,
+                    job_hash=self.hash_job(job_id),
+                    sheet_num=sheet_num,
+                    confidence=confidence,
+                    action=action,
+                    guidance=guidance,
+                    validation_pass_rate=validation_pass_rate,
+                    retry_count=retry_count,
+                    outcome_after_action=outcome_after_action,
+                    recorded_at=self._now_local(),
+                    model=model,
+                )
+            )
+        self._logger.info(
+            "recorded escalation decision %s: sheet=%s action=%s", record_id, sheet_num, action
+        )
+        return record_id
+
+    def get_escalation_history(
+        self,
+        job_id: str | None = None,
+        action: str | None = None,
+        limit: int = 20,
+    ) -> list[EscalationDecisionRecord]:
+        """Past decisions, newest first, optionally of one job and/or one raw action."""
+        statement = select(_escalations)
+        if job_id is not None:
+            statement = statement.where(_E.job_hash == self.hash_job(job_id))
+        if action is not None:
+            statement = statement.where(_E.action == action)
+        statement = _limited(statement.order_by(_E.recorded_at.desc(), _E.id), limit)
+        with self._get_connection() as conn:
+            rows = conn.execute(statement).all()
+        return [escalation_record_from_row(row) for row in rows]
+
+    def get_similar_escalation(
+        self,
+        confidence: float,
+        validation_pass_rate: float,
+        confidence_tolerance: float = 0.15,
+        pass_rate_tolerance: float = 15.0,
+        limit: int = 5,
+    ) -> list[EscalationDecisionRecord]:
+        """Past decisions made in a similar situation, the most useful first.
+
+        Both tolerances are inclusive and compare raw stored values. Order: outcome
+        ``success``, then ``skipped``, then none yet, then anything else; within a rank,
+        the closest first by ``|Δconfidence| + |Δpass rate| / 100``.
+        """
+        # Bound as plain floats so both backends do the same double arithmetic in SQL.
+        c = literal(float(confidence))
+        v = literal(float(validation_pass_rate))
+        confidence_gap = func.abs(_E.confidence - c)
+        pass_rate_gap = func.abs(_E.validation_pass_rate - v)
+        outcome_rank = case(
+            (_E.outcome_after_action == "success", 0),
+            (_E.outcome_after_action == "skipped", 1),
+            (_E.outcome_after_action.is_(None), 2),
+            else_=3,
+        )
+        statement = _limited(
+            select(_escalations)
+            .where(
+                confidence_gap <= float(confidence_tolerance),
+                pass_rate_gap <= float(pass_rate_tolerance),
+            )
+            .order_by(
+                outcome_rank,
+                confidence_gap + pass_rate_gap / 100.0,
+                _E.recorded_at.desc(),
+                _E.id,
+            ),
+            limit,
+        )
+        with self._get_connection() as conn:
+            rows = conn.execute(statement).all()
+        return [escalation_record_from_row(row) for row in rows]
+
+    def update_escalation_outcome(self, escalation_id: str, outcome_after_action: str) -> bool:
+        """Set the free-text outcome of one decision; False if the id is unknown."""
+        if escalation_id is None:
+            return False
+        with self._get_connection() as conn:
+            result = conn.execute(
+                update(_escalations)
+                .where(_E.id == escalation_id)
+                .values(outcome_after_action=outcome_after_action)
+            )
+            updated = result.rowcount > 0
+        if updated:
+            self._logger.debug(
+                "escalation %s outcome: %s", escalation_id, outcome_after_action
+            )
+        return updated
