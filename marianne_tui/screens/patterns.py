@@ -1,9 +1,327 @@
-"""PLACEHOLDER: the Patterns screen is being written."""
+"""Patterns: the whole store, one page at a time, sorted and filtered in SQL; triage keys.
+
+Only one page (PAGE_SIZE rows) is ever in the table: ``store.query_patterns`` filters, sorts
+and pages in SQL, so the screen costs the same at 200 or 50,000 patterns. The numeric columns
+come first and the name after them, so a name whose width the terminal disagrees about
+(emoji sequences, combining marks) can only shift the text columns to its right.
+
+Priority 0 means "retired by drift" (``retire_drifting_patterns`` leaves the status alone);
+it is labelled "drift-retired" and kept apart from the status "retired".
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Input, Static
+
 from marianne_tui.screens.base import StoreScreen
+from marianne_tui.text import untrusted
+from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
+from marianne_tui.widgets.filter_bar import FilterInput
+from marianne_tui.widgets.live_table import Column, LiveTable, Row
+from store import GlobalLearningStore, PatternPage, PatternQuery, PatternRow, PatternSort
+
+#: Rows per page: one page is what the table holds (DataTable is fast up to a few thousand).
+PAGE_SIZE = 200
+
+#: `f` cycles through these status filters ("" = all).
+STATUS_FILTERS = ("", "pending", "quarantined", "validated", "retired")
+
+#: `s` cycles through these sorts; each starts in its natural direction (True = descending).
+SORT_CYCLE: tuple[tuple[PatternSort, bool], ...] = (
+    (PatternSort.PRIORITY, True),
+    (PatternSort.EFFECTIVENESS, True),
+    (PatternSort.TRUST, True),
+    (PatternSort.APPLICATIONS, True),
+    (PatternSort.FAILURES, True),
+    (PatternSort.LAST_SEEN, True),
+    (PatternSort.STATUS, False),
+    (PatternSort.NAME, False),
+    (PatternSort.TYPE, False),
+    (PatternSort.INSTRUMENT, False),
+)
+
+#: Sort -> the column that shows its indicator.
+SORT_COLUMN = {
+    PatternSort.PRIORITY: "priority",
+    PatternSort.EFFECTIVENESS: "effectiveness",
+    PatternSort.TRUST: "trust",
+    PatternSort.APPLICATIONS: "applications",
+    PatternSort.SUCCESSES: "outcomes",
+    PatternSort.FAILURES: "outcomes",
+    PatternSort.LAST_SEEN: "last_seen",
+    PatternSort.STATUS: "status",
+    PatternSort.NAME: "name",
+    PatternSort.TYPE: "type",
+    PatternSort.INSTRUMENT: "instrument",
+}
+
+# Fixed widths: nothing re-measures a column on refresh, and the header has room for ▲▼.
+COLUMNS = (
+    Column("status", "status", 15),
+    Column("trust", "trust", 6),
+    Column("effectiveness", "eff", 4),
+    Column("priority", "prio", 5),
+    Column("applications", "apps", 5),
+    Column("outcomes", "✓/✗", 7),
+    Column("last_seen", "seen", 5),
+    Column("name", "name", 28),
+    Column("type", "type", 13),
+    Column("instrument", "instrument", 10),
+)
+_LABELS = {column.key: column.label for column in COLUMNS}
+
+#: status -> (glyph, style); the word is always shown too, never colour alone.
+STATUS_LOOK = {
+    "pending": ("○", ""),
+    "quarantined": ("✖", "bold red"),
+    "validated": ("✓", "green"),
+    "retired": ("■", "dim"),
+}
+DRIFT_RETIRED_LOOK = ("↓", "dim italic")
 
 
-class PatternsScreen(StoreScreen):
+def status_cell(row: PatternRow) -> Text:
+    """Glyph + word. Priority 0 on a pending/validated pattern reads "drift-retired"."""
+    if row.drift_retired and row.status in ("pending", "validated"):
+        glyph, style = DRIFT_RETIRED_LOOK
+        return Text(f"{glyph} drift-retired", style=style, no_wrap=True, end="")
+    glyph, style = STATUS_LOOK.get(row.status, ("?", "yellow"))
+    return Text.assemble(Text(f"{glyph} ", style=style), untrusted(row.status, 13, style=style))
+
+
+def describe_age(then: datetime | None, now: datetime) -> str:
+    """A short relative age ("45s", "12m", "5h", "3d", "4mo", "2y"); "—" if unknown."""
+    if then is None:
+        return "—"
+    try:
+        seconds = (now - then.replace(tzinfo=None)).total_seconds()
+    except (TypeError, OverflowError):
+        return "?"
+    if seconds < 0:
+        return "future"
+    for unit, size in (("y", 365 * 86400), ("mo", 30 * 86400), ("d", 86400),
+                       ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def score_cell(value: float, *, good: float = 0.7, fair: float = 0.4) -> Text:
+    """A 0-1 score, coloured as Marianne's CLI colours it (the number is always shown)."""
+    style = "green" if value >= good else "yellow" if value >= fair else "red"
+    return Text(f"{value:.2f}", style=style, justify="right", end="")
+
+
+def number_cell(text: str, style: str = "") -> Text:
+    return Text(text, style=style, justify="right", no_wrap=True, end="")
+
+
+def pattern_cells(row: PatternRow, now: datetime) -> tuple[Text, ...]:
+    """The cells of one row, in COLUMNS order; store strings go through the sanitizer."""
+    dim = "" if row.active else "dim"
+    name = untrusted(row.name, 80, style=dim)
+    if not row.active:
+        name.append(" (inactive)", style="dim italic")
+    return (
+        status_cell(row),
+        score_cell(row.trust),
+        score_cell(row.effectiveness, fair=0.35),
+        number_cell(f"{row.priority:.2f}", "dim" if row.drift_retired else ""),
+        number_cell(str(row.applications)),
+        number_cell(f"{row.successes}/{row.failures}"),
+        number_cell(describe_age(row.last_seen, now)),
+        name,
+        untrusted(row.pattern_type, 40),
+        untrusted(row.instrument, 40) if row.instrument else Text("—", style="dim", end=""),
+    )
+
+
+@dataclass(frozen=True)
+class PatternsData:
+    """What one fetch read: the page, the known types, and "now" by the store's clock."""
+
+    page: PatternPage
+    types: tuple[str, ...]
+    now: datetime
+
+
+class PatternsScreen(PatternTriageMixin, StoreScreen):
     TITLE_TEXT = "Patterns"
+
+    BINDINGS = [  # noqa: RUF012
+        *TRIAGE_BINDINGS,
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("enter", "open_detail", "Detail", show=False),
+        Binding("s", "next_sort", "Sort column", show=False),
+        Binding("S", "flip_sort", "Sort direction", show=False),
+        Binding("f", "cycle_status", "Status filter", show=False),
+        Binding("t", "cycle_type", "Type filter", show=False),
+        Binding("a", "toggle_attention", "Needs attention", show=False),
+        Binding("right_square_bracket", "page(1)", "Next page", show=False),
+        Binding("left_square_bracket", "page(-1)", "Previous page", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    PatternsScreen #patterns-bar { height: 1; }
+    PatternsScreen #patterns-status { width: 1fr; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_state = PatternQuery(limit=PAGE_SIZE)
+        self.types: tuple[str, ...] = ()
+        self.page: PatternPage | None = None
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="patterns-bar"):
+            yield FilterInput("/ filter name, text", id="patterns-filter")
+            yield Static(id="patterns-status")
+        yield LiveTable(COLUMNS, id="patterns-table")
+
+    def on_mount(self) -> None:
+        self._show_sort()
+        self.table.focus()
+
+    @property
+    def table(self) -> LiveTable:
+        return self.query_one("#patterns-table", LiveTable)
+
+    # -- refresh protocol ---------------------------------------------------------------
+
+    def query_params(self) -> PatternQuery:
+        return self.query_state
+
+    def fetch(self, store: GlobalLearningStore, params: PatternQuery) -> PatternsData:
+        page = store.query_patterns(params)
+        return PatternsData(page, tuple(store.pattern_types()), store.clock.local())
+
+    def apply(self, data: PatternsData) -> None:
+        page = data.page
+        self.types = data.types
+        if not page.rows and page.offset > 0 and page.matching > 0:
+            # Rows vanished under the last page: show the new last page instead.
+            last = (page.matching - 1) // PAGE_SIZE * PAGE_SIZE
+            self._set_query(offset=last)
+            return
+        self.page = page
+        self.table.apply([Row(row.id, pattern_cells(row, data.now)) for row in page.rows])
+        self._show_status()
+
+    # -- status line --------------------------------------------------------------------
+
+    def _show_status(self) -> None:
+        query = self.query_state
+        status = Text(no_wrap=True, overflow="ellipsis", end="")
+        if self.page is None:
+            status.append("loading…", style="dim")
+        else:
+            page = self.page
+            status.append(f"{page.matching:,} shown of {page.total:,}", style="bold")
+            if page.matching > len(page.rows) or page.offset:
+                first = page.offset + 1 if page.rows else 0
+                status.append(f" · rows {first:,}–{page.offset + len(page.rows):,}")
+                status.append(" [ ]", style="dim")
+        if query.needs_attention:
+            status.append(" · ⚑ needs attention", style="bold yellow")
+        if query.statuses:
+            status.append(" · status ")
+            status.append_text(untrusted(", ".join(query.statuses), 30, style="bold"))
+        if query.pattern_type is not None:
+            status.append(" · type ")
+            status.append_text(untrusted(query.pattern_type, 30, style="bold"))
+        if query.text:
+            status.append(" · text ")
+            status.append_text(untrusted(query.text, 30, style="bold"))
+        self.query_one("#patterns-status", Static).update(status)
+
+    def _show_sort(self) -> None:
+        query = self.query_state
+        sorted_column = SORT_COLUMN.get(query.sort)
+        for key, label in _LABELS.items():
+            if key == sorted_column:
+                arrow = "▼" if query.descending else "▲"
+                self.table.set_column_label(key, Text(f"{label}{arrow}", style="bold"))
+            else:
+                self.table.set_column_label(key, Text(label))
+
+    def _set_query(self, **changes: object) -> None:
+        """Change the query (a new filter or sort starts at the first page) and re-read."""
+        if "offset" not in changes:
+            changes["offset"] = 0
+        self.query_state = replace(self.query_state, **changes)  # type: ignore[arg-type]
+        self._show_sort()
+        self._show_status()
+        self.console.request_refresh(force=True)
+
+    # -- filter -------------------------------------------------------------------------
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#patterns-filter", FilterInput).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "patterns-filter":
+            event.stop()
+            text = event.value.strip()
+            if text != self.query_state.text:
+                self._set_query(text=text)
+
+    def on_filter_input_done(self, event: FilterInput.Done) -> None:
+        event.stop()
+        self.table.focus()
+
+    def action_cycle_status(self) -> None:
+        current = self.query_state.statuses[0] if self.query_state.statuses else ""
+        following = STATUS_FILTERS[(STATUS_FILTERS.index(current) + 1) % len(STATUS_FILTERS)]
+        self._set_query(statuses=(following,) if following else ())
+
+    def action_cycle_type(self) -> None:
+        choices: tuple[str | None, ...] = (None, *self.types)
+        current = self.query_state.pattern_type
+        index = choices.index(current) if current in choices else 0
+        self._set_query(pattern_type=choices[(index + 1) % len(choices)])
+
+    def action_toggle_attention(self) -> None:
+        self._set_query(needs_attention=not self.query_state.needs_attention)
+
+    # -- sort and pages -----------------------------------------------------------------
+
+    def action_next_sort(self) -> None:
+        sorts = [sort for sort, _ in SORT_CYCLE]
+        current = sorts.index(self.query_state.sort) if self.query_state.sort in sorts else -1
+        sort, descending = SORT_CYCLE[(current + 1) % len(SORT_CYCLE)]
+        self._set_query(sort=sort, descending=descending)
+
+    def action_flip_sort(self) -> None:
+        self._set_query(descending=not self.query_state.descending)
+
+    def action_page(self, step: int) -> None:
+        matching = self.page.matching if self.page is not None else 0
+        offset = self.query_state.offset + step * PAGE_SIZE
+        if offset < 0 or offset >= matching:
+            return
+        self._set_query(offset=offset)
+
+    # -- detail -------------------------------------------------------------------------
+
+    def action_open_detail(self) -> None:
+        self._open_detail(self.table.cursor_key)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self._open_detail(event.row_key.value)
+
+    def _open_detail(self, pattern_id: str | None) -> None:
+        if pattern_id is None:
+            return
+        from marianne_tui.modals.pattern_detail import PatternDetailScreen
+
+        self.app.push_screen(PatternDetailScreen(pattern_id))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets.data_table import ColumnKey, RowDoesNotExist
 
 from marianne_tui.text import untrusted
 
@@ -105,6 +105,16 @@ class LiveTable(DataTable[Text]):
             target = max(0, min(target, len(rows) - 1))
             self.scroll_to(y=scroll_y, animate=False, immediate=True)
             self.move_cursor(row=target, animate=False, scroll=True)
+
+    def set_column_label(self, key: str, label: Text) -> None:
+        """Change a column's header label (e.g. a sort indicator) without touching rows."""
+        column = self.columns.get(ColumnKey(key))
+        if column is None or column.label == label:
+            return
+        column.label = label
+        self._update_count += 1  # the header render caches are keyed on this counter
+        self._clear_caches()
+        self.refresh()
 
     def select_key(self, key: str) -> bool:
         """Put the cursor on the row of ``key``; False if it is not shown."""
