@@ -162,14 +162,22 @@ def _parse_timestamp(raw: Any) -> datetime | None:
         return None
 
 
-def _pattern_filters(query: PatternQuery) -> list[ColumnElement[bool]]:
+def _contains_text(column: Any, text: str, postgresql: bool) -> ColumnElement[bool]:
+    needle = f"%{_escape_like(text)}%"
+    if postgresql:
+        return cast(ColumnElement[bool], column.ilike(needle, escape="\\"))
+    # SQLite's LIKE already ignores ASCII case, and its lower() knows nothing else, so
+    # the lower() calls that ilike adds would only double the cost of this filter.
+    return cast(ColumnElement[bool], column.like(needle, escape="\\"))
+
+
+def _pattern_filters(query: PatternQuery, postgresql: bool) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if query.text:
-        needle = f"%{_escape_like(query.text)}%"
         conditions.append(
             or_(
-                _P.c.pattern_name.ilike(needle, escape="\\"),
-                _P.c.description.ilike(needle, escape="\\"),
+                _contains_text(_P.c.pattern_name, query.text, postgresql),
+                _contains_text(_P.c.description, query.text, postgresql),
             )
         )
     if query.statuses:
@@ -293,34 +301,38 @@ class ConsoleMixin(GlobalLearningStoreBase):
     def query_patterns(self, query: PatternQuery) -> PatternPage:
         """One page of patterns, filtered, sorted and paged in SQL.
 
-        Two statements: the page, and both counts in one pass. Ties in the sort column
-        are broken by id (ascending) so that paging is stable; NULL instruments and
-        last-seen times sort last in either direction. Legacy statuses (``active``) come
-        back as stored instead of failing the read.
+        Three statements: the page's ids, their rows, and both counts in one pass. Ties
+        in the sort column are broken by id (ascending) so that paging is stable; NULL
+        instruments and last-seen times sort last in either direction. Legacy statuses
+        (``active``) come back as stored instead of failing the read. Text matching
+        folds ASCII case only on SQLite (as SQLite's LIKE does), all case on PostgreSQL.
         """
-        conditions = _pattern_filters(query)
+        conditions = _pattern_filters(query, self.is_postgresql)
         key = self._sort_key(query.sort)
         ordered = key.desc() if query.descending else key.asc()
-        page_statement = (
-            select(
-                _P.c.id,
-                _P.c.pattern_name,
-                _P.c.pattern_type,
-                _status.label("status"),
-                _trust.label("trust"),
-                _effectiveness.label("effectiveness"),
-                _priority.label("priority"),
-                _successes.label("successes"),
-                _failures.label("failures"),
-                _last_seen_text.label("last_seen"),
-                _P.c.instrument_name,
-                _active.label("active"),
-                _P.c.description,
-            )
+        # Sorting only (key, id) and fetching the page's rows by id afterwards keeps wide
+        # text columns out of the sort: a deep page costs little more than the first.
+        page_ids = (
+            select(_P.c.id)
             .where(*conditions)
             .order_by(ordered.nulls_last(), self._text_order(_P.c.id).asc())
             .offset(max(0, query.offset))
             .limit(max(0, query.limit))
+        )
+        page_rows = select(
+            _P.c.id,
+            _P.c.pattern_name,
+            _P.c.pattern_type,
+            _status.label("status"),
+            _trust.label("trust"),
+            _effectiveness.label("effectiveness"),
+            _priority.label("priority"),
+            _successes.label("successes"),
+            _failures.label("failures"),
+            _last_seen_text.label("last_seen"),
+            _P.c.instrument_name,
+            _active.label("active"),
+            _P.c.description,
         )
         matches = and_(*conditions) if conditions else None
         counts_statement = select(
@@ -328,10 +340,14 @@ class ConsoleMixin(GlobalLearningStoreBase):
             func.sum(case((matches, 1), else_=0)) if matches is not None else func.count(),
         ).select_from(_P)
         with self._get_connection() as conn:
-            rows = conn.execute(page_statement).all()
+            ids = [row[0] for row in conn.execute(page_ids)]
+            by_id = {
+                row.id: _pattern_row(row)
+                for row in conn.execute(page_rows.where(_P.c.id.in_(ids)))
+            } if ids else {}
             total, matching = conn.execute(counts_statement).one()
         return PatternPage(
-            rows=tuple(_pattern_row(row) for row in rows),
+            rows=tuple(by_id[pattern_id] for pattern_id in ids),
             matching=int(matching or 0),
             total=int(total or 0),
             offset=max(0, query.offset),
@@ -491,7 +507,12 @@ class ConsoleMixin(GlobalLearningStoreBase):
     def _postgresql_revision(self) -> int:
         revision = tables.store_revision
         with self._engine.connect() as conn:
-            if self._has_table(conn, revision.name):
+            counted = getattr(self, "_revision_counted", None)
+            if counted is None:
+                # Looked up once: a writable open creates the counter, and a store opened
+                # read-only keeps whichever source it started with.
+                counted = self._revision_counted = self._has_table(conn, revision.name)
+            if counted:
                 value = conn.execute(
                     select(revision.c.rev).where(revision.c.id == 1)
                 ).scalar_one_or_none()
@@ -500,7 +521,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
                 # position moves with every commit (of the whole server: extra refreshes
                 # at worst, never a missed one).
                 value = conn.exec_driver_sql(
-                    "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"
+                    "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
                 ).scalar_one()
             conn.rollback()
         return int(value or 0)

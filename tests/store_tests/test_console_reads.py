@@ -364,6 +364,32 @@ def test_change_token_of_a_read_only_store(store: GlobalLearningStore) -> None:
         viewer.close()
 
 
+def test_change_token_of_a_postgresql_store_without_the_counter(
+    store_url: str, clock: FrozenClock
+) -> None:
+    """A database this project never opened writable has no revision table or triggers."""
+    if "://" not in store_url:
+        pytest.skip("PostgreSQL only")
+    engine = sqlalchemy.create_engine(store_url)
+    with engine.begin() as conn:
+        tables.METADATA.create_all(conn, tables=list(tables.MARIANNE_TABLES))
+        conn.execute(insert(tables.schema_version).values(version=15))
+    viewer = GlobalLearningStore(store_url, read_only=True, clock=clock)
+    try:
+        first = viewer.change_token()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO workspace_clusters (workspace_hash, cluster_id) VALUES ('w', 'c')"
+            )
+        assert viewer.change_token() != first
+        with engine.connect() as conn:
+            names = set(sqlalchemy.inspect(conn).get_table_names())
+        assert "marianne_tui_revision" not in names
+    finally:
+        viewer.close()
+        engine.dispose()
+
+
 # -- Marianne's own file ---------------------------------------------------------------
 
 
