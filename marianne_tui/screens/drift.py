@@ -1,9 +1,397 @@
-"""PLACEHOLDER: the Drift screen is being written."""
+"""Drift: effectiveness drift and epistemic drift side by side, per pattern.
+
+Effectiveness drift compares the success rate of a pattern's newest W applications with
+the W before them; epistemic drift does the same with the grounding confidence (belief).
+The docs' rule of thumb: declining effectiveness *and* weakening belief means the pattern
+is "losing ground". Window and thresholds are adjustable and sent to the store's set-based
+``drift_report``.
+
+``r`` previews ``retire_drifting_patterns`` (a dry run that writes nothing) and offers to
+run it. That sets priority 0 ("drift-retired") and leaves the status alone, unlike ``x``,
+which sets the status "retired". The triage keys (q/v/x/n/u) act on the pattern under the
+cursor, through the shared triage helper.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from marianne_tui.modals.pattern_detail import PatternDetailScreen
+from marianne_tui.modals.retire_preview import RetirePreviewScreen
 from marianne_tui.screens.base import StoreScreen
+from marianne_tui.text import clean, untrusted
+from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
+from marianne_tui.widgets.live_table import Column, LiveTable, Row
+
+if TYPE_CHECKING:
+    from store import (
+        DriftMetrics,
+        DriftReport,
+        DriftRow,
+        EpistemicDriftMetrics,
+        GlobalLearningStore,
+    )
+
+T = TypeVar("T")
+
+ROW_LIMIT = 200
+THRESHOLD_STEP = 0.05
+MIN_THRESHOLD = 0.05
+MAX_THRESHOLD = 1.0
+MIN_WINDOW = 1
+MAX_WINDOW = 50
+#: Marianne's CLI defaults (learning-drift, learning-epistemic-drift).
+DEFAULT_WINDOW = 5
+DEFAULT_DRIFT_THRESHOLD = 0.2
+DEFAULT_EPISTEMIC_THRESHOLD = 0.15
+
+# Numbers first after a cut name; the priority is folded into the status cell (⤓) so the
+# whole row fits 120 columns, and at 80 both drifts' before/after and change stay visible.
+COLUMNS = (
+    Column("name", "Pattern", 16),
+    Column("eff", "Eff. b→a", 9),
+    Column("eff_change", "Δ", 5),
+    Column("eff_dir", "Direction", 11),
+    Column("grounding", "Grnd", 4),
+    Column("eff_exceeded", "✓", 1),
+    Column("conf", "Bel. b→a", 9),
+    Column("conf_change", "Δ", 5),
+    Column("conf_dir", "Belief dir.", 15),
+    Column("entropy", "Entr", 4),
+    Column("conf_exceeded", "✓", 1),
+    Column("status", "Status", 13),
+)
+
+_EFFECTIVENESS_DIRECTIONS = {
+    "positive": ("↑ improving", "green"),
+    "negative": ("↓ declining", "bold red"),
+    "stable": ("→ stable", ""),
+}
+_EPISTEMIC_DIRECTIONS = {
+    "strengthening": ("↑ strengthening", "green"),
+    "weakening": ("↓ weakening", "bold red"),
+    "stable": ("→ stable", ""),
+}
+_STATUSES = {
+    "pending": ("◌ pending", ""),
+    "quarantined": ("⊘ quarantined", "bold red"),
+    "validated": ("✓ validated", "green"),
+    "retired": ("✝ retired", "dim"),
+}
+_NO_DATA = Text("–", style="dim", justify="center")
 
 
-class DriftScreen(StoreScreen):
+@dataclass(frozen=True)
+class DriftParams:
+    window_size: int = DEFAULT_WINDOW
+    drift_threshold: float = DEFAULT_DRIFT_THRESHOLD
+    epistemic_threshold: float = DEFAULT_EPISTEMIC_THRESHOLD
+    only_exceeding: bool = True
+    limit: int = ROW_LIMIT
+
+
+def _direction(value: str, table: dict[str, tuple[str, str]]) -> Text:
+    word, style = table.get(value, ("? " + clean(value, 12), "dim"))
+    return Text(word, style=style, no_wrap=True)
+
+
+def _exceeded(flag: bool) -> Text:
+    if flag:
+        return Text("✓", style="bold")
+    return Text("·", style="dim")
+
+
+def status_cell(status: str, priority: float) -> Text:
+    """Glyph + status word; priority 0 (drift-retired, status unchanged) swaps the glyph."""
+    word, style = _STATUSES.get(status, (None, "dim"))
+    if word is None:  # a legacy value such as "active": shown as stored
+        word, style = f"? {clean(status, 11)}", "dim"
+    if priority <= 0.0:
+        return Text(f"⤓{word[1:]}", style="italic yellow", no_wrap=True)
+    return Text(word, style=style, no_wrap=True)
+
+
+def effectiveness_cells(metrics: DriftMetrics | None) -> tuple[Text, ...]:
+    if metrics is None:
+        return (_NO_DATA,) * 5
+    change = metrics.effectiveness_after - metrics.effectiveness_before
+    return (
+        Text(f"{metrics.effectiveness_before:.2f}→{metrics.effectiveness_after:.2f}"),
+        Text(f"{change:+.2f}", justify="right",
+             style="bold red" if metrics.drift_magnitude > 0.3 else ""),
+        _direction(metrics.drift_direction, _EFFECTIVENESS_DIRECTIONS),
+        Text(f"{metrics.grounding_confidence_avg:.2f}", justify="right"),
+        _exceeded(metrics.threshold_exceeded),
+    )
+
+
+def epistemic_cells(metrics: EpistemicDriftMetrics | None) -> tuple[Text, ...]:
+    if metrics is None:
+        return (_NO_DATA,) * 5
+    return (
+        Text(f"{metrics.confidence_before:.2f}→{metrics.confidence_after:.2f}"),
+        Text(f"{metrics.belief_change:+.2f}", justify="right",
+             style="bold red" if abs(metrics.belief_change) > 0.2 else ""),
+        _direction(metrics.drift_direction, _EPISTEMIC_DIRECTIONS),
+        Text(f"{metrics.belief_entropy:.2f}", justify="right",
+             style="yellow" if metrics.belief_entropy > 0.3 else ""),
+        _exceeded(metrics.threshold_exceeded),
+    )
+
+
+def losing_ground(row: DriftRow) -> bool:
+    """Declining effectiveness and weakening belief together (the docs' warning sign)."""
+    return (
+        row.effectiveness is not None
+        and row.effectiveness.drift_direction == "negative"
+        and row.epistemic is not None
+        and row.epistemic.drift_direction == "weakening"
+    )
+
+
+class DriftScreen(PatternTriageMixin, StoreScreen):
+    """Effectiveness and epistemic drift (key 2)."""
+
     TITLE_TEXT = "Drift"
+
+    BINDINGS = [  # noqa: RUF012
+        *TRIAGE_BINDINGS,
+        Binding("r", "retire_preview", "Retire preview"),
+        Binding("plus,equals_sign", "threshold(1)", "Threshold +", show=False),
+        Binding("minus", "threshold(-1)", "Threshold −", show=False),
+        Binding("greater_than_sign", "epistemic_threshold(1)", "Belief threshold +",
+                show=False),
+        Binding("less_than_sign", "epistemic_threshold(-1)", "Belief threshold −",
+                show=False),
+        Binding("right_square_bracket", "window(1)", "Window +", show=False),
+        Binding("left_square_bracket", "window(-1)", "Window −", show=False),
+        Binding("e", "toggle_exceeding", "Only exceeding / all", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    DriftScreen #drift-status { height: 1; padding: 0 1; }
+    DriftScreen #drift-summary { height: auto; padding: 0 1; border-top: solid $primary;
+        text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.params = DriftParams()
+        self.report: DriftReport | None = None
+        self._names: dict[str, str] = {}
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="drift-status")
+        yield LiveTable(COLUMNS, id="drift-table")
+        yield Static(id="drift-summary")
+
+    def on_mount(self) -> None:
+        self._show_status()
+
+    @property
+    def table(self) -> LiveTable:
+        return self.query_one("#drift-table", LiveTable)
+
+    # -- refresh protocol ---------------------------------------------------------------
+
+    def query_params(self) -> DriftParams:
+        return self.params
+
+    def fetch(self, store: GlobalLearningStore, params: DriftParams) -> DriftReport:
+        return store.drift_report(
+            window_size=params.window_size,
+            drift_threshold=params.drift_threshold,
+            epistemic_threshold=params.epistemic_threshold,
+            only_exceeding=params.only_exceeding,
+            limit=params.limit,
+        )
+
+    def apply(self, data: DriftReport) -> None:
+        self.report = data
+        self._names = {row.pattern_id: row.pattern_name for row in data.rows}
+        self.table.apply([self._row(row) for row in data.rows])
+        self._show_status()
+        self._show_summary(data)
+
+    def _row(self, row: DriftRow) -> Row:
+        return Row(
+            row.pattern_id,
+            (
+                untrusted(row.pattern_name, 60),
+                *effectiveness_cells(row.effectiveness),
+                *epistemic_cells(row.epistemic),
+                status_cell(row.status, row.priority),
+            ),
+        )
+
+    def _show_status(self) -> None:
+        p = self.params
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"Window {p.window_size}", style="bold")
+        text.append(" [ ]", style="dim")
+        text.append(f" · effect. >{p.drift_threshold:.2f}", style="bold")
+        text.append(" - +", style="dim")
+        text.append(f" · belief >{p.epistemic_threshold:.2f}", style="bold")
+        text.append(" < >", style="dim")
+        text.append(" · ")
+        text.append("only exceeding" if p.only_exceeding else "all analysed", style="bold")
+        text.append(" e", style="dim")
+        if self.report is not None:
+            text.append(f" · {len(self.report.rows)} rows", style="dim")
+        self.query_one("#drift-status", Static).update(text)
+
+    def _show_summary(self, report: DriftReport) -> None:
+        # Marianne's two summaries always use W=5 and the default thresholds: say so.
+        eff: dict[str, Any] = dict(report.summary)
+        epi: dict[str, Any] = dict(report.epistemic_summary)
+        first = Text(no_wrap=True, overflow="ellipsis")
+        first.append("Effectiveness ", style="bold")
+        first.append(
+            f"{eff.get('patterns_drifting', 0)} of {eff.get('patterns_analyzed', 0)} drifting"
+            f" (W=5, 0.20) · avg |Δ| {float(eff.get('avg_drift_magnitude') or 0):.2f}"
+        )
+        if eff.get("most_drifted"):
+            first.append(" · most: ")
+            first.append_text(self._name_for(str(eff["most_drifted"])))
+        second = Text(no_wrap=True, overflow="ellipsis")
+        second.append("Belief ", style="bold")
+        second.append(
+            f"{epi.get('patterns_with_epistemic_drift', 0)} of "
+            f"{epi.get('patterns_analyzed', 0)} drifting (W=5, 0.15) · avg Δ "
+            f"{float(epi.get('avg_belief_change') or 0):+.2f} · entropy "
+            f"{float(epi.get('avg_belief_entropy') or 0):.2f}"
+        )
+        if epi.get("most_unstable"):
+            second.append(" · most: ")
+            second.append_text(self._name_for(str(epi["most_unstable"])))
+        third = Text(no_wrap=True, overflow="ellipsis")
+        losing = sum(1 for row in report.rows if losing_ground(row))
+        if losing:
+            third.append(f"⚠ {losing} losing ground (↓ declining + ↓ weakening)", style="bold red")
+            third.append(" · ")
+        third.append("⤓ = drift-retired (priority 0, status unchanged)", style="dim")
+        lines = Text("\n", no_wrap=True, overflow="ellipsis").join([first, second, third])
+        self.query_one("#drift-summary", Static).update(lines)
+
+    def _name_for(self, pattern_id: str) -> Text:
+        name = self._names.get(pattern_id)
+        return untrusted(name if name is not None else pattern_id, 24, "italic")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # enter: the pattern's full detail (every field, why-analysis, its drift).
+        pattern_id = self.table.cursor_key
+        if pattern_id is not None:
+            self.app.push_screen(PatternDetailScreen(pattern_id))
+
+    # -- thresholds, window, filter -------------------------------------------------------
+
+    def _change(self, **changes: Any) -> None:
+        from dataclasses import replace
+
+        self.params = replace(self.params, **changes)
+        self._show_status()
+        self.console.request_refresh(force=True)
+
+    def action_threshold(self, direction: int) -> None:
+        value = self.params.drift_threshold + direction * THRESHOLD_STEP
+        self._change(drift_threshold=round(min(MAX_THRESHOLD, max(MIN_THRESHOLD, value)), 2))
+
+    def action_epistemic_threshold(self, direction: int) -> None:
+        value = self.params.epistemic_threshold + direction * THRESHOLD_STEP
+        self._change(
+            epistemic_threshold=round(min(MAX_THRESHOLD, max(MIN_THRESHOLD, value)), 2)
+        )
+
+    def action_window(self, direction: int) -> None:
+        value = self.params.window_size + direction
+        self._change(window_size=min(MAX_WINDOW, max(MIN_WINDOW, value)))
+
+    def action_toggle_exceeding(self) -> None:
+        self._change(only_exceeding=not self.params.only_exceeding)
+
+    # -- retire_drifting_patterns: dry run, then (confirmed) the real thing --------------
+
+    def action_retire_preview(self) -> None:
+        # Captured now: the dialog describes exactly the parameters that will run.
+        params = self.params
+        store = self.console.store
+
+        def read() -> list[tuple[str, str, float]]:
+            return store.preview_retire_drifting_patterns(
+                drift_threshold=params.drift_threshold,
+                window_size=params.window_size,
+                require_negative_drift=True,
+            )
+
+        def show(candidates: list[tuple[str, str, float]]) -> None:
+            statuses = {row.pattern_id: row.status for row in (self.report.rows
+                                                               if self.report else ())}
+            screen = RetirePreviewScreen(
+                candidates,
+                drift_threshold=params.drift_threshold,
+                window_size=params.window_size,
+                statuses=statuses,
+                read_only=self.console.read_only,
+            )
+            self.app.push_screen(screen, lambda go: self._retire_confirmed(go, params))
+
+        self._in_background(read, show, "Retire preview failed")
+
+    def _retire_confirmed(self, confirmed: bool | None, params: DriftParams) -> None:
+        if not confirmed or self.console.read_only:
+            return
+        store = self.console.store
+
+        def write() -> list[tuple[str, str, float]]:
+            return store.retire_drifting_patterns(
+                drift_threshold=params.drift_threshold,
+                window_size=params.window_size,
+                require_negative_drift=True,
+            )
+
+        def done(retired: list[tuple[str, str, float]]) -> None:
+            count = len(retired)
+            self.notify(
+                f"Drift-retired {count} pattern{'s' if count != 1 else ''}: priority set to 0, "
+                "status unchanged.",
+                title="retire_drifting_patterns", markup=False,
+            )
+            self.console.request_refresh(force=True)
+
+        self._in_background(write, done, "Drift retirement failed")
+
+    def _in_background(
+        self, job: Callable[[], T], then: Callable[[T], None], failure: str
+    ) -> None:
+        """Run a (possibly slow) store call off the UI thread, then ``then`` on it.
+
+        With polling off (tests, snapshots) it runs synchronously, like the app's refreshes.
+        """
+        if not self.console.poll_enabled:
+            try:
+                result = job()
+            except Exception as error:  # shown, not raised
+                self._error(f"{failure}: {type(error).__name__}: {error}")
+                return
+            then(result)
+            return
+        self._worker(job, then, failure)
+
+    @work(thread=True, group="drift-retire", exit_on_error=False)
+    def _worker(self, job: Callable[[], Any], then: Callable[[Any], None], failure: str) -> None:
+        try:
+            result = job()
+        except Exception as error:
+            self.app.call_from_thread(self._error, f"{failure}: {type(error).__name__}: {error}")
+            return
+        self.app.call_from_thread(then, result)
