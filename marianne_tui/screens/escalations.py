@@ -1,9 +1,323 @@
-"""PLACEHOLDER: the Escalations screen is being written."""
+"""Escalations: the decisions Marianne's escalation handlers made, and what happened after.
+
+Escalations still awaiting an outcome come first (oldest first, marked "◌ awaiting"), then
+the rest, newest first. A panel shows the selected escalation and the similar past ones
+(``get_similar_escalation``: confidence ±0.15, pass rate ±15 points) with what happened
+after each, so the operator can tell which action tends to work. That lookup runs in a
+thread worker whenever the cursor moves, and is cached until the store changes.
+
+``o`` opens the outcome dialog for the escalation under the cursor at key press; ``u``
+undoes the last escalation outcome the journal holds. Both write, so both are disabled
+in read-only mode.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from marianne_tui.modals.outcome import OutcomeChoice, OutcomeScreen, outcome_text
 from marianne_tui.screens.base import StoreScreen
+from marianne_tui.text import clean, untrusted
+from marianne_tui.widgets.live_table import Column, LiveTable, Row
+from store import EscalationDecisionRecord, UndoConflictError
+
+if TYPE_CHECKING:
+    from store import GlobalLearningStore
+
+FETCH_LIMIT = 200
+SIMILAR_LIMIT = 5
+ESCALATION_KIND = "escalation"
+
+COLUMNS = (
+    Column("outcome", "Outcome", 10),
+    Column("recorded", "Recorded", 11),
+    Column("job", "Job hash", 8),
+    Column("sheet", "Sheet", 5),
+    Column("confidence", "Conf", 4),
+    Column("action", "Action", 13),
+    Column("pass_rate", "Pass %", 6),
+    Column("retries", "Retry", 5),
+    Column("model", "Model", 14),
+    Column("guidance", "Guidance", 40),
+)
+
+
+def _local_stamp(moment: datetime) -> str:
+    if moment == datetime.min:
+        return "?"
+    return moment.strftime("%m-%d %H:%M")
+
+
+def _age(moment: datetime, now: datetime) -> str:
+    if moment == datetime.min:
+        return "unknown time"
+    seconds = (now - moment).total_seconds()
+    if seconds < 0:
+        return "in the future"
+    if seconds < 120:
+        return f"{int(seconds)} s ago"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} days ago"
+
+
+def _pass_rate(value: float) -> str:
+    # A percentage (0-100) in this table, unlike executions.
+    return f"{value:.0f}%" if value == int(value) else f"{value:.1f}%"
 
 
 class EscalationsScreen(StoreScreen):
+    """Escalation history with the pending-outcome queue first (key 4).
+
+    The detail panel sits under the table at every width: the table needs the full width
+    for its ten columns, and at 120x40 there are rows to spare below it.
+    """
+
     TITLE_TEXT = "Escalations"
+
+    BINDINGS = [  # noqa: RUF012
+        Binding("o", "record_outcome", "Outcome"),
+        Binding("u", "undo", "Undo"),
+    ]
+
+    DEFAULT_CSS = """
+    EscalationsScreen #esc-status { height: 1; padding: 0 1; }
+    EscalationsScreen #esc-body { layout: vertical; height: 1fr; }
+    EscalationsScreen #esc-table { width: 1fr; }
+    EscalationsScreen #esc-detail-scroll {
+        height: 9; border-top: solid $primary; padding: 0 1;
+    }
+    EscalationsScreen.-wide #esc-detail-scroll { height: 14; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._records: dict[str, EscalationDecisionRecord] = {}
+        self._similar: dict[str, list[EscalationDecisionRecord]] = {}
+        self._similar_wanted: str | None = None
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="esc-status")
+        with Container(id="esc-body"):
+            yield LiveTable(COLUMNS, id="esc-table")
+            with VerticalScroll(id="esc-detail-scroll"):
+                yield Static(id="esc-detail")
+
+    @property
+    def table(self) -> LiveTable:
+        return self.query_one("#esc-table", LiveTable)
+
+    # -- refresh protocol ---------------------------------------------------------------
+
+    def fetch(self, store: GlobalLearningStore, params: object) -> list[EscalationDecisionRecord]:
+        return store.escalations_for_review(limit=FETCH_LIMIT)
+
+    def apply(self, data: Sequence[EscalationDecisionRecord]) -> None:
+        self._records = {record.id: record for record in data}
+        self._similar.clear()  # the store changed: past outcomes may have too
+        self.table.apply([self._row(record) for record in data])
+        self._show_status()
+        self._show_detail()
+
+    def _row(self, record: EscalationDecisionRecord) -> Row:
+        return Row(
+            record.id,
+            (
+                outcome_text(record.outcome_after_action),
+                Text(_local_stamp(record.recorded_at), no_wrap=True),
+                untrusted(record.job_hash, 8),
+                Text(str(record.sheet_num), justify="right"),
+                Text(f"{record.confidence:.2f}", justify="right"),
+                untrusted(record.action, 13),
+                Text(_pass_rate(record.validation_pass_rate), justify="right"),
+                Text(str(record.retry_count), justify="right"),
+                untrusted(record.model or "–", 14),
+                untrusted(record.guidance or "", 60),
+            ),
+        )
+
+    def _show_status(self) -> None:
+        pending = sum(1 for r in self._records.values() if r.outcome_after_action is None)
+        status = Text(no_wrap=True, overflow="ellipsis")
+        if pending:
+            status.append(f"◌ {pending} awaiting an outcome (listed first)", style="bold yellow")
+        else:
+            status.append("✓ Every escalation has an outcome", style="green")
+        status.append(f" · {len(self._records)} shown", style="dim")
+        if self.console.read_only:
+            status.append(" · read-only: o and u disabled", style="yellow")
+        else:
+            status.append(" · o record outcome · u undo", style="dim")
+        self.query_one("#esc-status", Static).update(status)
+
+    # -- the detail panel: selected escalation + similar past ones ------------------------
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#esc-detail", Static)
+        key = self.table.cursor_key
+        record = self._records.get(key) if key is not None else None
+        if record is None:
+            detail.update(Text("No escalation decisions in the store.", style="dim"))
+            return
+        similar = self._similar.get(record.id)
+        detail.update(self._render_detail(record, similar))
+        if similar is None and self._similar_wanted != record.id:
+            self._similar_wanted = record.id
+            self._look_up_similar(record)
+
+    def _look_up_similar(self, record: EscalationDecisionRecord) -> None:
+        store = self.console.store
+
+        def read() -> list[EscalationDecisionRecord]:
+            return store.get_similar_escalation(
+                record.confidence, record.validation_pass_rate, limit=SIMILAR_LIMIT + 1
+            )
+
+        def done(found: list[EscalationDecisionRecord]) -> None:
+            self._similar[record.id] = [r for r in found if r.id != record.id][:SIMILAR_LIMIT]
+            if self._similar_wanted == record.id:
+                self._similar_wanted = None
+            if self.table.cursor_key == record.id:
+                self._show_detail()
+
+        if not self.console.poll_enabled:
+            # Tests and snapshots: synchronous, like the app's own refreshes.
+            done(read())
+        else:
+            self._similar_worker(read, done)
+
+    @work(thread=True, group="similar-escalations", exclusive=True, exit_on_error=False)
+    def _similar_worker(
+        self,
+        read: Callable[[], list[EscalationDecisionRecord]],
+        done: Callable[[list[EscalationDecisionRecord]], None],
+    ) -> None:
+        try:
+            found = read()
+        except Exception:  # a failed lookup leaves the panel as it was
+            return
+        self.app.call_from_thread(done, found)
+
+    def _render_detail(
+        self,
+        record: EscalationDecisionRecord,
+        similar: list[EscalationDecisionRecord] | None,
+    ) -> Text:
+        now = self.console.store.clock.local()
+        text = Text()
+        text.append("Sheet ", style="bold")
+        text.append(str(record.sheet_num), style="bold")
+        text.append(" of job ")
+        text.append_text(untrusted(record.job_hash, 16))
+        text.append("\n")
+        text.append_text(untrusted(record.action, 20, "bold"))
+        text.append(f" at confidence {record.confidence:.2f}, pass rate "
+                    f"{_pass_rate(record.validation_pass_rate)}, "
+                    f"{record.retry_count} {'retry' if record.retry_count == 1 else 'retries'}")
+        text.append(f"\n{_age(record.recorded_at, now)} · outcome ")
+        text.append_text(outcome_text(record.outcome_after_action))
+        if record.guidance:
+            text.append("\nGuidance: ", style="dim")
+            text.append_text(untrusted(record.guidance, 300))
+        text.append("\n\nSimilar past escalations", style="bold underline")
+        text.append(" (conf ±0.15, pass ±15 pts)\n", style="dim")
+        if similar is None:
+            text.append("looking up…", style="dim")
+            return text
+        if not similar:
+            text.append("none", style="dim")
+            return text
+        tally = Counter((r.action, r.outcome_after_action or "awaiting") for r in similar)
+        summary = ", ".join(
+            f"{clean(action, 20)} → {clean(outcome, 12)} ×{count}"
+            for (action, outcome), count in tally.most_common()
+        )
+        text.append_text(untrusted(summary, 200, "italic"))
+        for past in similar:
+            text.append("\n")
+            text.append_text(untrusted(past.action, 13))
+            text.append(" → ")
+            text.append_text(outcome_text(past.outcome_after_action))
+            text.append(f"  conf {past.confidence:.2f} pass "
+                        f"{_pass_rate(past.validation_pass_rate)} · "
+                        f"{_age(past.recorded_at, now)}", style="dim")
+        return text
+
+    # -- outcome entry and undo (writes) -----------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Hidden from the footer when the store is read-only; on_key says why.
+        return not (action in ("record_outcome", "undo") and self.console.read_only)
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in ("o", "u") and self.console.read_only:
+            event.stop()
+            self.notify("The store is open read-only: outcome entry and undo are disabled.",
+                        severity="warning", markup=False)
+
+    def action_record_outcome(self) -> None:
+        if self.console.read_only:
+            return
+        key = self.table.cursor_key  # the target is fixed now, whatever refreshes later
+        record = self._records.get(key) if key is not None else None
+        if record is None:
+            self.notify("No escalation selected", severity="warning", markup=False)
+            return
+        self.app.push_screen(OutcomeScreen(record), self._outcome_chosen)
+
+    def _outcome_chosen(self, choice: OutcomeChoice | None) -> None:
+        if choice is None:
+            return
+        store = self.console.store
+        try:
+            store.record_escalation_outcome(choice.escalation_id, choice.outcome,
+                                            note=choice.note)
+        except KeyError:
+            self.notify("That escalation no longer exists", severity="error", markup=False)
+            return
+        except Exception as error:  # a refused write is shown, not raised
+            self.notify(clean(f"Not recorded: {error}", 200), severity="error", markup=False)
+            return
+        record = self._records.get(choice.escalation_id)
+        where = f"sheet {record.sheet_num} of job {clean(record.job_hash, 8)}" if record else ""
+        self.notify(f"Recorded outcome {choice.outcome.value} for {where} (u undoes)",
+                    markup=False)
+        self.console.request_refresh(force=True)
+
+    def action_undo(self) -> None:
+        if self.console.read_only:
+            return
+        try:
+            entry = self.console.store.undo_last_action(target_kind=ESCALATION_KIND)
+        except UndoConflictError as error:
+            self.notify(clean(f"Cannot undo: {error}", 300), severity="warning", markup=False)
+            return
+        except Exception as error:
+            self.notify(clean(f"Undo failed: {error}", 200), severity="error", markup=False)
+            return
+        if entry is None:
+            self.notify("Nothing to undo for escalations", markup=False)
+            return
+        before: Any = entry.prior_state.get("outcome_after_action")
+        self.notify(
+            clean(f"Undone: outcome {entry.action} → back to {before or 'awaiting'}", 200),
+            markup=False,
+        )
+        self.console.request_refresh(force=True)
