@@ -9,6 +9,8 @@ The operator journal (``marianne_tui_journal``) is this project's own table. On 
 created at the first journalled write, never on open, so that opening a Marianne file writes
 nothing. Each action and its journal row commit in one transaction; the journal keeps the
 exact stored text of the columns the action replaced, so that undo writes the same bytes back.
+Journal times (``acted_at``, ``undone_at``) are naive local time, like the pattern timestamps
+an action writes, so the two read side by side.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from store import (
     GlobalLearningStore,
     PatternQuery,
     PatternSort,
+    QuarantineStatus,
     TrustBand,
     tables,
 )
@@ -100,6 +101,7 @@ def test_status_filter_reads_null_as_pending_and_keeps_legacy(
     assert sorted(_ids(populated, statuses=("pending",))) == ["p1", "p4", "p5", "p8"]
     assert _ids(populated, statuses=("active",)) == ["p7"]
     assert sorted(_ids(populated, statuses=("retired", "quarantined"))) == ["p2", "p6"]
+    assert _ids(populated, statuses=(QuarantineStatus.RETIRED,)) == ["p6"]
 
 
 def test_type_and_instrument_filters(populated: GlobalLearningStore) -> None:
