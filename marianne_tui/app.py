@@ -11,11 +11,13 @@ nothing depends on the clock.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
@@ -63,9 +65,9 @@ class MarianneApp(App[None]):
         Binding("2", "switch_mode('drift')", "Drift", show=False),
         Binding("3", "switch_mode('budget')", "Budget", show=False),
         Binding("4", "switch_mode('escalations')", "Escalations", show=False),
-        Binding("5", "switch_mode('rate_limits')", "Limits", show=False),
-        Binding("space", "refresh_now", "Refresh", show=False),
-        Binding("p", "toggle_pause", "Pause", show=False),
+        Binding("5", "switch_mode('rate_limits')", "Rate limits", show=False),
+        Binding("space", "refresh_now", "Refresh now", show=False),
+        Binding("p", "toggle_pause", "Pause / resume live refresh", show=False),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -99,7 +101,22 @@ class MarianneApp(App[None]):
 
     def on_mount(self) -> None:
         if self.poll_enabled:
+            # Ticks only while the age is shown (paused or failing): see _update_age_timer.
             self._age_timer = self.set_interval(1.0, self._tick_age, pause=True)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette (ctrl+p) also switches screens, refreshes and pauses."""
+        for number, (mode, screen_class) in enumerate(SCREENS.items(), start=1):
+            title = screen_class.TITLE_TEXT or mode.replace("_", " ").capitalize()
+            yield SystemCommand(
+                title, f"Show the {title} screen (key {number})", partial(self.switch_mode, mode)
+            )
+        yield SystemCommand("Refresh now", "Read the store now (space)", self.action_refresh_now)
+        yield SystemCommand(
+            "Pause / resume", "Stop or restart live refresh (p)", self.action_toggle_pause
+        )
+        yield SystemCommand("Keys", "Every key of this screen (?)", self.action_help)
+        yield from super().get_system_commands(screen)
 
     # -- refresh ------------------------------------------------------------------------
 
@@ -122,7 +139,7 @@ class MarianneApp(App[None]):
             return False
         try:
             snapshot = self._read(screen, screen.query_params(), force=force)
-        except Exception as error:  # noqa: BLE001 - any store failure is shown, not raised
+        except Exception as error:  # any store failure is shown, not raised
             self._show_error(error)
             return False
         if snapshot is None:
@@ -154,13 +171,14 @@ class MarianneApp(App[None]):
         self._poll_worker(screen, screen.query_params(), force)
 
     def _schedule_next_poll(self) -> None:
-        if self.poll_enabled and self._poll_timer is None:
+        # Paused: the chain stops here; resuming (or space) starts it again.
+        if self.poll_enabled and not self.paused and self._poll_timer is None:
             self._poll_timer = self.set_timer(self.refresh_seconds, self._on_poll_timer)
 
     def _on_poll_timer(self) -> None:
         self._poll_timer = None
         if self.paused or self._poll_in_flight:
-            self._schedule_next_poll()
+            # Paused: nothing is scheduled; in flight: the worker's end chains the next poll.
             return
         self._start_poll()
 
@@ -168,7 +186,7 @@ class MarianneApp(App[None]):
     def _poll_worker(self, screen: StoreScreen, params: Any, force: bool) -> None:
         try:
             snapshot = self._read(screen, params, force=force)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # shown in the header, never raised
             self.call_from_thread(self._show_error, error)
             return
         if snapshot is None:
@@ -212,11 +230,24 @@ class MarianneApp(App[None]):
     def _mark_checked(self) -> None:
         self._last_success = time.monotonic()
         self.last_error = None
+        self._update_age_timer()
         self._refresh_header()
 
     def _show_error(self, error: BaseException) -> None:
-        self.last_error = f"{type(error).__name__}: {error}"
+        # First line only: a driver's message can span many lines; the header has one.
+        message = (str(error).strip().splitlines() or [""])[0]
+        self.last_error = f"{type(error).__name__}: {message}"
+        self._update_age_timer()
         self._refresh_header()
+
+    def _update_age_timer(self) -> None:
+        """Tick the header's age only while it is shown: when paused or failing."""
+        if self._age_timer is None:
+            return
+        if self.paused or self.last_error:
+            self._age_timer.resume()
+        else:
+            self._age_timer.pause()
 
     def _age_seconds(self) -> float | None:
         if self._last_success is None:
@@ -240,6 +271,8 @@ class MarianneApp(App[None]):
                 live=not self.paused,
                 age_seconds=self._age_seconds(),
                 error=self.last_error,
+                refresh_seconds=self.refresh_seconds,
+                read_only=self.read_only,
             )
 
     # -- actions ------------------------------------------------------------------------
@@ -249,12 +282,10 @@ class MarianneApp(App[None]):
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
-        if self._age_timer is not None:
-            # The age only needs ticking while it can grow: when paused.
-            if self.paused:
-                self._age_timer.resume()
-            else:
-                self._age_timer.pause()
+        if self.paused and self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+        self._update_age_timer()
         self.notify("Paused: press p to resume" if self.paused else "Live again")
         self._refresh_header()
         if not self.paused:

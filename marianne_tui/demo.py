@@ -38,6 +38,8 @@ from store import Clock, GlobalLearningStore, QuarantineStatus
 
 #: How far back the demo's history goes.
 HISTORY_DAYS = 21
+#: The job whose exploration budget the demo tracks.
+BUDGET_JOB = "nightly-notifications"
 #: Patterns in the demo besides the hostile ones.
 PATTERN_COUNT = 320
 
@@ -372,7 +374,8 @@ class _Builder:
         self.rng = rng
         self.events: list[_Event] = []
         self.applied: Counter[str] = Counter()
-        self.recent: list[tuple[float, str]] = []  # (days ago, pattern id) for windowed diversity
+        # (days ago, pattern id, job) of each application: the budget's entropy input
+        self.recent: list[tuple[float, str, str]] = []
         self.last_response = math.inf
         self.execution_id: str | None = None
 
@@ -464,7 +467,7 @@ class _Builder:
                 grounding_confidence=grounding,
             )
         self.applied[pattern.id] += 1
-        self.recent.append((days, pattern.id))
+        self.recent.append((days, pattern.id, pattern.job))
 
     def _execution(self, pattern: _Pattern, success: bool) -> str:
         """An executions row for this application (when the store records executions)."""
@@ -495,11 +498,12 @@ class _Builder:
         )
 
     def _collapse(self, patterns: list[_Pattern]) -> None:
-        """Days 6 to 4 ago one pattern took nearly every application: diversity collapsed,
-        the budget was boosted and an entropy response fired (the budget screen's story)."""
-        hot = next(p for p in patterns if p.profile in (Profile.HOT, Profile.GOOD))
-        for _ in range(110):
-            days_ago = self.rng.uniform(4.0, min(6.0, hot.first_seen - 0.1))
+        """Days 5 to 4 ago one pattern took nearly every application of the budget's job: its
+        diversity collapsed, the budget was boosted and an entropy response fired."""
+        hot = next(p for p in patterns if p.profile is Profile.HOT and p.first_seen > 6)
+        hot.job = BUDGET_JOB
+        for _ in range(220):
+            days_ago = self.rng.uniform(4.2, 5.0)
             grounding = self.rng.uniform(0.7, 0.95)
             success = self.rng.random() < 0.8
             self.at(
@@ -549,13 +553,25 @@ class _Builder:
         self.store.record_pattern_entropy(self.store.calculate_pattern_entropy())
 
     def _budget(self, days_ago: float) -> None:
-        """A budget step from the last day's diversity, and a response when it is low."""
-        window = Counter(pid for when, pid in self.recent if days_ago <= when <= days_ago + 1)
+        """A budget step from the job's diversity over the last day; a response when low.
+
+        As Marianne's runner does, the entropy fed to the budget is the job's own (its
+        applications only), so one dominating pattern moves it (the collapse below).
+        """
+        window = Counter(
+            pid
+            for when, pid, job in self.recent
+            if job == BUDGET_JOB and days_ago <= when <= days_ago + 1
+        )
+        if sum(window.values()) < 10:
+            return  # too little activity to say anything about diversity
         diversity = _diversity(window)
-        job_hash = self.store.hash_job("nightly-notifications")
+        job_hash = self.store.hash_job(BUDGET_JOB)
         self.store.calculate_budget_adjustment(job_hash, diversity)
         if diversity < 0.3 and self.last_response - days_ago >= 2:
             self.last_response = days_ago
+            # A minute later: two budget rows never share a timestamp (stable ordering).
+            self.timeline.ago -= timedelta(minutes=1)
             self.store.trigger_entropy_response(job_hash, diversity, 0.3)
 
     # -- escalations --------------------------------------------------------------------

@@ -1,19 +1,37 @@
-"""The header on every screen: where the store is and whether anything needs the operator."""
+"""The header on every screen: where the store is and whether anything needs the operator.
+
+Three lines at 120 columns and more (a label for every number), two compact lines below
+(80 columns fit). The widget keeps the last values it was shown and renders for its own
+width, so a resize re-lays it out; ``show`` repaints only when a value changed, so an idle
+console sends nothing to the terminal.
+
+The age ("updated 14 s ago") is shown while paused or after an error, when it can grow and
+matters; while live the data is at most one refresh old, so the header says how often it
+refreshes instead of ticking a clock every second.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from marianne_tui.text import clean
 from store import StoreOverview
 
-_STATUS_STYLES = {
-    "pending": "",
-    "quarantined": "bold red",
-    "validated": "green",
-    "retired": "dim",
+#: status -> (glyph, short word, word, style): glyph + word, never colour alone. Same glyphs
+#: as the Patterns screen's status column.
+STATUS_LOOK = {
+    "pending": ("○", "pend", "pending", ""),
+    "quarantined": ("✖", "quar", "quarantined", "bold red"),
+    "validated": ("✓", "valid", "validated", "green"),
+    "retired": ("■", "ret", "retired", "dim"),
 }
+DRIFT_RETIRED_LOOK = ("↓", "drift", "drift-retired", "italic")
+
+#: At this width and above the header has room for three labelled lines.
+WIDE = 120
 
 
 def describe_age(seconds: float | None) -> str:
@@ -23,86 +41,184 @@ def describe_age(seconds: float | None) -> str:
         return "just now"
     if seconds < 120:
         return f"{int(seconds)} s ago"
-    return f"{int(seconds // 60)} min ago"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min ago"
+    return f"{int(seconds // 3600)} h ago"
 
 
-def render_header(
-    overview: StoreOverview | None,
-    *,
-    live: bool,
-    age_seconds: float | None,
-    error: str | None = None,
-) -> Text:
-    """Two lines of header text; our own styles only, store text sanitised."""
-    top = Text(no_wrap=True, overflow="ellipsis")
-    top.append("Marianne learning store ", style="bold")
-    if overview is not None:
-        top.append(clean(overview.location, 60), style="italic")
-        if overview.read_only:
-            top.append("  READ-ONLY", style="bold yellow")
-        if overview.schema_warning:
-            top.append(f"  ⚠ {clean(overview.schema_warning)}", style="bold yellow")
-    top.append("  ")
-    if error:
-        top.append(f"✖ {clean(error)}", style="bold red")
-    elif live:
-        top.append("● live", style="bold green")
+def describe_interval(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
+
+
+def short_location(location: str, limit: int) -> str:
+    """The location cut from the left: the file name is the part that tells stores apart."""
+    text = clean(location, 10_000)
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
+@dataclass(frozen=True)
+class HeaderState:
+    """Everything the header shows; equal states render identically."""
+
+    overview: StoreOverview | None
+    live: bool
+    #: "14 s ago"; the text, not the seconds, so states that look the same are equal
+    age: str = "never"
+    error: str | None = None
+    refresh_seconds: float = 2.0
+    read_only: bool = False
+
+
+def _status_part(state: HeaderState, wide: bool) -> Text:
+    """"● live · every 2 s", "⏸ paused · updated 14 s ago" or the error."""
+    part = Text(no_wrap=True, end="")
+    age = state.age
+    if state.error:
+        part.append(f"✖ {clean(state.error, 60 if wide else 30)}", style="bold red")
+        part.append(f" · updated {age}", style="dim")
+    elif state.live:
+        part.append("● live", style="bold green")
+        part.append(f" · every {describe_interval(state.refresh_seconds)}", style="dim")
     else:
-        top.append("⏸ paused", style="bold yellow")
-    top.append(f" · updated {describe_age(age_seconds)}", style="dim")
+        part.append("⏸ paused", style="bold yellow")
+        part.append(f" · updated {age}", style="dim")
+    return part
 
-    bottom = Text(no_wrap=True, overflow="ellipsis")
-    if overview is None:
-        bottom.append("loading…", style="dim")
-        return Text("\n").join([top, bottom])
-    bottom.append(f"{overview.total_patterns} patterns: ")
+
+def _counts_line(overview: StoreOverview, wide: bool) -> Text:
+    line = Text(no_wrap=True, overflow="ellipsis", end="")
+    line.append(f"{overview.total_patterns} patterns" if wide else f"{overview.total_patterns}")
+    line.append(": ")
     parts = []
-    for status in ("pending", "quarantined", "validated", "retired"):
+    for status, (glyph, short, word, style) in STATUS_LOOK.items():
         count = overview.status_counts.get(status, 0)
-        parts.append(Text(f"{status} {count}", style=_STATUS_STYLES[status] if count else ""))
-    parts.append(Text(f"drift-retired {overview.drift_retired}", style="dim italic"))
-    bottom.append_text(Text(" · ").join(parts))
-    bottom.append(" │ budget ")
+        parts.append(Text(f"{glyph} {word if wide else short} {count}",
+                          style=style if count else "dim"))
+    glyph, short, word, style = DRIFT_RETIRED_LOOK
+    parts.append(Text(f"{glyph} {word if wide else short} {overview.drift_retired}",
+                      style=style if overview.drift_retired else "dim"))
+    line.append_text(Text(" · ").join(parts))
+    return line
+
+
+def _health_parts(overview: StoreOverview, wide: bool) -> list[Text]:
+    """Budget, diversity, rate limits, escalations: each flags itself when it needs a look."""
+    budget = Text(no_wrap=True, end="")
+    budget.append("budget " if wide else "bud ")
+    floor, ceiling = overview.budget_floor, overview.budget_ceiling
     if overview.budget is None:
-        bottom.append("–")
+        budget.append("–", style="dim")
     else:
-        bottom.append(f"{overview.budget:.2f}")
-    bottom.append(f" [{overview.budget_floor:.2f}–{overview.budget_ceiling:.2f}]", style="dim")
-    bottom.append(" │ diversity ")
+        at_floor = overview.budget <= floor + 1e-9
+        budget.append(f"{overview.budget:.2f}", style="bold yellow" if at_floor else "bold")
+    budget.append(f" in {floor:.2f}–{ceiling:.2f}" if wide else f" [{floor:.2f}–{ceiling:.2f}]",
+                  style="dim")
+    if wide and overview.budget is not None and overview.budget <= floor + 1e-9:
+        budget.append(" at floor", style="yellow")
+
+    diversity = Text(no_wrap=True, end="")
+    diversity.append("diversity " if wide else "div ")
     if overview.diversity is None:
-        bottom.append("–")
+        diversity.append("–", style="dim")
     else:
         low = overview.diversity < overview.diversity_threshold
-        bottom.append(f"{overview.diversity:.2f}", style="bold red" if low else "")
-    bottom.append(f" (≥{overview.diversity_threshold:.2f})", style="dim")
-    bottom.append(" │ rate limits ")
-    bottom.append(str(overview.active_rate_limits),
-                  style="bold yellow" if overview.active_rate_limits else "")
-    bottom.append(" │ escalations awaiting outcome ")
-    bottom.append(str(overview.pending_escalations),
-                  style="bold yellow" if overview.pending_escalations else "")
-    return Text("\n").join([top, bottom])
+        diversity.append(f"{overview.diversity:.2f}", style="bold red" if low else "bold")
+        if low:
+            diversity.append(" ▼ low", style="bold red")
+    diversity.append(f" (alert < {overview.diversity_threshold:.2f})" if wide
+                     else f" ≥{overview.diversity_threshold:.2f}", style="dim")
+
+    limits = Text(no_wrap=True, end="")
+    count = overview.active_rate_limits
+    limits.append(f"⏱ {count} rate limit{'' if count == 1 else 's'}" if wide
+                  else f"⏱ limits {count}", style="bold yellow" if count else "dim")
+
+    escalations = Text(no_wrap=True, end="")
+    pending = overview.pending_escalations
+    escalations.append(f"◌ {pending} awaiting an outcome" if wide else f"◌ awaiting {pending}",
+                       style="bold yellow" if pending else "dim")
+    return [budget, diversity, limits, escalations]
 
 
-class StoreHeader(Static):
+def render_header(state: HeaderState, width: int) -> Text:
+    """The header for a content ``width``: our own styles only, store text sanitised."""
+    wide = width >= WIDE - 2  # the widget's padding takes 2 of the terminal's columns
+    overview = state.overview
+
+    top = Text(no_wrap=True, overflow="ellipsis", end="")
+    status = _status_part(state, wide)
+    banners = Text(no_wrap=True, end="")
+    if overview is not None and overview.schema_warning:
+        banners.append(f"  ⚠ {clean(overview.schema_warning, 80)}", style="bold black on yellow")
+    read_only = state.read_only or (overview is not None and overview.read_only)
+    if read_only:
+        banners.append("  READ-ONLY", style="bold black on yellow")
+    title = "Marianne store " if wide else ""
+    room = width - len(title) - status.cell_len - banners.cell_len - 2
+    top.append(title, style="bold")
+    location = overview.location if overview is not None else "…"
+    top.append(short_location(location, max(12, room)), style="italic")
+    top.append_text(banners)
+    # The live/paused state sits at the right edge, where the eye finds it.
+    gap = width - top.cell_len - status.cell_len
+    top.append(" " * max(2, gap))
+    top.append_text(status)
+
+    if overview is None:
+        return Text("\n", end="").join([top, Text("loading…", style="dim")])
+    counts = _counts_line(overview, wide)
+    health = Text(" │ ", style="dim", end="").join(_health_parts(overview, wide))
+    health.no_wrap = True
+    health.overflow = "ellipsis"
+    return Text("\n", end="").join([top, counts, health])
+
+
+class StoreHeader(Widget):
     """Shows a StoreOverview; the app pushes new values after each poll."""
 
     DEFAULT_CSS = """
     StoreHeader {
-        height: 2;
+        height: 3;
         background: $panel;
         color: $text;
         padding: 0 1;
     }
     """
 
-    _shown: Text | None = None
+    _state: HeaderState | None = None
 
-    def show(self, overview: StoreOverview | None, *, live: bool, age_seconds: float | None,
-             error: str | None = None) -> None:
-        """Repaint only when the text differs, so an idle console sends nothing."""
-        rendered = render_header(overview, live=live, age_seconds=age_seconds, error=error)
-        if rendered == self._shown:
+    @property
+    def state(self) -> HeaderState | None:
+        return self._state
+
+    def show(
+        self,
+        overview: StoreOverview | None,
+        *,
+        live: bool,
+        age_seconds: float | None,
+        error: str | None = None,
+        refresh_seconds: float = 2.0,
+        read_only: bool = False,
+    ) -> None:
+        """Repaint only when what is shown differs, so an idle console sends nothing."""
+        # While live the age is not shown, so it must not make two states differ.
+        age = describe_age(age_seconds) if (error or not live) else ""
+        state = HeaderState(overview, live, age, error, refresh_seconds, read_only)
+        if state == self._state:
             return
-        self._shown = rendered
-        self.update(rendered)
+        self._state = state
+        self.refresh()
+
+    def render(self) -> Text:
+        state = self._state or HeaderState(None, live=True)
+        return render_header(state, self.size.width)
+
+    def plain(self, width: int | None = None) -> str:
+        """What the header says, as plain text (tests)."""
+        state = self._state or HeaderState(None, live=True)
+        return render_header(state, width or self.size.width).plain
