@@ -115,8 +115,8 @@ def measure(label: str, read: Callable[[], object], repeat: int) -> None:
         started = time.perf_counter()
         read()
         timings.append((time.perf_counter() - started) * 1000)
-    print(f"{label:<46} median {statistics.median(timings):8.2f} ms   "
-          f"min {min(timings):8.2f} ms")
+    print(f"{label:<46} median {statistics.median(timings):9.3f} ms   "
+          f"min {min(timings):9.3f} ms")
 
 
 @contextmanager
