@@ -278,7 +278,9 @@ class DriftMixin(GlobalLearningStoreBase):
 
         ``rn`` numbers all applications of a pattern newest first; ``grn`` numbers only
         those with grounding (Marianne filters NULL grounding out before taking the
-        epistemic windows). A pattern id qualifies for a kind when it has 2W rows of it.
+        epistemic windows, so the epistemic-only statement filters them out before
+        numbering). Rows 1..2W are kept and summed per window. A pattern id qualifies for a
+        kind when it has 2W rows of it.
         """
         a = _applications.c
         span = 2 * window_size
@@ -295,12 +297,18 @@ class DriftMixin(GlobalLearningStoreBase):
             columns.append(
                 func.row_number().over(partition_by=a.pattern_id, order_by=order).label("rn")
             )
-        if epistemic:
-            # Alongside ``rn``, partitioning by "has grounding" numbers the grounded rows
-            # among themselves, in the same single pass.
-            partition = [a.pattern_id, grounded] if effectiveness else [a.pattern_id]
+        if epistemic and effectiveness:
+            # A running count of grounding values gives each grounded row its number among
+            # the grounded rows, over the same sort as ``rn`` (a second partitioning would
+            # sort every application a second time).
             columns.append(
-                func.row_number().over(partition_by=partition, order_by=order).label("grn")
+                func.count(a.grounding_confidence)
+                .over(partition_by=a.pattern_id, order_by=order, rows=(None, 0))
+                .label("grn")
+            )
+        elif epistemic:
+            columns.append(
+                func.row_number().over(partition_by=a.pattern_id, order_by=order).label("grn")
             )
         numbered_select = select(*columns)
         if not effectiveness:

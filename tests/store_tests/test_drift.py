@@ -685,6 +685,28 @@ def _assert_scans_match_reference(store: GlobalLearningStore) -> None:
             )
     assert store.get_pattern_drift_summary() == _reference_summary(store)
     assert store.get_epistemic_drift_summary() == _reference_epistemic_summary(store)
+    for window in (5, 2):
+        _assert_report_matches_reference(store, window)
+
+
+def _assert_report_matches_reference(store: GlobalLearningStore, window: int) -> None:
+    """The report's single statement computes both drifts as the two calculate_* do."""
+    report = store.drift_report(window_size=window, only_exceeding=False, limit=-1)
+    ids = set(_qualifying_ids(store, window, grounded=False))
+    expected_ids = {i for i in ids if store.calculate_effectiveness_drift(i, window)}
+    assert {row.pattern_id for row in report.rows} == expected_ids
+    for row in report.rows:
+        effectiveness = store.calculate_effectiveness_drift(row.pattern_id, window, 0.2)
+        epistemic = store.calculate_epistemic_drift(row.pattern_id, window, 0.15)
+        assert row.effectiveness is not None and effectiveness is not None
+        assert vars(row.effectiveness) == pytest.approx(vars(effectiveness))
+        if epistemic is None:
+            assert row.epistemic is None
+        else:
+            assert row.epistemic is not None
+            assert vars(row.epistemic) == pytest.approx(vars(epistemic))
+    assert report.summary == _reference_summary(store)
+    assert report.epistemic_summary == _reference_epistemic_summary(store)
 
 
 def test_set_based_scans_equal_the_reference_on_marianne_data(
