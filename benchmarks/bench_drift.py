@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +249,7 @@ def _measure(
         median, fastest, result = _time(read, repeat)
         rows.append((name, median, fastest, ""))
         if loop is not None and with_loops:
-            loop_median, loop_fastest, expected = _time(lambda: loop(store), loop_repeat)
+            loop_median, loop_fastest, expected = _time(partial(loop, store), loop_repeat)
             verdict = "same result" if _same(result, expected) else "DIFFERENT RESULT"
             rows.append((f"  per-pattern loop ({name})", loop_median, loop_fastest, verdict))
     return rows
