@@ -767,3 +767,27 @@ def test_set_based_scans_equal_the_reference_on_random_data(
         conn.execute(insert(tables.pattern_applications), rows)
 
     _assert_scans_match_reference(store)
+
+
+def test_optional_drift_index_is_opt_in_and_changes_no_result(
+    store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    from sqlalchemy import inspect
+
+    def index_names() -> set[str]:
+        with store._get_connection() as conn:
+            return {i["name"] for i in inspect(conn).get_indexes("pattern_applications")}
+
+    add_pattern(store, "p")
+    add_applications(store, clock, "p", VECTOR)
+    before = (store.get_drifting_patterns(), store.get_epistemic_drifting_patterns())
+    assert "idx_marianne_tui_app_pattern_applied" not in index_names()  # never on open
+
+    assert store.add_drift_index() is True
+    assert store.add_drift_index() is False
+    assert "idx_marianne_tui_app_pattern_applied" in index_names()
+    assert (store.get_drifting_patterns(), store.get_epistemic_drifting_patterns()) == before
+
+    assert store.drop_drift_index() is True
+    assert store.drop_drift_index() is False
+    assert "idx_marianne_tui_app_pattern_applied" not in index_names()
