@@ -56,10 +56,10 @@ _APP_DEFAULTS = {"quit": "Quit", "command_palette": "Command palette (screens, r
 def _enabled(node: DOMNode, binding: Binding) -> bool:
     """False when the node's check_action disables the key (read-only mode, for example)."""
     try:
-        action, _target, params = parse(binding.action)
+        _namespace, action, params = parse(binding.action)
     except Exception:  # an action string we cannot parse is simply listed
         return True
-    return node.check_action(action.rpartition(".")[2], params) is True
+    return node.check_action(action, params) is True
 
 
 def _rows(node: DOMNode, seen: set[tuple[str, str]]) -> list[KeyHelp]:

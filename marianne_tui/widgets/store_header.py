@@ -152,11 +152,14 @@ def render_header(state: HeaderState, width: int) -> Text:
     top = Text(no_wrap=True, overflow="ellipsis", end="")
     status = _status_part(state, wide)
     banners = Text(no_wrap=True, end="")
-    if overview is not None and overview.schema_warning:
-        banners.append(f"  ⚠ {clean(overview.schema_warning, 80)}", style="bold black on yellow")
     read_only = state.read_only or (overview is not None and overview.read_only)
     if read_only:
         banners.append("  READ-ONLY", style="bold black on yellow")
+    if overview is not None and overview.schema_warning:
+        # Whatever room is left after a short location, the state and READ-ONLY.
+        room = max(12, width - status.cell_len - banners.cell_len - 20)
+        warning = clean(f"⚠ {overview.schema_warning}", room)
+        banners = Text.assemble(("  " + warning, "bold black on yellow"), banners)
     title = "Marianne store " if wide else ""
     room = width - len(title) - status.cell_len - banners.cell_len - 2
     top.append(title, style="bold")
