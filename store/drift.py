@@ -20,6 +20,7 @@ Deliberate differences from Marianne:
   ``applied_at`` last, as SQLite sorts it) in both paths. Marianne orders by ``applied_at``
   alone, so which of two applications with the same timestamp falls into which window is
   left to SQLite; here it is defined, and the same on SQLite and PostgreSQL.
+  ``get_retired_patterns`` likewise breaks ``last_seen`` ties by id.
 * A negative ``window_size`` raises ValueError. Marianne passes it to ``LIMIT`` (where
   SQLite reads it as "no limit") and slices with it, which yields meaningless numbers.
 * ``get_recurring_issues`` takes a ``limit`` keyword (default 10,000) that bounds the
