@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from store import GlobalLearningStore, PatternEntropyMetrics
+
+T = TypeVar("T")
 
 #: The instant the builders start from (tests/conftest.py's FrozenClock default).
 START = datetime(2026, 11, 25, 12, 0, 0, 250000)
@@ -132,3 +135,21 @@ def build_screens_store(path: Path, clock: object) -> GlobalLearningStore:
     add_budget_history(store)
     add_rate_limits(store)
     return store
+
+
+async def switch_to(app: Any, pilot: Any, key: str, screen_type: type[T]) -> T:
+    """Press a mode key, wait until that screen is current, then refresh it by hand.
+
+    Under load the mode switch can finish after one ``pilot.pause()``, and a refresh run
+    before it lands on the previous screen; so wait for the screen itself (no sleeping).
+    """
+    await pilot.press(key)
+    for _ in range(100):
+        if isinstance(app.screen, screen_type) and app.screen.is_current:
+            break
+        await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, screen_type)
+    app.refresh_now_sync(force=True)
+    await pilot.pause()
+    return screen

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import FrozenClock
-from screens_data import add_drift_patterns
+from screens_data import add_drift_patterns, switch_to
 
 from marianne_tui.app import MarianneApp
 from marianne_tui.modals.confirm import ConfirmScreen
@@ -43,12 +43,7 @@ def pattern_state(store: GlobalLearningStore) -> dict[str, tuple[str, float]]:
 
 
 async def open_drift(app: MarianneApp, pilot: Any) -> tuple[DriftScreen, LiveTable]:
-    await pilot.press("2")
-    await pilot.pause()
-    app.refresh_now_sync(force=True)
-    await pilot.pause()
-    screen = app.screen
-    assert isinstance(screen, DriftScreen)
+    screen = await switch_to(app, pilot, "2", DriftScreen)
     return screen, screen.query_one("#drift-table", LiveTable)
 
 
