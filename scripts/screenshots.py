@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -68,13 +69,19 @@ async def take(store_path: Path, shot: Shot, out: Path, size: tuple[int, int]) -
 
 async def run(out: Path, size: tuple[int, int], only: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as folder:
-        store_path = build_demo_store(Path(folder) / "demo.db", clock=demo_clock(), seed=0)
+    # A fixed folder, not a random one: the header shows the store's path, and the pictures
+    # must not change from one run to the next.
+    folder = Path(tempfile.gettempdir()) / "marianne-tui-screenshots"
+    shutil.rmtree(folder, ignore_errors=True)
+    store_path = build_demo_store(folder / "demo.db", clock=demo_clock(), seed=0)
+    try:
         for shot in SHOTS:
             if only and shot.name not in only:
                 continue
             written = await take(store_path, shot, out, size)
             print(written.relative_to(REPO) if written.is_relative_to(REPO) else written)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:
