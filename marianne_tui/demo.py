@@ -361,15 +361,18 @@ def build_demo_store(
     store = GlobalLearningStore(path, create=True, clock=timeline)
     try:
         with store.batch_connection():
-            _Builder(store, timeline, rng).build()
+            _Builder(store, now, timeline, rng).build()
     finally:
         store.close()
     return path
 
 
 class _Builder:
-    def __init__(self, store: GlobalLearningStore, timeline: _Timeline, rng: random.Random):
+    def __init__(
+        self, store: GlobalLearningStore, now: Clock, timeline: _Timeline, rng: random.Random
+    ) -> None:
         self.store = store
+        self.now = now
         self.timeline = timeline
         self.rng = rng
         self.events: list[_Event] = []
@@ -422,6 +425,9 @@ class _Builder:
         self.timeline.ago = timedelta(minutes=20)
         self._entropy_snapshot()
         self._pending_escalations()
+        # Active limits count from the end of the build (with the real clock, the build
+        # took a few seconds): the shortest one must still be there when the console opens.
+        self.timeline.base_local, self.timeline.base_utc = self.now.local(), self.now.utc()
         self.timeline.ago = timedelta(0)
         self._active_rate_limits()
 
