@@ -191,6 +191,29 @@ def _url_engine(url: str, read_only: bool) -> Engine:
     return engine
 
 
+def _refuse_unless_store(path: Path) -> None:
+    """Look at an existing file read-only before any pragma can write to it.
+
+    Opening for writing sets WAL mode, which turns an empty or foreign SQLite file into a
+    modified one; a caller that must not create a store checks first.
+    """
+    try:
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            names = {
+                row[0]
+                for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as error:
+        if "not a database" in str(error):
+            raise StoreOpenError(f"{path} is not a SQLite database") from error
+        raise StoreOpenError(f"cannot open {path}: {error}") from error
+    if "patterns" not in names and "schema_version" not in names:
+        raise StoreOpenError(f"{path} is not a Marianne learning store")
+
+
 def _is_read_only_refusal(error: BaseException) -> bool:
     message = str(error).lower()
     return "readonly database" in message or "read-only transaction" in message
@@ -271,6 +294,8 @@ class GlobalLearningStoreBase:
         if path.exists():
             if path.is_dir():
                 raise StoreOpenError(f"{path} is a directory, not a store file")
+            if not create:
+                _refuse_unless_store(path)
             return
         if not create or read_only:
             raise StoreOpenError(f"no store at {path}")

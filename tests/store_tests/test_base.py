@@ -51,3 +51,12 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreOpenError, match="not a SQLite database"):
         GlobalLearningStore(junk)
     assert junk.read_bytes() == b"not a database " * 100
+
+
+def test_an_empty_file_is_refused_without_create_and_left_untouched(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(StoreOpenError, match="not a Marianne learning store"):
+        GlobalLearningStore(empty, create=False)
+    assert empty.read_bytes() == b""
+    assert not (tmp_path / "empty.db-wal").exists()
