@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exc, func, insert, select, update
+from sqlalchemy import ARRAY, Connection, Double, Text, bindparam, exc, func, insert, select, update
 
 from store import metrics, tables
 from store.base import GlobalLearningStoreBase, content_hash_for, pattern_id_for
@@ -294,15 +294,38 @@ class PatternCrudMixin(GlobalLearningStoreBase):
             for pattern in rows:
                 effectiveness, priority = _scores(pattern, recent.get(pattern.id, []), now)
                 updates.append({"pid": pattern.id, "e": effectiveness, "p": priority})
-            if updates:
-                conn.execute(
-                    update(tables.patterns)
-                    .where(_P.id == bindparam("pid"))
-                    .values(effectiveness_score=bindparam("e"), priority_score=bindparam("p")),
-                    updates,
-                )
+            self._write_scores(conn, updates)
         self._logger.info("recalculated effectiveness and priority of %d patterns", len(rows))
         return len(rows)
+
+    def _write_scores(self, conn: Connection, updates: list[dict[str, Any]]) -> None:
+        """Write (id, effectiveness, priority) triples: executemany on SQLite, one UPDATE on PG."""
+        if not updates:
+            return
+        if not self.is_postgresql:
+            conn.execute(
+                update(tables.patterns)
+                .where(_P.id == bindparam("pid"))
+                .values(effectiveness_score=bindparam("e"), priority_score=bindparam("p")),
+                updates,
+            )
+            return
+        # One UPDATE per row would also fire the change trigger once per row; one UPDATE
+        # joined to three unnested arrays (three parameters in all) does the whole set.
+        scores = (
+            func.unnest(
+                bindparam("ids", [u["pid"] for u in updates], type_=ARRAY(Text)),
+                bindparam("es", [u["e"] for u in updates], type_=ARRAY(Double)),
+                bindparam("ps", [u["p"] for u in updates], type_=ARRAY(Double)),
+            )
+            .table_valued("pid", "e", "p")
+            .render_derived()
+        )
+        conn.execute(
+            update(tables.patterns)
+            .where(_P.id == scores.c.pid)
+            .values(effectiveness_score=scores.c.e, priority_score=scores.c.p)
+        )
 
     def soft_delete_pattern(self, pattern_id: str) -> bool:
         """Mark an active pattern inactive; False if unknown or already inactive (5.5)."""

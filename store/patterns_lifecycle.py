@@ -6,7 +6,7 @@ is not what Marianne does). Nothing moves a pattern to RETIRED automatically.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select, update
 
 from store import tables
 from store.base import GlobalLearningStoreBase
@@ -37,12 +37,14 @@ _P = tables.patterns.c
 _APPLICATIONS = _P.led_to_success_count + _P.led_to_failure_count
 
 
+#: Ids per ``IN (...)`` list, well below SQLite's and PostgreSQL's parameter limits.
+_ID_CHUNK = 1000
+
+
 def _move(conn: Connection, pattern_ids: list[str], **values: object) -> None:
-    if pattern_ids:
-        conn.execute(
-            update(tables.patterns).where(_P.id == bindparam("pid")).values(**values),
-            [{"pid": pattern_id} for pattern_id in pattern_ids],
-        )
+    for start in range(0, len(pattern_ids), _ID_CHUNK):
+        chunk = pattern_ids[start:start + _ID_CHUNK]
+        conn.execute(update(tables.patterns).where(_P.id.in_(chunk)).values(**values))
 
 
 class PatternLifecycleMixin(GlobalLearningStoreBase):
