@@ -6,6 +6,7 @@ frozen at 2026-11-25T12:00:00.250000 local time unless a test moves it.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from datetime import datetime, timedelta
@@ -826,3 +827,26 @@ def test_applications_then_lifecycle_end_to_end(store: GlobalLearningStore,
     apply_many(store, clock, good, [(False, None)] * 2)
     assert raw(store, good, "effectiveness_score") == pytest.approx(0.35 / 3, abs=1e-12)
     assert store.promote_ready_patterns()["degraded"] == [good]
+
+
+# -- Marianne's own file ------------------------------------------------------------------
+
+
+def test_reads_every_pattern_of_a_marianne_file(small_fixture: Any, clock: FrozenClock) -> None:
+    with sqlite3.connect(str(small_fixture)) as db:
+        expected = db.execute(
+            "SELECT id, context_tags FROM patterns ORDER BY priority_score DESC"
+        ).fetchall()
+    opened = GlobalLearningStore(small_fixture, clock=clock)
+    try:
+        every = opened.get_patterns(min_priority=0.0, limit=-1, include_inactive=True)
+        assert sorted(ids(every)) == sorted(pid for pid, _ in expected)
+        tag = "hostile"
+        with_tag = {pid for pid, tags in expected if tags and tag in json.loads(tags)}
+        matched = opened.get_patterns(min_priority=0.0, limit=-1, include_inactive=True,
+                                      context_tags=[tag])
+        assert 0 < len(with_tag) < len(expected)
+        assert {p.id for p in matched} == with_tag
+        assert all(opened.get_pattern_by_id(pid) is not None for pid, _ in expected[:20])
+    finally:
+        opened.close()
