@@ -120,21 +120,25 @@ class MarianneApp(App[None]):
 
     # -- refresh ------------------------------------------------------------------------
 
-    def request_refresh(self, *, force: bool = False) -> None:
-        """Refresh the current screen soon (now, when polling is off)."""
+    def request_refresh(self, *, force: bool = False, screen: StoreScreen | None = None) -> None:
+        """Refresh ``screen`` (default: the current one) soon; now, when polling is off.
+
+        A screen being resumed passes itself: during a mode switch the screen stack may
+        still show the screen being left.
+        """
         if not self.poll_enabled:
-            self.refresh_now_sync(force=force)
+            self.refresh_now_sync(force=force, screen=screen)
             return
         self._force_next = self._force_next or force
         if not self._poll_in_flight:
-            self._start_poll()
+            self._start_poll(screen)
 
-    def refresh_now_sync(self, *, force: bool = False) -> bool:
+    def refresh_now_sync(self, *, force: bool = False, screen: StoreScreen | None = None) -> bool:
         """Probe, fetch and apply on the calling (UI) thread; True if something was applied.
 
         Used when polling is off (tests drive the console with it, no sleeps).
         """
-        screen = self._store_screen()
+        screen = screen or self._store_screen()
         if screen is None:
             return False
         try:
@@ -157,11 +161,11 @@ class MarianneApp(App[None]):
     def _dialog_open(self) -> bool:
         return isinstance(self.screen, ModalScreen)
 
-    def _start_poll(self) -> None:
+    def _start_poll(self, screen: StoreScreen | None = None) -> None:
         if self._poll_timer is not None:
             self._poll_timer.stop()
             self._poll_timer = None
-        screen = self._store_screen()
+        screen = screen or self._store_screen()
         if screen is None or self._dialog_open():
             self._schedule_next_poll()
             return
@@ -215,7 +219,7 @@ class MarianneApp(App[None]):
         return Snapshot(token, overview, screen, data)
 
     def _apply(self, snapshot: Snapshot) -> bool:
-        if self._dialog_open() or snapshot.screen is not self._store_screen():
+        if self._dialog_open() or not snapshot.screen.is_attached:
             # Never change a table under a dialog; the next poll re-reads it.
             self._force_next = True
             return False

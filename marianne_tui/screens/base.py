@@ -58,4 +58,4 @@ class StoreScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.console.show_header_on(self)
-        self.console.request_refresh(force=True)
+        self.console.request_refresh(force=True, screen=self)
