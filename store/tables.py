@@ -96,7 +96,7 @@ class IsoTimestamp(sa_types.TypeDecorator[datetime]):
         return to_iso(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
+        if value is None or value == "":
             return None
         if isinstance(value, datetime):
             return value
@@ -117,26 +117,10 @@ class JsonText(sa_types.TypeDecorator[Any]):
         return json.dumps(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
+        # Empty text reads like NULL, as Marianne's ``json.loads(value or "[]")`` reads do.
+        if value is None or value == "":
             return None
         return json.loads(value)
-
-
-class IntBool(sa_types.TypeDecorator[bool]):
-    """A boolean stored as INTEGER 1/0 (declared BOOLEAN on SQLite where Marianne does)."""
-
-    impl = _BooleanColumnInteger
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
-        if value is None:
-            return None
-        return 1 if value else 0
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> bool | None:
-        if value is None:
-            return None
-        return bool(value)
 
 
 class FlagInteger(sa_types.TypeDecorator[bool]):
@@ -154,6 +138,13 @@ class FlagInteger(sa_types.TypeDecorator[bool]):
         if value is None:
             return None
         return bool(value)
+
+
+class IntBool(FlagInteger):
+    """A boolean stored as 1/0 in a column Marianne declares BOOLEAN (same encoding)."""
+
+    impl = _BooleanColumnInteger
+    cache_ok = True
 
 
 class Real(sa_types.TypeDecorator[float]):
