@@ -19,11 +19,11 @@ from store.base import (
     StoreError,
     StoreOpenError,
 )
-from store.budget import BudgetMixin
+from store.budget import BudgetMixin, EntropyResponseConfig, EntropyTriggerContext
 from store.console import ConsoleMixin
 from store.drift import DriftMixin
 from store.escalation import EscalationMixin
-from store.executions import ExecutionMixin
+from store.executions import ExecutionMixin, SheetOutcome, SheetStatus
 from store.models import (
     DriftMetrics,
     EntropyResponseRecord,
@@ -42,17 +42,30 @@ from store.models import (
     SuccessFactors,
 )
 from store.patterns import PatternMixin
-from store.patterns_lifecycle import PatternLifecycleMixin
+from store.patterns_crud import PatternProvenance
+from store.patterns_lifecycle import (
+    DEGRADATION_THRESHOLD,
+    MIN_OCCURRENCES_FOR_PROMOTION,
+    PROMOTION_EFFECTIVENESS_THRESHOLD,
+    QUARANTINE_EFFECTIVENESS_THRESHOLD,
+    PatternLifecycleMixin,
+)
 from store.rate_limits import RateLimitMixin
 
 __all__ = [
     "DEFAULT_GLOBAL_STORE_PATH",
+    "DEGRADATION_THRESHOLD",
+    "MIN_OCCURRENCES_FOR_PROMOTION",
+    "PROMOTION_EFFECTIVENESS_THRESHOLD",
+    "QUARANTINE_EFFECTIVENESS_THRESHOLD",
     "SCHEMA_VERSION",
     "BudgetMixin",
     "Clock",
     "DriftMetrics",
     "DriftMixin",
+    "EntropyResponseConfig",
     "EntropyResponseRecord",
+    "EntropyTriggerContext",
     "EpistemicDriftMetrics",
     "ErrorRecoveryRecord",
     "EscalationDecisionRecord",
@@ -68,12 +81,15 @@ __all__ = [
     "PatternEntropyMetrics",
     "PatternLifecycleMixin",
     "PatternMixin",
+    "PatternProvenance",
     "PatternRecord",
     "QuarantineStatus",
     "RateLimitEvent",
     "RateLimitMixin",
     "ReadOnlyStoreError",
     "SchemaError",
+    "SheetOutcome",
+    "SheetStatus",
     "StoreError",
     "StoreOpenError",
     "SuccessFactors",
