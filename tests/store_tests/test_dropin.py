@@ -52,7 +52,36 @@ MODULE_EXPORTS = {
     ],
 }
 
-METHODS = ["record_pattern", "record_pattern_application", "update_pattern_effectiveness", "recalculate_all_pattern_priorities", "soft_delete_pattern", "get_patterns", "get_pattern_by_id", "get_pattern_provenance", "get_quarantined_patterns", "get_high_trust_patterns", "get_low_trust_patterns", "get_patterns_for_auto_apply", "quarantine_pattern", "validate_pattern", "retire_pattern", "update_quarantine_status", "promote_ready_patterns", "calculate_trust_score", "update_trust_score", "recalculate_all_trust_scores", "update_success_factors", "get_success_factors", "analyze_pattern_why", "get_patterns_with_why", "record_pattern_discovery", "check_recent_pattern_discoveries", "get_active_pattern_discoveries", "cleanup_expired_pattern_discoveries", "record_outcome", "get_execution_stats", "get_recent_executions", "get_similar_executions", "get_optimal_execution_window", "assign_workspace_cluster", "get_workspace_cluster", "get_similar_workspaces", "record_error_recovery", "get_learned_wait_time", "get_learned_wait_time_with_fallback", "get_error_recovery_sample_count", "record_rate_limit_event", "is_rate_limited", "get_active_rate_limits", "cleanup_expired_rate_limits", "calculate_effectiveness_drift", "calculate_epistemic_drift", "get_drifting_patterns", "get_pattern_drift_summary", "get_epistemic_drifting_patterns", "get_epistemic_drift_summary", "retire_drifting_patterns", "get_retired_patterns", "record_evolution_entry", "record_evolution_cycle", "get_trajectory", "get_evolution_history", "get_recurring_issues", "record_escalation_decision", "get_escalation_history", "get_similar_escalation", "update_escalation_outcome", "get_exploration_budget", "get_exploration_budget_history", "update_exploration_budget", "calculate_budget_adjustment", "get_exploration_budget_statistics", "check_entropy_response_needed", "trigger_entropy_response", "get_last_entropy_response", "get_entropy_response_history", "get_entropy_response_statistics", "calculate_pattern_entropy", "record_pattern_entropy", "get_pattern_entropy_history", "batch_connection", "hash_workspace", "hash_job", "clear_all", "close"]
+METHODS = [
+    "record_pattern", "record_pattern_application", "update_pattern_effectiveness",
+    "recalculate_all_pattern_priorities", "soft_delete_pattern", "get_patterns",
+    "get_pattern_by_id", "get_pattern_provenance", "get_quarantined_patterns",
+    "get_high_trust_patterns", "get_low_trust_patterns", "get_patterns_for_auto_apply",
+    "quarantine_pattern", "validate_pattern", "retire_pattern", "update_quarantine_status",
+    "promote_ready_patterns", "calculate_trust_score", "update_trust_score",
+    "recalculate_all_trust_scores", "update_success_factors", "get_success_factors",
+    "analyze_pattern_why", "get_patterns_with_why", "record_pattern_discovery",
+    "check_recent_pattern_discoveries", "get_active_pattern_discoveries",
+    "cleanup_expired_pattern_discoveries", "record_outcome", "get_execution_stats",
+    "get_recent_executions", "get_similar_executions", "get_optimal_execution_window",
+    "assign_workspace_cluster", "get_workspace_cluster", "get_similar_workspaces",
+    "record_error_recovery", "get_learned_wait_time", "get_learned_wait_time_with_fallback",
+    "get_error_recovery_sample_count", "record_rate_limit_event", "is_rate_limited",
+    "get_active_rate_limits", "cleanup_expired_rate_limits",
+    "calculate_effectiveness_drift", "calculate_epistemic_drift", "get_drifting_patterns",
+    "get_pattern_drift_summary", "get_epistemic_drifting_patterns",
+    "get_epistemic_drift_summary", "retire_drifting_patterns", "get_retired_patterns",
+    "record_evolution_entry", "record_evolution_cycle", "get_trajectory",
+    "get_evolution_history", "get_recurring_issues", "record_escalation_decision",
+    "get_escalation_history", "get_similar_escalation", "update_escalation_outcome",
+    "get_exploration_budget", "get_exploration_budget_history", "update_exploration_budget",
+    "calculate_budget_adjustment", "get_exploration_budget_statistics",
+    "check_entropy_response_needed", "trigger_entropy_response",
+    "get_last_entropy_response", "get_entropy_response_history",
+    "get_entropy_response_statistics", "calculate_pattern_entropy",
+    "record_pattern_entropy", "get_pattern_entropy_history", "batch_connection",
+    "hash_workspace", "hash_job", "clear_all", "close",
+]
 
 
 @pytest.mark.parametrize("module_name", sorted(MODULE_EXPORTS))
