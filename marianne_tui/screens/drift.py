@@ -6,6 +6,9 @@ The docs' rule of thumb: declining effectiveness *and* weakening belief means th
 is "losing ground". Window and thresholds are adjustable and sent to the store's set-based
 ``drift_report``.
 
+``/`` filters the rows by pattern name as you type. It filters the rows the report
+returned (the ROW_LIMIT most drifting), without asking the store again.
+
 ``r`` previews ``retire_drifting_patterns`` (a dry run that writes nothing) and offers to
 run it. That sets priority 0 ("drift-retired") and leaves the status alone, unlike ``x``,
 which sets the status "retired". The triage keys (q/v/x/n/u) act on the pattern under the
@@ -22,13 +25,15 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Input, Static
 
 from marianne_tui.modals.pattern_detail import PatternDetailScreen
 from marianne_tui.modals.retire_preview import RetirePreviewScreen
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.text import clean, untrusted
 from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
+from marianne_tui.widgets.filter_bar import FilterInput, text_matches
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 
 if TYPE_CHECKING:
@@ -165,6 +170,7 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
     BINDINGS = [  # noqa: RUF012
         *TRIAGE_BINDINGS,
         Binding("r", "retire_preview", "Retire preview"),
+        Binding("slash", "focus_filter", "Filter", show=False),
         Binding("plus,equals_sign", "threshold(1)", "Threshold +", show=False),
         Binding("minus", "threshold(-1)", "Threshold −", show=False),
         Binding("greater_than_sign", "epistemic_threshold(1)", "Belief threshold +",
@@ -177,7 +183,9 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
     ]
 
     DEFAULT_CSS = """
-    DriftScreen #drift-status { height: 1; padding: 0 1; }
+    DriftScreen #drift-bar { height: 1; }
+    DriftScreen #drift-filter { width: 18; }
+    DriftScreen #drift-status { width: 1fr; height: 1; padding: 0 1; }
     DriftScreen #drift-summary { height: auto; padding: 0 1; border-top: solid $primary;
         text-wrap: nowrap; text-overflow: ellipsis; }
     """
@@ -187,16 +195,22 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         self.params = DriftParams()
         self.report: DriftReport | None = None
         self._names: dict[str, str] = {}
+        self._filter = ""
+        self._shown = 0
 
     # -- layout -------------------------------------------------------------------------
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="drift-status")
+        with Horizontal(id="drift-bar"):
+            yield FilterInput("/ filter name", id="drift-filter")
+            yield Static(id="drift-status")
         yield LiveTable(COLUMNS, id="drift-table")
         yield Static(id="drift-summary")
 
     def on_mount(self) -> None:
         self._show_status()
+        # The list, not the filter before it, takes the keys (q, v, x, ...) from the start.
+        self.table.focus()
 
     @property
     def table(self) -> LiveTable:
@@ -219,9 +233,15 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
     def apply(self, data: DriftReport) -> None:
         self.report = data
         self._names = {row.pattern_id: row.pattern_name for row in data.rows}
-        self.table.apply([self._row(row) for row in data.rows])
-        self._show_status()
+        self._show_rows()
         self._show_summary(data)
+
+    def _show_rows(self) -> None:
+        rows = self.report.rows if self.report is not None else ()
+        shown = [row for row in rows if text_matches(self._filter, (row.pattern_name,))]
+        self._shown = len(shown)
+        self.table.apply([self._row(row) for row in shown])
+        self._show_status()
 
     def _row(self, row: DriftRow) -> Row:
         return Row(
@@ -235,19 +255,26 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         )
 
     def _show_status(self) -> None:
+        # What is shown first, then the settings, each followed by its keys (dim): at 80
+        # columns the ellipsis eats the last keys, which the help lists anyway.
         p = self.params
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"Window {p.window_size}", style="bold")
+        if self.report is None:
+            text.append("loading…", style="dim")
+        else:
+            text.append(f"{self._shown} shown of {len(self.report.rows)}", style="bold")
+        if self._filter:
+            text.append(" · name ")
+            text.append_text(untrusted(self._filter, 24, style="bold"))
+        text.append(" · ")
+        text.append("exceeding" if p.only_exceeding else "all analysed", style="bold")
+        text.append(" e", style="dim")
+        text.append(f" · window {p.window_size}", style="bold")
         text.append(" [ ]", style="dim")
-        text.append(f" · effect. >{p.drift_threshold:.2f}", style="bold")
+        text.append(f" · eff >{p.drift_threshold:.2f}", style="bold")
         text.append(" - +", style="dim")
         text.append(f" · belief >{p.epistemic_threshold:.2f}", style="bold")
         text.append(" < >", style="dim")
-        text.append(" · ")
-        text.append("only exceeding" if p.only_exceeding else "all analysed", style="bold")
-        text.append(" e", style="dim")
-        if self.report is not None:
-            text.append(f" · {len(self.report.rows)} rows", style="dim")
         self.query_one("#drift-status", Static).update(text)
 
     def _show_summary(self, report: DriftReport) -> None:
@@ -293,7 +320,24 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         if pattern_id is not None:
             self.app.push_screen(PatternDetailScreen(pattern_id))
 
-    # -- thresholds, window, filter -------------------------------------------------------
+    # -- name filter (client-side: the report's rows are already here) ------------------
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#drift-filter", FilterInput).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "drift-filter":
+            event.stop()
+            text = event.value.strip()
+            if text != self._filter:
+                self._filter = text
+                self._show_rows()
+
+    def on_filter_input_done(self, event: FilterInput.Done) -> None:
+        event.stop()
+        self.table.focus()
+
+    # -- thresholds, window, only exceeding ----------------------------------------------
 
     def _change(self, **changes: Any) -> None:
         from dataclasses import replace

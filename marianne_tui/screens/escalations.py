@@ -6,6 +6,10 @@ the rest, newest first. A panel shows the selected escalation and the similar pa
 after each, so the operator can tell which action tends to work. That lookup runs in a
 thread worker whenever the cursor moves, and is cached until the store changes.
 
+``/`` filters the list as you type (job hash, action, outcome, guidance, model). It
+filters the rows already fetched (the pending queue and the latest decisions, FETCH_LIMIT
+in all), not the whole table: the status line says so when the fetch was cut.
+
 ``o`` opens the outcome dialog for the escalation under the cursor at key press; ``u``
 undoes the last escalation outcome the journal holds. Both write, so both are disabled
 in read-only mode.
@@ -22,12 +26,13 @@ from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.containers import Container, Horizontal, VerticalScroll
+from textual.widgets import DataTable, Input, Static
 
 from marianne_tui.modals.outcome import OutcomeChoice, OutcomeScreen, outcome_text
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.text import clean, untrusted
+from marianne_tui.widgets.filter_bar import FilterInput, text_matches
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 from store import EscalationDecisionRecord, UndoConflictError
 
@@ -90,10 +95,13 @@ class EscalationsScreen(StoreScreen):
     BINDINGS = [  # noqa: RUF012
         Binding("o", "record_outcome", "Outcome"),
         Binding("u", "undo", "Undo"),
+        Binding("slash", "focus_filter", "Filter"),
     ]
 
     DEFAULT_CSS = """
-    EscalationsScreen #esc-status { height: 1; padding: 0 1; }
+    EscalationsScreen #esc-bar { height: 1; }
+    EscalationsScreen #esc-filter { width: 24; }
+    EscalationsScreen #esc-status { width: 1fr; height: 1; padding: 0 1; }
     EscalationsScreen #esc-body { layout: vertical; height: 1fr; }
     EscalationsScreen #esc-table { width: 1fr; }
     EscalationsScreen #esc-detail-scroll {
@@ -104,18 +112,27 @@ class EscalationsScreen(StoreScreen):
 
     def __init__(self) -> None:
         super().__init__()
+        #: Every fetched record by id (the filter only hides rows from the table).
         self._records: dict[str, EscalationDecisionRecord] = {}
+        self._shown = 0
+        self._filter = ""
         self._similar: dict[str, list[EscalationDecisionRecord]] = {}
         self._similar_wanted: str | None = None
 
     # -- layout -------------------------------------------------------------------------
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="esc-status")
+        with Horizontal(id="esc-bar"):
+            yield FilterInput("/ filter job, action…", id="esc-filter")
+            yield Static(id="esc-status")
         with Container(id="esc-body"):
             yield LiveTable(COLUMNS, id="esc-table")
             with VerticalScroll(id="esc-detail-scroll"):
                 yield Static(id="esc-detail")
+
+    def on_mount(self) -> None:
+        # The list, not the filter before it, takes the keys (o, u, ...) from the start.
+        self.table.focus()
 
     @property
     def table(self) -> LiveTable:
@@ -129,9 +146,21 @@ class EscalationsScreen(StoreScreen):
     def apply(self, data: Sequence[EscalationDecisionRecord]) -> None:
         self._records = {record.id: record for record in data}
         self._similar.clear()  # the store changed: past outcomes may have too
-        self.table.apply([self._row(record) for record in data])
+        self._show_rows()
+
+    def _show_rows(self) -> None:
+        """The fetched records the filter lets through, in the store's order."""
+        shown = [record for record in self._records.values() if self._matches(record)]
+        self._shown = len(shown)
+        self.table.apply([self._row(record) for record in shown])
         self._show_status()
         self._show_detail()
+
+    def _matches(self, record: EscalationDecisionRecord) -> bool:
+        return text_matches(self._filter, (
+            record.job_hash, record.action, record.outcome_after_action or "awaiting",
+            record.guidance, record.model,
+        ))
 
     def _row(self, record: EscalationDecisionRecord) -> Row:
         return Row(
@@ -157,7 +186,14 @@ class EscalationsScreen(StoreScreen):
             status.append(f"◌ {pending} awaiting an outcome (listed first)", style="bold yellow")
         else:
             status.append("✓ Every escalation has an outcome", style="green")
-        status.append(f" · {len(self._records)} shown", style="dim")
+        fetched = len(self._records)
+        status.append(f" · {self._shown} shown of {fetched}", style="bold" if self._filter
+                      else "dim")
+        if fetched >= FETCH_LIMIT:
+            status.append(" fetched (pending + latest)", style="dim")
+        if self._filter:
+            status.append(" · text ")
+            status.append_text(untrusted(self._filter, 30, style="bold"))
         if self.console.read_only:
             status.append(" · read-only: o and u disabled", style="yellow")
         else:
@@ -174,7 +210,18 @@ class EscalationsScreen(StoreScreen):
         key = self.table.cursor_key
         record = self._records.get(key) if key is not None else None
         if record is None:
-            detail.update(Text("No escalation decisions in the store.", style="dim"))
+            if self._records and self._filter:
+                empty = Text("No fetched escalation matches ", style="dim")
+                empty.append_text(untrusted(self._filter, 60, style="bold"))
+                empty.append(" (job, action, outcome, guidance, model). / then escape "
+                             "clears the filter.", style="dim")
+            else:
+                empty = Text(
+                    "No escalation decisions in the store yet: Marianne records one each "
+                    "time an escalation handler decides what to do with a failing sheet.",
+                    style="dim",
+                )
+            detail.update(empty)
             return
         similar = self._similar.get(record.id)
         detail.update(self._render_detail(record, similar))
@@ -259,6 +306,23 @@ class EscalationsScreen(StoreScreen):
                         f"{_pass_rate(past.validation_pass_rate)} · "
                         f"{_age(past.recorded_at, now)}", style="dim")
         return text
+
+    # -- filter (client-side: the rows are already here) -------------------------------
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#esc-filter", FilterInput).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "esc-filter":
+            event.stop()
+            text = event.value.strip()
+            if text != self._filter:
+                self._filter = text
+                self._show_rows()
+
+    def on_filter_input_done(self, event: FilterInput.Done) -> None:
+        event.stop()
+        self.table.focus()
 
     # -- outcome entry and undo (writes) -----------------------------------------------
 

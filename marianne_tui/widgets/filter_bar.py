@@ -5,10 +5,14 @@ The screen binds `/` to ``filter_input.focus()``, listens to ``Input.Changed`` (
 input: filter live, e.g. ``request_refresh(force=True)``) and to ``FilterInput.Done`` (give
 the focus back to its list). While the input has focus, printable keys (q, v, 1, ...) are
 typed into it and never reach the screen's bindings.
+
+Patterns filters in SQL (``PatternQuery.text``); lists that already hold every row they can
+show (Drift, Escalations) filter what they fetched with ``text_matches``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from textual.binding import Binding
@@ -17,6 +21,18 @@ from textual.widgets import Input
 
 #: Longest filter text (it is a substring match, not a document).
 MAX_FILTER = 200
+
+
+def text_matches(needle: str, values: Iterable[object]) -> bool:
+    """Case-insensitive substring match of ``needle`` in any of ``values`` ("" matches all).
+
+    The raw values are searched (not their sanitised form), so what the operator types is
+    found wherever it is stored; ``None`` values never match.
+    """
+    needle = needle.strip().casefold()
+    if not needle:
+        return True
+    return any(value is not None and needle in str(value).casefold() for value in values)
 
 
 class FilterInput(Input):

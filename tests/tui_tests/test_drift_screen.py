@@ -102,7 +102,7 @@ async def test_keys_change_the_query(
         assert calls[-1]["only_exceeding"] is False
         assert names["steady-validation"] in table.row_keys_in_order
         status = str(app.screen.query_one("#drift-status").render())
-        assert "effect. >0.15" in status and "belief >0.10" in status
+        assert "eff >0.15" in status and "belief >0.10" in status
         assert "all analysed" in status
         # A window of 6 needs 12 applications: every pattern has 10, so none is analysed.
         await pilot.press("right_square_bracket")

@@ -1,0 +1,238 @@
+"""`/` on the Escalations and Drift lists: live filtering, enter keeps, escape clears.
+
+Both lists filter the rows they fetched (the store is not asked again per key press); the
+keys typed into the filter must never reach the screen's actions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conftest import FrozenClock
+from screens_data import add_drift_patterns, add_escalations, switch_to
+
+from marianne_tui.app import MarianneApp
+from marianne_tui.modals.confirm import ConfirmScreen
+from marianne_tui.screens.drift import DriftScreen
+from marianne_tui.screens.escalations import EscalationsScreen
+from marianne_tui.widgets.filter_bar import FilterInput, text_matches
+from marianne_tui.widgets.live_table import LiveTable
+from store import GlobalLearningStore, PatternQuery
+
+
+def test_text_matches_is_a_case_insensitive_substring_of_any_value() -> None:
+    assert text_matches("", ["anything"]) and text_matches("  ", [None])
+    assert text_matches("SCHEMA", ["Add the schema", None])
+    assert not text_matches("opus", ["claude-sonnet", None])
+    assert not text_matches("none", [None])  # a missing value is not the word "None"
+
+
+# -- Escalations ------------------------------------------------------------------------
+
+
+def escalation_store(tmp_path: Path, clock: FrozenClock) -> GlobalLearningStore:
+    store = GlobalLearningStore(tmp_path / "esc.db", clock=clock)
+    add_escalations(store)
+    return store
+
+
+def outcomes(store: GlobalLearningStore) -> dict[str, str | None]:
+    return {r.id: r.outcome_after_action for r in store.escalations_for_review()}
+
+
+def esc_status(app: MarianneApp) -> str:
+    return str(app.screen.query_one("#esc-status").render())
+
+
+async def open_escalations(app: MarianneApp, pilot: Any) -> tuple[EscalationsScreen, LiveTable]:
+    screen = await switch_to(app, pilot, "4", EscalationsScreen)
+    return screen, screen.query_one("#esc-table", LiveTable)
+
+
+async def test_escalation_filter_live_enter_keeps_escape_clears(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    store = escalation_store(tmp_path, clock)
+    review = store.escalations_for_review()
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, table = await open_escalations(app, pilot)
+        assert table.has_focus  # the list, not the filter, has the keys at first
+        await pilot.press("slash")
+        filter_input = screen.query_one("#esc-filter", FilterInput)
+        assert filter_input.has_focus
+        # job-beta's hash (the store keeps a hash of the job id), typed in capitals
+        job = next(r.job_hash for r in review if r.action == "skip")[:8].upper()
+        await pilot.press(*job)
+        await pilot.pause()
+        beta = tuple(r.id for r in review if r.job_hash.upper().startswith(job))
+        assert len(beta) == 2 and table.row_keys_in_order == beta  # store order kept
+        assert "2 shown of 6" in esc_status(app) and job in esc_status(app)
+        await pilot.press("enter")
+        assert table.has_focus and filter_input.value == job
+        assert table.row_keys_in_order == beta
+        await pilot.press("slash", "escape")
+        await pilot.pause()
+        assert table.has_focus and filter_input.value == ""
+        assert table.row_keys_in_order == tuple(r.id for r in review)
+        assert "6 shown of 6" in esc_status(app)
+    store.close()
+
+
+async def test_escalation_filter_covers_action_outcome_guidance_model(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    store = escalation_store(tmp_path, clock)
+    by_id = {r.id: r for r in store.escalations_for_review()}
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, table = await open_escalations(app, pilot)
+        filter_input = screen.query_one("#esc-filter", FilterInput)
+        for text, expected in [
+            ("modify", {"modify_prompt"}),          # action
+            ("aborted", {"abort"}),                 # outcome
+            ("awaiting", {"modify_prompt", "retry"}),  # no outcome yet
+            ("schema", {"modify_prompt"}),          # guidance
+            ("opus", {"retry"}),                    # model
+        ]:
+            filter_input.value = text
+            await pilot.pause()
+            shown = [by_id[key] for key in table.row_keys_in_order]
+            assert {r.action for r in shown} == expected, text
+        filter_input.value = "opus"
+        await pilot.pause()
+        assert [by_id[k].sheet_num for k in table.row_keys_in_order] == [9]
+        filter_input.value = "no-such-thing"
+        await pilot.pause()
+        assert table.row_count == 0
+        detail = str(screen.query_one("#esc-detail").render())
+        assert "No fetched escalation matches no-such-thing" in detail
+    store.close()
+
+
+async def test_keys_typed_into_the_escalation_filter_fire_nothing(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    store = escalation_store(tmp_path, clock)
+    before = outcomes(store)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, _table = await open_escalations(app, pilot)
+        await pilot.press("slash", *"osfaku12345", "question_mark", "p", "space")
+        await pilot.pause()
+        assert app.screen is screen  # no outcome dialog, no help, no mode switch
+        assert screen.query_one("#esc-filter", FilterInput).value == "osfaku12345?p "
+        assert not app.paused
+    assert outcomes(store) == before
+    assert store.journal() == []
+    store.close()
+
+
+async def test_outcome_targets_the_filtered_row_and_the_filter_survives_the_refresh(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    store = escalation_store(tmp_path, clock)
+    before = outcomes(store)
+    target = next(r.id for r in store.escalations_for_review() if r.model == "claude-opus")
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        _screen, table = await open_escalations(app, pilot)
+        await pilot.press("slash", *"opus", "enter", "o", "s", "enter")
+        await pilot.pause()
+        assert outcomes(store) == {**before, target: "success"}  # that one, only it
+        assert table.row_keys_in_order == (target,)  # still filtered after the refresh
+        assert table.get_row(target)[0].plain.endswith("success")
+    store.close()
+
+
+# -- Drift ------------------------------------------------------------------------------
+
+
+def drift_store(tmp_path: Path, clock: FrozenClock) -> tuple[GlobalLearningStore, dict[str, str]]:
+    store = GlobalLearningStore(tmp_path / "drift.db", clock=clock)
+    return store, add_drift_patterns(store)
+
+
+def pattern_state(store: GlobalLearningStore) -> dict[str, tuple[str, float]]:
+    return {
+        r.name: (r.status, r.priority) for r in store.query_patterns(PatternQuery(limit=100)).rows
+    }
+
+
+def drift_status(app: MarianneApp) -> str:
+    return str(app.screen.query_one("#drift-status").render())
+
+
+async def open_drift(app: MarianneApp, pilot: Any) -> tuple[DriftScreen, LiveTable]:
+    screen = await switch_to(app, pilot, "2", DriftScreen)
+    return screen, screen.query_one("#drift-table", LiveTable)
+
+
+async def test_drift_filter_by_name_enter_keeps_escape_clears(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    store, names = drift_store(tmp_path, clock)
+    calls: list[object] = []
+    real = store.drift_report
+    store.drift_report = lambda **kw: calls.append(kw) or real(**kw)  # type: ignore[method-assign]
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, table = await open_drift(app, pilot)
+        assert table.has_focus and table.row_count == 3
+        assert "3 shown of 3" in drift_status(app)
+        reads = len(calls)
+        await pilot.press("slash", *"Wobb")
+        await pilot.pause()
+        assert table.row_keys_in_order == (names["belief-wobbler"],)
+        assert "1 shown of 3" in drift_status(app) and "Wobb" in drift_status(app)
+        assert len(calls) == reads  # filtered locally: no new drift scan per key
+        await pilot.press("enter")
+        filter_input = screen.query_one("#drift-filter", FilterInput)
+        assert table.has_focus and filter_input.value == "Wobb"
+        await pilot.press("slash", "escape")
+        await pilot.pause()
+        assert table.has_focus and filter_input.value == ""
+        assert table.row_count == 3
+    store.close()
+
+
+async def test_keys_typed_into_the_drift_filter_fire_nothing(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    store, _names = drift_store(tmp_path, clock)
+    before = pattern_state(store)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, _table = await open_drift(app, pilot)
+        params = screen.params
+        await pilot.press("slash", *"qvxnure", "plus", "minus", "less_than_sign",
+                          "greater_than_sign", "left_square_bracket", *"12345")
+        await pilot.pause()
+        assert app.screen is screen  # no reason, confirm or preview dialog, same mode
+        assert screen.query_one("#drift-filter", FilterInput).value == "qvxnure+-<>[12345"
+        assert screen.params == params  # window and thresholds untouched
+    assert pattern_state(store) == before
+    assert store.journal() == []
+    store.close()
+
+
+async def test_triage_acts_on_the_filtered_drift_row(tmp_path: Path, clock: FrozenClock) -> None:
+    store, names = drift_store(tmp_path, clock)
+    before = pattern_state(store)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        _screen, table = await open_drift(app, pilot)
+        await pilot.press("slash", *"improving", "enter", "v")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert table.row_keys_in_order == (names["improving-prompt-fix"],)
+    after = pattern_state(store)
+    assert after["improving-prompt-fix"][0] == "validated"
+    assert {k: v for k, v in after.items() if k != "improving-prompt-fix"} == {
+        k: v for k, v in before.items() if k != "improving-prompt-fix"
+    }
+    assert [e.target_id for e in store.journal()] == [names["improving-prompt-fix"]]
+    store.close()
