@@ -19,6 +19,8 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from marianne_tui.status import legend
+
 
 @dataclass(frozen=True)
 class KeyHelp:
@@ -148,13 +150,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(_table(f"{title}", screen_keys(self.over)), id="help-screen-keys")
             yield Static(" ")
             yield Static(_table("Everywhere", global_keys(self.over)), id="help-global-keys")
-            yield Static(
-                Text(
-                    "Statuses: ○ pending · ✖ quarantined · ✓ validated · ■ retired · "
-                    "↓ drift-retired (priority 0, status unchanged)",
-                    style="dim",
-                )
-            )
+            statuses = Text("Statuses: ", style="dim")
+            statuses.append_text(legend())
+            yield Static(statuses)
 
     def key_help(self) -> list[KeyHelp]:
         """Everything listed (tests)."""

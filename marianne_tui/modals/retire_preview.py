@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from marianne_tui.status import DRIFT_RETIRED, status_text
 from marianne_tui.text import untrusted
 
 
@@ -88,8 +89,8 @@ class RetirePreviewScreen(ModalScreen[bool]):
         text.append("Nothing has been written. ", style="bold")
         if count:
             text.append(f"Running it would set priority_score = 0 on these {count} "
-                        "pattern(s) (shown as ⤓ drift-retired) and write an "
-                        "\"Auto-retired: …\" suggested action.\n")
+                        f"pattern(s) (shown as {DRIFT_RETIRED.glyph} {DRIFT_RETIRED.word}) "
+                        "and write an \"Auto-retired: …\" suggested action.\n")
             text.append("It does NOT change their status", style="bold")
             text.append(" (pending, validated… stay as they are); x sets the status "
                         "\"retired\" instead. The next application of a pattern recomputes "
@@ -108,7 +109,8 @@ class RetirePreviewScreen(ModalScreen[bool]):
             table.add_row(
                 untrusted(name, 60),
                 Text(f"{magnitude:.2f}"),
-                untrusted(self.statuses.get(pattern_id, "–"), 12),
+                (status_text(self.statuses[pattern_id]) if pattern_id in self.statuses
+                 else Text("–", style="dim")),
                 untrusted(pattern_id, 40, "dim"),
             )
         return table

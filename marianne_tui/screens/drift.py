@@ -31,6 +31,7 @@ from textual.widgets import DataTable, Input, Static
 from marianne_tui.modals.pattern_detail import PatternDetailScreen
 from marianne_tui.modals.retire_preview import RetirePreviewScreen
 from marianne_tui.screens.base import StoreScreen
+from marianne_tui.status import DRIFT_RETIRED, STATUS_WIDTH, status_text
 from marianne_tui.text import clean, untrusted
 from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
 from marianne_tui.widgets.filter_bar import FilterInput, text_matches
@@ -58,8 +59,9 @@ DEFAULT_WINDOW = 5
 DEFAULT_DRIFT_THRESHOLD = 0.2
 DEFAULT_EPISTEMIC_THRESHOLD = 0.15
 
-# Numbers first after a cut name; the priority is folded into the status cell (⤓) so the
-# whole row fits 120 columns, and at 80 both drifts' before/after and change stay visible.
+# Numbers first after a cut name; the priority is folded into the status cell
+# ("↓ drift-retired") so the whole row fits 120 columns, and at 80 both drifts'
+# before/after and change stay visible.
 COLUMNS = (
     Column("name", "Pattern", 16),
     Column("eff", "Eff. b→a", 9),
@@ -72,7 +74,7 @@ COLUMNS = (
     Column("conf_dir", "Belief dir.", 15),
     Column("entropy", "Entr", 4),
     Column("conf_exceeded", "✓", 1),
-    Column("status", "Status", 13),
+    Column("status", "Status", STATUS_WIDTH),
 )
 
 _EFFECTIVENESS_DIRECTIONS = {
@@ -84,12 +86,6 @@ _EPISTEMIC_DIRECTIONS = {
     "strengthening": ("↑ strengthening", "green"),
     "weakening": ("↓ weakening", "bold red"),
     "stable": ("→ stable", ""),
-}
-_STATUSES = {
-    "pending": ("◌ pending", ""),
-    "quarantined": ("⊘ quarantined", "bold red"),
-    "validated": ("✓ validated", "green"),
-    "retired": ("✝ retired", "dim"),
 }
 _NO_DATA = Text("–", style="dim", justify="center")
 
@@ -115,13 +111,8 @@ def _exceeded(flag: bool) -> Text:
 
 
 def status_cell(status: str, priority: float) -> Text:
-    """Glyph + status word; priority 0 (drift-retired, status unchanged) swaps the glyph."""
-    word, style = _STATUSES.get(status, (None, "dim"))
-    if word is None:  # a legacy value such as "active": shown as stored
-        word, style = f"? {clean(status, 11)}", "dim"
-    if priority <= 0.0:
-        return Text(f"⤓{word[1:]}", style="italic yellow", no_wrap=True)
-    return Text(word, style=style, no_wrap=True)
+    """The shared glyph + word; priority 0 on a pending/validated pattern: drift-retired."""
+    return status_text(status, drift_retired=priority <= 0.0)
 
 
 def effectiveness_cells(metrics: DriftMetrics | None) -> tuple[Text, ...]:
@@ -306,7 +297,8 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         if losing:
             third.append(f"⚠ {losing} losing ground (↓ declining + ↓ weakening)", style="bold red")
             third.append(" · ")
-        third.append("⤓ = drift-retired (priority 0, status unchanged)", style="dim")
+        third.append(f"{DRIFT_RETIRED.glyph} {DRIFT_RETIRED.word} = priority 0, status unchanged",
+                     style="dim")
         lines = Text("\n", no_wrap=True, overflow="ellipsis").join([first, second, third])
         self.query_one("#drift-summary", Static).update(lines)
 

@@ -21,6 +21,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Static
 
 from marianne_tui.screens.base import StoreScreen
+from marianne_tui.status import STATUS_WIDTH, status_text
 from marianne_tui.text import untrusted
 from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
 from marianne_tui.widgets.filter_bar import FilterInput
@@ -64,7 +65,7 @@ SORT_COLUMN = {
 
 # Fixed widths: nothing re-measures a column on refresh, and the header has room for ▲▼.
 COLUMNS = (
-    Column("status", "status", 15),
+    Column("status", "status", STATUS_WIDTH),
     Column("trust", "trust", 6),
     Column("effectiveness", "eff", 4),
     Column("priority", "prio", 5),
@@ -77,23 +78,9 @@ COLUMNS = (
 )
 _LABELS = {column.key: column.label for column in COLUMNS}
 
-#: status -> (glyph, style); the word is always shown too, never colour alone.
-STATUS_LOOK = {
-    "pending": ("○", ""),
-    "quarantined": ("✖", "bold red"),
-    "validated": ("✓", "green"),
-    "retired": ("■", "dim"),
-}
-DRIFT_RETIRED_LOOK = ("↓", "dim italic")
-
-
 def status_cell(row: PatternRow) -> Text:
     """Glyph + word. Priority 0 on a pending/validated pattern reads "drift-retired"."""
-    if row.drift_retired and row.status in ("pending", "validated"):
-        glyph, style = DRIFT_RETIRED_LOOK
-        return Text(f"{glyph} drift-retired", style=style, no_wrap=True, end="")
-    glyph, style = STATUS_LOOK.get(row.status, ("?", "yellow"))
-    return Text.assemble(Text(f"{glyph} ", style=style), untrusted(row.status, 13, style=style))
+    return status_text(row.status, drift_retired=row.drift_retired)
 
 
 def describe_age(then: datetime | None, now: datetime) -> str:

@@ -17,18 +17,9 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
+from marianne_tui.status import DRIFT_RETIRED, STATUS_LOOK
 from marianne_tui.text import clean
 from store import StoreOverview
-
-#: status -> (glyph, short word, word, style): glyph + word, never colour alone. Same glyphs
-#: as the Patterns screen's status column.
-STATUS_LOOK = {
-    "pending": ("○", "pend", "pending", ""),
-    "quarantined": ("✖", "quar", "quarantined", "bold red"),
-    "validated": ("✓", "valid", "validated", "green"),
-    "retired": ("■", "ret", "retired", "dim"),
-}
-DRIFT_RETIRED_LOOK = ("↓", "drift", "drift-retired", "italic")
 
 #: At this width and above the header has room for three labelled lines.
 WIDE = 120
@@ -98,7 +89,7 @@ def _counts_line(overview: StoreOverview, wide: bool) -> Text:
         count = overview.status_counts.get(status, 0)
         parts.append(Text(f"{glyph} {word if wide else short} {count}",
                           style=style if count else "dim"))
-    glyph, short, word, style = DRIFT_RETIRED_LOOK
+    glyph, short, word, style = DRIFT_RETIRED
     parts.append(Text(f"{glyph} {word if wide else short} {overview.drift_retired}",
                       style=style if overview.drift_retired else "dim"))
     line.append_text(Text(" · ").join(parts))

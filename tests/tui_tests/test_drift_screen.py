@@ -64,7 +64,7 @@ async def test_rows_show_both_drifts_side_by_side(store: GlobalLearningStore) ->
         declining = cells(table, names["declining-retry-pattern"])
         assert declining[1:6] == ["0.92→0.08", "-0.83", "↓ declining", "0.70", "✓"]
         assert declining[6:11] == ["0.90→0.50", "-0.40", "↓ weakening", "0.29", "✓"]
-        assert declining[11] == "◌ pending"
+        assert declining[11] == "○ pending"
         improving = cells(table, names["improving-prompt-fix"])
         assert improving[3] == "↑ improving" and improving[8] == "↑ strengthening"
         summary = str(app.screen.query_one("#drift-summary").render())
@@ -142,7 +142,7 @@ async def test_retire_preview_writes_nothing_and_confirm_retires(
         for name in ("improving-prompt-fix", "steady-validation"):
             assert after[name] == before[name]
         assert store.journal() == []  # Marianne's bulk action is not an operator action
-        assert cells(table, names["declining-retry-pattern"])[11] == "⤓ pending"
+        assert cells(table, names["declining-retry-pattern"])[11] == "↓ drift-retired"
 
 
 async def test_triage_keys_act_on_the_drift_row(store: GlobalLearningStore) -> None:
@@ -166,7 +166,7 @@ async def test_triage_keys_act_on_the_drift_row(store: GlobalLearningStore) -> N
             "improving-prompt-fix": "pending", "steady-validation": "pending",
         }
         assert store.journal()[0].target_id == target
-        assert cells(table, target)[11] == "⊘ quarantined"
+        assert cells(table, target)[11] == "✖ quarantined"
         await pilot.press("u")
         await pilot.pause()
         assert pattern_state(store)["belief-wobbler"][0] == "pending"
