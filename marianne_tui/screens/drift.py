@@ -18,7 +18,7 @@ cursor, through the shared triage helper.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
@@ -26,7 +26,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from marianne_tui.modals.pattern_detail import PatternDetailScreen
 from marianne_tui.modals.retire_preview import RetirePreviewScreen
@@ -34,7 +34,12 @@ from marianne_tui.screens.base import StoreScreen
 from marianne_tui.status import DRIFT_RETIRED, STATUS_WIDTH, status_text
 from marianne_tui.text import clean, untrusted
 from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
-from marianne_tui.widgets.filter_bar import FilterInput, text_matches
+from marianne_tui.widgets.filter_bar import (
+    FILTER_BINDING,
+    FilterInput,
+    filter_key_free,
+    text_matches,
+)
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 
 if TYPE_CHECKING:
@@ -161,7 +166,7 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
     BINDINGS = [  # noqa: RUF012
         *TRIAGE_BINDINGS,
         Binding("r", "retire_preview", "Retire preview"),
-        Binding("slash", "focus_filter", "Filter", show=False),
+        replace(FILTER_BINDING, show=False),  # the footer has room for five keys
         Binding("plus,equals_sign", "threshold(1)", "Threshold +", show=False),
         Binding("minus", "threshold(-1)", "Threshold −", show=False),
         Binding("greater_than_sign", "epistemic_threshold(1)", "Belief threshold +",
@@ -193,7 +198,8 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="drift-bar"):
-            yield FilterInput("/ filter name", id="drift-filter")
+            yield FilterInput("/ filter name", id="drift-filter", return_to="drift-table",
+                              on_value=self._filter_changed)
             yield Static(id="drift-status")
         yield LiveTable(COLUMNS, id="drift-table")
         yield Static(id="drift-summary")
@@ -314,16 +320,18 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
 
     # -- name filter (client-side: the report's rows are already here) ------------------
 
-    def action_focus_filter(self) -> None:
-        self.query_one("#drift-filter", FilterInput).focus()
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_filter":
+            return filter_key_free(self)
+        return self.triage_check_action(action)
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "drift-filter":
-            event.stop()
-            text = event.value.strip()
-            if text != self._filter:
-                self._filter = text
-                self._show_rows()
+    def action_focus_filter(self) -> None:
+        self.query_one("#drift-filter", FilterInput).focus_now()
+
+    def _filter_changed(self, text: str) -> None:
+        if text != self._filter:
+            self._filter = text
+            self._show_rows()
 
     def on_filter_input_done(self, event: FilterInput.Done) -> None:
         event.stop()
@@ -332,8 +340,6 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
     # -- thresholds, window, only exceeding ----------------------------------------------
 
     def _change(self, **changes: Any) -> None:
-        from dataclasses import replace
-
         self.params = replace(self.params, **changes)
         self._show_status()
         self.console.request_refresh(force=True)

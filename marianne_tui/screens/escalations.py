@@ -27,12 +27,17 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from marianne_tui.modals.outcome import OutcomeChoice, OutcomeScreen, outcome_text
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.text import clean, untrusted
-from marianne_tui.widgets.filter_bar import FilterInput, text_matches
+from marianne_tui.widgets.filter_bar import (
+    FILTER_BINDING,
+    FilterInput,
+    filter_key_free,
+    text_matches,
+)
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 from store import EscalationDecisionRecord, UndoConflictError
 
@@ -95,7 +100,7 @@ class EscalationsScreen(StoreScreen):
     BINDINGS = [  # noqa: RUF012
         Binding("o", "record_outcome", "Outcome"),
         Binding("u", "undo", "Undo"),
-        Binding("slash", "focus_filter", "Filter"),
+        FILTER_BINDING,
     ]
 
     DEFAULT_CSS = """
@@ -123,7 +128,8 @@ class EscalationsScreen(StoreScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="esc-bar"):
-            yield FilterInput("/ filter job, action…", id="esc-filter")
+            yield FilterInput("/ filter job, action…", id="esc-filter", return_to="esc-table",
+                              on_value=self._filter_changed)
             yield Static(id="esc-status")
         with Container(id="esc-body"):
             yield LiveTable(COLUMNS, id="esc-table")
@@ -310,15 +316,12 @@ class EscalationsScreen(StoreScreen):
     # -- filter (client-side: the rows are already here) -------------------------------
 
     def action_focus_filter(self) -> None:
-        self.query_one("#esc-filter", FilterInput).focus()
+        self.query_one("#esc-filter", FilterInput).focus_now()
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "esc-filter":
-            event.stop()
-            text = event.value.strip()
-            if text != self._filter:
-                self._filter = text
-                self._show_rows()
+    def _filter_changed(self, text: str) -> None:
+        if text != self._filter:
+            self._filter = text
+            self._show_rows()
 
     def on_filter_input_done(self, event: FilterInput.Done) -> None:
         event.stop()
@@ -327,6 +330,8 @@ class EscalationsScreen(StoreScreen):
     # -- outcome entry and undo (writes) -----------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_filter":
+            return filter_key_free(self)
         # Hidden from the footer when the store is read-only; on_key says why.
         return not (action in ("record_outcome", "undo") and self.console.read_only)
 

@@ -18,13 +18,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.status import STATUS_WIDTH, status_text
 from marianne_tui.text import untrusted
 from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
-from marianne_tui.widgets.filter_bar import FilterInput
+from marianne_tui.widgets.filter_bar import FILTER_BINDING, FilterInput, filter_key_free
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 from store import GlobalLearningStore, PatternPage, PatternQuery, PatternRow, PatternSort
 
@@ -137,6 +137,8 @@ class PatternsData:
     page: PatternPage
     types: tuple[str, ...]
     now: datetime
+    #: the query this page answers (the operator may have changed it since)
+    query: PatternQuery | None = None
 
 
 class PatternsScreen(PatternTriageMixin, StoreScreen):
@@ -144,7 +146,7 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
 
     BINDINGS = [  # noqa: RUF012
         *TRIAGE_BINDINGS,
-        Binding("slash", "focus_filter", "Filter"),
+        FILTER_BINDING,
         Binding("enter", "open_detail", "Detail", show=False),
         Binding("s", "next_sort", "Sort column", show=False),
         Binding("S", "flip_sort", "Sort direction", show=False),
@@ -165,12 +167,14 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
         self.query_state = PatternQuery(limit=PAGE_SIZE)
         self.types: tuple[str, ...] = ()
         self.page: PatternPage | None = None
+        self.page_query: PatternQuery | None = None
 
     # -- layout -------------------------------------------------------------------------
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="patterns-bar"):
-            yield FilterInput("/ filter name, text", id="patterns-filter")
+            yield FilterInput("/ filter name, text", id="patterns-filter",
+                              return_to="patterns-table", on_value=self._filter_changed)
             yield Static(id="patterns-status")
         yield LiveTable(COLUMNS, id="patterns-table")
 
@@ -189,7 +193,7 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
 
     def fetch(self, store: GlobalLearningStore, params: PatternQuery) -> PatternsData:
         page = store.query_patterns(params)
-        return PatternsData(page, tuple(store.pattern_types()), store.clock.local())
+        return PatternsData(page, tuple(store.pattern_types()), store.clock.local(), params)
 
     def apply(self, data: PatternsData) -> None:
         page = data.page
@@ -200,8 +204,19 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
             self._set_query(offset=last)
             return
         self.page = page
+        self.page_query = data.query
         self.table.apply([Row(row.id, pattern_cells(row, data.now)) for row in page.rows])
         self._show_status()
+
+    def triage_target(self) -> str | None:
+        # Until the page for the current filter/sort arrives, the row under the cursor
+        # belongs to the previous query: acting on it could hit a pattern the operator
+        # has just filtered out.
+        if self.page_query is not None and self.page_query != self.query_state:
+            self.console.notify("The list is still updating: press the key again.",
+                                markup=False)
+            return None
+        return self.table.cursor_key
 
     # -- status line --------------------------------------------------------------------
 
@@ -251,15 +266,17 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
 
     # -- filter -------------------------------------------------------------------------
 
-    def action_focus_filter(self) -> None:
-        self.query_one("#patterns-filter", FilterInput).focus()
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_filter":
+            return filter_key_free(self)
+        return self.triage_check_action(action)
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "patterns-filter":
-            event.stop()
-            text = event.value.strip()
-            if text != self.query_state.text:
-                self._set_query(text=text)
+    def action_focus_filter(self) -> None:
+        self.query_one("#patterns-filter", FilterInput).focus_now()
+
+    def _filter_changed(self, text: str) -> None:
+        if text != self.query_state.text:
+            self._set_query(text=text)
 
     def on_filter_input_done(self, event: FilterInput.Done) -> None:
         event.stop()

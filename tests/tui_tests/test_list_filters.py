@@ -11,11 +11,16 @@ from typing import Any
 
 from conftest import FrozenClock
 from screens_data import add_drift_patterns, add_escalations, switch_to
+from textual import events
+from textual._wait import wait_for_idle
+from textual.keys import _character_to_key
 
 from marianne_tui.app import MarianneApp
 from marianne_tui.modals.confirm import ConfirmScreen
+from marianne_tui.modals.reason import ReasonScreen
 from marianne_tui.screens.drift import DriftScreen
 from marianne_tui.screens.escalations import EscalationsScreen
+from marianne_tui.screens.patterns import PatternsScreen
 from marianne_tui.widgets.filter_bar import FilterInput, text_matches
 from marianne_tui.widgets.live_table import LiveTable
 from store import GlobalLearningStore, PatternQuery
@@ -235,4 +240,83 @@ async def test_triage_acts_on_the_filtered_drift_row(tmp_path: Path, clock: Froz
         k: v for k, v in before.items() if k != "improving-prompt-fix"
     }
     assert [e.target_id for e in store.journal()] == [names["improving-prompt-fix"]]
+    store.close()
+
+
+# -- keys in one burst (a script driving tmux): focus must move before the next key ----
+
+
+async def burst(app: MarianneApp, pilot: Any, *keys: str) -> None:
+    """Queue every key before any is handled, as a terminal delivers a pasted burst.
+
+    ``pilot.press`` waits for idle after each key, which hides a deferred focus change.
+    """
+    assert app._driver is not None
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        char = {"slash": "/", "enter": "\r"}.get(key, key if len(key) == 1 else None)
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await wait_for_idle(0)
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def test_a_burst_after_slash_is_typed_into_the_patterns_filter(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    store, _names = drift_store(tmp_path, clock)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PatternsScreen)
+        sort = screen.query_state.sort
+        await burst(app, pilot, "slash", *"stead", "slash")  # s would cycle the sort
+        filter_input = screen.query_one("#patterns-filter", FilterInput)
+        assert filter_input.value == "stead/"  # a second / is typed: paths can be filtered
+        assert screen.query_state.sort == sort
+        await burst(app, pilot, "backspace", "enter")
+        assert screen.table.has_focus and screen.table.row_count == 1
+        await pilot.press("q")
+        assert isinstance(app.screen, ReasonScreen)
+    assert store.journal() == []
+    store.close()
+
+
+async def test_a_burst_filters_then_triages_on_drift(tmp_path: Path, clock: FrozenClock) -> None:
+    store, names = drift_store(tmp_path, clock)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        _screen, table = await open_drift(app, pilot)
+        await burst(app, pilot, "slash", *"wobb", "enter")
+        assert table.row_keys_in_order == (names["belief-wobbler"],) and table.has_focus
+        await pilot.press("v")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+    assert [e.target_id for e in store.journal()] == [names["belief-wobbler"]]
+    store.close()
+
+
+async def test_keys_behind_enter_in_one_burst_never_act_on_a_stale_row(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    store = escalation_store(tmp_path, clock)
+    before = outcomes(store)
+    target = next(r.id for r in store.escalations_for_review() if r.model == "claude-opus")
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, table = await open_escalations(app, pilot)
+        # enter is handled after the keys typed before it; what follows it in the same
+        # burst is typed into the filter too: safe, never an outcome on the wrong row.
+        await burst(app, pilot, "slash", *"opus", "enter", "o", "f", "enter")
+        assert outcomes(store) == before
+        assert screen.query_one("#esc-filter", FilterInput).value == "opusof"
+        await burst(app, pilot, "slash", "backspace", "backspace", "enter")
+        assert table.row_keys_in_order == (target,) and table.has_focus
+        await burst(app, pilot, "o", "f", "enter")
+    assert outcomes(store) == {**before, target: "failed"}
     store.close()
