@@ -60,7 +60,7 @@ RESPONSE_COLUMNS = (
     Column("threshold", "Thresh", 6),
     Column("boost", "Boost", 5),
     Column("revisits", "Rev.", 4),
-    Column("actions", "Actions", 30),
+    Column("actions", "Actions", 44),
 )
 
 BUDGET_COLUMNS = (
@@ -169,10 +169,8 @@ class BudgetScreen(StoreScreen):
     BudgetScreen #budget-tables { layout: vertical; height: auto; }
     BudgetScreen .budget-section { height: auto; }
     BudgetScreen .budget-table-title { height: 1; margin: 1 0 0 0; text-style: bold; }
-    BudgetScreen LiveTable { height: 8; }
-    BudgetScreen.-wide #budget-tables { layout: horizontal; }
-    BudgetScreen.-wide .budget-section { width: 1fr; margin: 0 1 0 0; }
-    BudgetScreen.-wide LiveTable { height: 16; }
+    BudgetScreen LiveTable { height: auto; max-height: 8; }
+    BudgetScreen.-wide LiveTable { max-height: 12; }
     """
 
     # -- layout -------------------------------------------------------------------------

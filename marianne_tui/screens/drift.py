@@ -209,6 +209,9 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         # The list, not the filter before it, takes the keys (q, v, x, ...) from the start.
         self.table.focus()
 
+    def on_resize(self) -> None:
+        self._show_status()  # the key hints come and go with the width
+
     @property
     def table(self) -> LiveTable:
         return self.query_one("#drift-table", LiveTable)
@@ -252,26 +255,40 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         )
 
     def _show_status(self) -> None:
-        # What is shown first, then the settings, each followed by its keys (dim): at 80
-        # columns the ellipsis eats the last keys, which the help lists anyway.
+        # What is shown first, then the settings; their keys only where there is room
+        # (at 80 columns the help lists them).
         p = self.params
+        keys = self.has_class("-wide")
         text = Text(no_wrap=True, overflow="ellipsis")
         if self.report is None:
             text.append("loading…", style="dim")
+        elif not self.report.rows:
+            # An empty table must say why, and what to change.
+            text.append("No pattern ", style="bold")
+            text.append(f"exceeds these thresholds (e: all {2 * p.window_size}+ applications)"
+                        if p.only_exceeding else
+                        f"has the {2 * p.window_size} applications window {p.window_size} "
+                        "needs ([ smaller)", style="bold")
+            text.append(" · ")
         else:
             text.append(f"{self._shown} shown of {len(self.report.rows)}", style="bold")
+            text.append(" · ")
         if self._filter:
-            text.append(" · name ")
+            text.append("name ")
             text.append_text(untrusted(self._filter, 24, style="bold"))
-        text.append(" · ")
+            text.append(" · ")
         text.append("exceeding" if p.only_exceeding else "all analysed", style="bold")
-        text.append(" e", style="dim")
+        if keys:
+            text.append(" e", style="dim")
         text.append(f" · window {p.window_size}", style="bold")
-        text.append(" [ ]", style="dim")
+        if keys:
+            text.append(" [ ]", style="dim")
         text.append(f" · eff >{p.drift_threshold:.2f}", style="bold")
-        text.append(" - +", style="dim")
+        if keys:
+            text.append(" - +", style="dim")
         text.append(f" · belief >{p.epistemic_threshold:.2f}", style="bold")
-        text.append(" < >", style="dim")
+        if keys:
+            text.append(" < >", style="dim")
         self.query_one("#drift-status", Static).update(text)
 
     def _show_summary(self, report: DriftReport) -> None:

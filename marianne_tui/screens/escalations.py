@@ -58,7 +58,8 @@ COLUMNS = (
     Column("pass_rate", "Pass %", 6),
     Column("retries", "Retry", 5),
     Column("model", "Model", 14),
-    Column("guidance", "Guidance", 40),
+    # 20 wide so the whole row fits 120 columns; the panel below shows the whole guidance.
+    Column("guidance", "Guidance", 20),
 )
 
 
@@ -181,7 +182,7 @@ class EscalationsScreen(StoreScreen):
                 Text(_pass_rate(record.validation_pass_rate), justify="right"),
                 Text(str(record.retry_count), justify="right"),
                 untrusted(record.model or "–", 14),
-                untrusted(record.guidance or "", 60),
+                untrusted(record.guidance or "", 20),
             ),
         )
 
@@ -189,12 +190,12 @@ class EscalationsScreen(StoreScreen):
         pending = sum(1 for r in self._records.values() if r.outcome_after_action is None)
         status = Text(no_wrap=True, overflow="ellipsis")
         if pending:
-            status.append(f"◌ {pending} awaiting an outcome (listed first)", style="bold yellow")
+            status.append(f"◌ {pending} awaiting, listed first", style="bold yellow")
         else:
             status.append("✓ Every escalation has an outcome", style="green")
         fetched = len(self._records)
         status.append(f" · {self._shown} shown of {fetched}", style="bold" if self._filter
-                      else "dim")
+                      else "")
         if fetched >= FETCH_LIMIT:
             status.append(" fetched (pending + latest)", style="dim")
         if self._filter:

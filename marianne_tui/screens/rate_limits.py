@@ -49,10 +49,14 @@ CONDUCTOR_NOTE = (
 
 
 def format_remaining(seconds: float) -> str:
-    """``1h 02m``, ``4m 05s``, ``9s``: the countdown as an operator reads it."""
+    """``3d 04h``, ``1h 02m``, ``4m 05s``, ``9s``: the countdown as an operator reads it
+    (days past 24 h, so the column keeps its width: "533h 18m" did not fit)."""
     whole = max(0, int(seconds + 0.999))  # round up: "0s" only once really expired
-    hours, rest = divmod(whole, 3600)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
     if hours:
         return f"{hours}h {minutes:02d}m"
     if minutes:

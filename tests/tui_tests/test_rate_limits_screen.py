@@ -42,6 +42,8 @@ def test_format_remaining() -> None:
     assert format_remaining(48) == "48s"
     assert format_remaining(240) == "4m 00s"
     assert format_remaining(3600) == "1h 00m"
+    assert format_remaining(86399) == "23h 59m"
+    assert format_remaining(533 * 3600 + 18 * 60) == "22d 05h"  # fits the 10-wide column
     assert format_remaining(-5) == "0s"
 
 
