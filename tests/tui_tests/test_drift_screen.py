@@ -109,6 +109,9 @@ async def test_keys_change_the_query(
         await pilot.pause()
         assert calls[-1]["window_size"] == 6
         assert table.row_count == 0
+        # An empty list says why and what to change.
+        status = str(app.screen.query_one("#drift-status").render())
+        assert "No pattern has the 12 applications window 6 needs" in status
         await pilot.press("left_square_bracket", "left_square_bracket")
         assert calls[-1]["window_size"] == 4
 
