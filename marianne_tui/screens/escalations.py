@@ -203,8 +203,7 @@ class EscalationsScreen(StoreScreen):
             status.append_text(untrusted(self._filter, 30, style="bold"))
         if self.console.read_only:
             status.append(" · read-only: o and u disabled", style="yellow")
-        else:
-            status.append(" · o record outcome · u undo", style="dim")
+        # (o and u are in the footer: no key hints here, the counts need the room at 80.)
         self.query_one("#esc-status", Static).update(status)
 
     # -- the detail panel: selected escalation + similar past ones ------------------------
