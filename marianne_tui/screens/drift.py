@@ -258,7 +258,7 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         # What is shown first, then the settings; their keys only where there is room
         # (at 80 columns the help lists them).
         p = self.params
-        keys = self.has_class("-wide")
+        keys = self.app.size.width >= 120  # the app's "-wide" breakpoint
         text = Text(no_wrap=True, overflow="ellipsis")
         if self.report is None:
             text.append("loading…", style="dim")
