@@ -289,7 +289,8 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         text.append(f" · belief >{p.epistemic_threshold:.2f}", style="bold")
         if keys:
             text.append(" < >", style="dim")
-        self.query_one("#drift-status", Static).update(text)
+        # One fixed-height line: a relayout of the whole screen would cost ~35 ms.
+        self.query_one("#drift-status", Static).update(text, layout=False)
 
     def _show_summary(self, report: DriftReport) -> None:
         # Marianne's two summaries always use W=5 and the default thresholds: say so.

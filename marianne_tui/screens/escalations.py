@@ -204,7 +204,8 @@ class EscalationsScreen(StoreScreen):
         if self.console.read_only:
             status.append(" · read-only: o and u disabled", style="yellow")
         # (o and u are in the footer: no key hints here, the counts need the room at 80.)
-        self.query_one("#esc-status", Static).update(status)
+        # One fixed-height line: a relayout of the whole screen would cost ~35 ms.
+        self.query_one("#esc-status", Static).update(status, layout=False)
 
     # -- the detail panel: selected escalation + similar past ones ------------------------
 

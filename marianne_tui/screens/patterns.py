@@ -159,7 +159,7 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
 
     DEFAULT_CSS = """
     PatternsScreen #patterns-bar { height: 1; }
-    PatternsScreen #patterns-status { width: 1fr; padding: 0 1; }
+    PatternsScreen #patterns-status { width: 1fr; height: 1; padding: 0 1; }
     """
 
     def __init__(self) -> None:
@@ -243,7 +243,8 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
         if query.text:
             status.append(" · text ")
             status.append_text(untrusted(query.text, 30, style="bold"))
-        self.query_one("#patterns-status", Static).update(status)
+        # One fixed-height line: a relayout of the whole screen would cost ~35 ms.
+        self.query_one("#patterns-status", Static).update(status, layout=False)
 
     def _show_sort(self) -> None:
         query = self.query_state

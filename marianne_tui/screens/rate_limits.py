@@ -162,7 +162,8 @@ class RateLimitsScreen(StoreScreen):
             status.append(f" · first {FETCH_LIMIT} shown", style="dim")
         if self.console.read_only:
             status.append(" · read-only: cleanup disabled", style="yellow")
-        self.query_one("#rl-status", Static).update(status)
+        # One fixed-height line: a relayout of the whole screen would cost ~35 ms.
+        self.query_one("#rl-status", Static).update(status, layout=False)
 
     # -- the countdown timer (only while shown, only while there is something to count) --
 
