@@ -25,9 +25,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, exc, insert, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    create_engine,
+    delete,
+    event,
+    exc,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
@@ -109,6 +120,21 @@ def content_hash_for(pattern_type: str, pattern_name: str, description: str | No
     """32 hex chars of SHA-256 of ``type:normalized_name:description``."""
     normalized = normalize_pattern_name(pattern_name)
     return _sha256_hex(f"{pattern_type}:{normalized}:{description or ''}")[:32]
+
+
+# ---------------------------------------------------------------------------------------
+# Query helpers
+# ---------------------------------------------------------------------------------------
+
+SelectT = TypeVar("SelectT", bound="Select[Any]")
+
+
+def with_limit(statement: SelectT, limit: int) -> SelectT:
+    """Apply ``LIMIT``; a negative limit means none, as SQLite reads ``LIMIT -1``.
+
+    PostgreSQL rejects a negative LIMIT, so the clause is left out instead.
+    """
+    return statement if limit < 0 else statement.limit(limit)
 
 
 # ---------------------------------------------------------------------------------------

@@ -16,11 +16,11 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Integer, Select, Text, case, func, insert, select, type_coerce, update
+from sqlalchemy import Integer, Text, case, func, insert, select, type_coerce, update
 from sqlalchemy.engine import Row
 
 from store import tables
-from store.base import GlobalLearningStoreBase
+from store.base import GlobalLearningStoreBase, with_limit
 from store.metrics import budget_step, clamp_budget, entropy_of_counts
 from store.models import EntropyResponseRecord, ExplorationBudgetRecord, PatternEntropyMetrics
 
@@ -60,10 +60,6 @@ _history = tables.pattern_entropy_history
 _patterns = tables.patterns
 _applications = tables.pattern_applications
 
-
-def _limited(statement: Select[Any], limit: int) -> Select[Any]:
-    """Apply a LIMIT; a negative one means "no limit", as SQLite reads ``LIMIT -1``."""
-    return statement if limit < 0 else statement.limit(limit)
 
 
 def _budget_record(row: Row[Any]) -> ExplorationBudgetRecord:
@@ -136,7 +132,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         statement = select(_budget)
         if job_hash:
             statement = statement.where(_budget.c.job_hash == job_hash)
-        statement = _limited(statement.order_by(_budget.c.recorded_at.desc()), limit)
+        statement = with_limit(statement.order_by(_budget.c.recorded_at.desc()), limit)
         with self._get_connection() as conn:
             return [_budget_record(row) for row in conn.execute(statement)]
 
@@ -341,7 +337,7 @@ class BudgetMixin(GlobalLearningStoreBase):
 
     def get_pattern_entropy_history(self, limit: int = 50) -> list[PatternEntropyMetrics]:
         """Stored entropy snapshots, newest ``calculated_at`` first."""
-        statement = _limited(select(_history).order_by(_history.c.calculated_at.desc()), limit)
+        statement = with_limit(select(_history).order_by(_history.c.calculated_at.desc()), limit)
         with self._get_connection() as conn:
             rows = conn.execute(statement).all()
         return [
@@ -497,7 +493,7 @@ class BudgetMixin(GlobalLearningStoreBase):
 
         ``quarantined_at`` is kept; the reason says why the pattern is pending again.
         """
-        statement = _limited(
+        statement = with_limit(
             select(_patterns.c.id)
             .where(_patterns.c.quarantine_status == "quarantined")
             .order_by(_patterns.c.last_seen.desc()),
@@ -527,7 +523,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         statement = select(*_response_columns())
         if job_hash:
             statement = statement.where(_responses.c.job_hash == job_hash)
-        statement = _limited(statement.order_by(_responses.c.recorded_at.desc()), limit)
+        statement = with_limit(statement.order_by(_responses.c.recorded_at.desc()), limit)
         with self._get_connection() as conn:
             return [_response_record(row) for row in conn.execute(statement)]
 

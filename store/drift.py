@@ -51,7 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import UnaryExpression
 
 from store import tables
-from store.base import GlobalLearningStoreBase
+from store.base import GlobalLearningStoreBase, with_limit
 from store.metrics import effectiveness_drift, epistemic_drift
 from store.models import (
     DriftMetrics,
@@ -81,10 +81,6 @@ RECURRING_ISSUES_ROW_LIMIT = 10_000
 #: Name of the optional index that serves the drift window order (see ``add_drift_index``).
 APPLICATION_ORDER_INDEX = "idx_marianne_tui_app_pattern_applied"
 
-
-def _limited(statement: Select[Any], limit: int) -> Select[Any]:
-    # SQLite reads a negative LIMIT as "no limit"; PostgreSQL rejects it, so leave it out.
-    return statement if limit < 0 else statement.limit(limit)
 
 
 def _check_window(window_size: int) -> None:
@@ -638,7 +634,7 @@ class DriftMixin(GlobalLearningStoreBase):
         last_seen = _patterns.c.last_seen.desc()
         if self.is_postgresql:
             last_seen = last_seen.nulls_last()
-        statement = _limited(
+        statement = with_limit(
             select(_patterns)
             .where(_patterns.c.priority_score == 0)
             .order_by(last_seen, _patterns.c.id),
@@ -874,7 +870,7 @@ class DriftMixin(GlobalLearningStoreBase):
             statement = statement.where(t.cycle >= start_cycle)
         if end_cycle is not None:
             statement = statement.where(t.cycle <= end_cycle)
-        statement = _limited(statement.order_by(t.cycle.desc()), limit)
+        statement = with_limit(statement.order_by(t.cycle.desc()), limit)
         with self._get_connection() as conn:
             rows = conn.execute(statement).mappings().all()
         return [
@@ -916,7 +912,7 @@ class DriftMixin(GlobalLearningStoreBase):
         t = _trajectory.c
         statement = select(t.cycle, t.issue_classes).order_by(t.cycle.desc())
         bound = window_cycles if window_cycles is not None and window_cycles >= 0 else limit
-        statement = _limited(statement, bound)
+        statement = with_limit(statement, bound)
         with self._get_connection() as conn:
             rows = conn.execute(statement).all()
         cycles_by_issue: dict[str, list[int]] = {}

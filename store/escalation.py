@@ -14,10 +14,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, case, func, insert, literal, select, update
+from sqlalchemy import case, func, insert, literal, select, update
 
 from store import tables
-from store.base import GlobalLearningStoreBase
+from store.base import GlobalLearningStoreBase, with_limit
 from store.models import EscalationDecisionRecord
 
 __all__ = ["EscalationMixin", "escalation_record_from_row"]
@@ -43,10 +43,6 @@ def escalation_record_from_row(row: Any) -> EscalationDecisionRecord:
         model=values["model"],
     )
 
-
-def _limited(statement: Select[Any], limit: int) -> Select[Any]:
-    # SQLite reads a negative LIMIT as "no limit"; PostgreSQL rejects it, so leave it out.
-    return statement if limit < 0 else statement.limit(limit)
 
 
 class EscalationMixin(GlobalLearningStoreBase):
@@ -103,7 +99,7 @@ class EscalationMixin(GlobalLearningStoreBase):
             statement = statement.where(_E.job_hash == self.hash_job(job_id))
         if action is not None:
             statement = statement.where(_E.action == action)
-        statement = _limited(statement.order_by(_E.recorded_at.desc(), _E.id), limit)
+        statement = with_limit(statement.order_by(_E.recorded_at.desc(), _E.id), limit)
         with self._get_connection() as conn:
             rows = conn.execute(statement).all()
         return [escalation_record_from_row(row) for row in rows]
@@ -133,7 +129,7 @@ class EscalationMixin(GlobalLearningStoreBase):
             (_E.outcome_after_action.is_(None), 2),
             else_=3,
         )
-        statement = _limited(
+        statement = with_limit(
             select(_escalations)
             .where(
                 confidence_gap <= float(confidence_tolerance),

@@ -18,7 +18,7 @@ from sqlalchemy import Row, case, distinct, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store import metrics, tables
-from store.base import GlobalLearningStoreBase, hash_job, hash_workspace
+from store.base import GlobalLearningStoreBase, hash_job, hash_workspace, with_limit
 from store.models import ExecutionRecord
 
 __all__ = [
@@ -180,8 +180,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
         if workspace_hash:
             query = query.where(columns.workspace_hash == workspace_hash)
         query = query.order_by(columns.completed_at.desc().nulls_last())
-        if limit >= 0:
-            query = query.limit(limit)
+        query = with_limit(query, limit)
         with self._get_connection() as conn:
             rows = conn.execute(query).all()
         return [_execution_record(row) for row in rows]
@@ -206,8 +205,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
         if sheet_num is not None:
             query = query.where(columns.sheet_num == sheet_num)
         query = query.order_by(columns.completed_at.desc().nulls_last())
-        if limit >= 0:
-            query = query.limit(limit)
+        query = with_limit(query, limit)
         with self._get_connection() as conn:
             rows = conn.execute(query).all()
         return [_execution_record(row) for row in rows]
@@ -291,8 +289,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
             .where(columns.cluster_id == cluster_id)
             .order_by(columns.assigned_at.desc().nulls_last())
         )
-        if limit >= 0:
-            query = query.limit(limit)
+        query = with_limit(query, limit)
         with self._get_connection() as conn:
             return [row.workspace_hash for row in conn.execute(query)]
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+from store.metrics import clamp as _clamp
+
 __all__ = [
     "DriftMetrics",
     "EntropyResponseRecord",
@@ -28,10 +30,6 @@ __all__ = [
     "RateLimitEvent",
     "SuccessFactors",
 ]
-
-
-def _clamp(value: float, low: float, high: float) -> float:
-    return max(low, min(high, value))
 
 
 class QuarantineStatus(str, Enum):

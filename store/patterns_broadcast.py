@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from store import tables
-from store.base import GlobalLearningStoreBase, hash_job
+from store.base import GlobalLearningStoreBase, hash_job, with_limit
 from store.models import PatternDiscoveryEvent
 
 __all__ = ["DEFAULT_ACTIVE_DISCOVERIES_LIMIT", "PatternBroadcastMixin"]
@@ -117,8 +117,7 @@ class PatternBroadcastMixin(GlobalLearningStoreBase):
         return deleted
 
     def _discoveries(self, query: Any, limit: int) -> list[PatternDiscoveryEvent]:
-        if limit >= 0:
-            query = query.limit(limit)
+        query = with_limit(query, limit)
         with self._get_connection() as conn:
             rows = conn.execute(query).all()
         return [

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, cast, exists, func, literal, select
+from sqlalchemy import ColumnElement, Connection, cast, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.types import Text
 
 from store import tables
-from store.base import GlobalLearningStoreBase
+from store.base import GlobalLearningStoreBase, with_limit
 from store.models import PatternRecord, QuarantineStatus, SuccessFactors
 
 __all__ = ["PatternQueryMixin", "fetch_pattern", "pattern_record_from_row"]
@@ -91,10 +91,6 @@ def _status_value(status: QuarantineStatus | str) -> str:
     return QuarantineStatus(status).value
 
 
-def _with_limit(query: Select[Any], limit: int) -> Select[Any]:
-    # SQLite reads a negative LIMIT as "no limit"; PostgreSQL rejects it, so leave it out.
-    return query.limit(limit) if limit >= 0 else query
-
 
 class PatternQueryMixin(GlobalLearningStoreBase):
     """Pattern reads. None of these methods writes."""
@@ -154,7 +150,7 @@ class PatternQueryMixin(GlobalLearningStoreBase):
             query = query.where(_P.trust_score <= max_trust)
         if context_tags:
             query = query.where(self._tags_match(list(context_tags)))
-        query = _with_limit(query.order_by(_P.priority_score.desc(), _P.id), limit)
+        query = with_limit(query.order_by(_P.priority_score.desc(), _P.id), limit)
         with self._get_connection() as conn:
             rows = conn.execute(query).all()
         return [pattern_record_from_row(row) for row in rows]
@@ -227,7 +223,7 @@ class PatternQueryMixin(GlobalLearningStoreBase):
         if require_validated:
             query = query.where(_P.quarantine_status == QuarantineStatus.VALIDATED.value)
         query = query.order_by(_P.trust_score.desc(), _P.priority_score.desc(), _P.id)
-        query = _with_limit(query, limit * 2)
+        query = with_limit(query, limit * 2)
         with self._get_connection() as conn:
             rows = conn.execute(query).all()
         patterns = [pattern_record_from_row(row) for row in rows]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from store import tables
-from store.base import GlobalLearningStoreBase
+from store.base import GlobalLearningStoreBase, with_limit
 from store.models import PatternRecord, SuccessFactors
 from store.patterns_query import pattern_record_from_row
 
@@ -135,8 +135,7 @@ class PatternSuccessFactorsMixin(GlobalLearningStoreBase):
                 columns.id,
             )
         )
-        if limit >= 0:
-            query = query.limit(limit)
+        query = with_limit(query, limit)
         with self._get_connection() as conn:
             rows = conn.execute(query).all()
         results: list[tuple[PatternRecord, dict[str, Any]]] = []

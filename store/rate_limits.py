@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from store import tables
-from store.base import GlobalLearningStoreBase, hash_job
+from store.base import GlobalLearningStoreBase, hash_job, with_limit
 from store.models import RateLimitEvent
 
 __all__ = ["DEFAULT_ACTIVE_RATE_LIMITS_LIMIT", "RateLimitMixin"]
@@ -104,8 +104,7 @@ class RateLimitMixin(GlobalLearningStoreBase):
         if model:
             query = query.where(columns.model == model)
         query = query.order_by(columns.expires_at.desc())
-        if limit >= 0:
-            query = query.limit(limit)
+        query = with_limit(query, limit)
         with self._get_connection() as conn:
             rows = conn.execute(query).all()
         return [
