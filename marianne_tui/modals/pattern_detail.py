@@ -24,6 +24,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from marianne_tui.ages import short_age
 from marianne_tui.text import clean, untrusted, untrusted_block
 from store import GlobalLearningStore
 
@@ -87,9 +88,7 @@ def _value(value: Any, now: datetime | None = None) -> Text:
     if isinstance(value, datetime):
         text = untrusted(value.isoformat(sep=" "), 40)
         if now is not None:
-            from marianne_tui.screens.patterns import describe_age
-
-            text.append(f"  ({describe_age(value, now)} ago)", style="dim")
+            text.append(f"  ({short_age(value, now)} ago)", style="dim")
         return text
     if hasattr(value, "value") and isinstance(value.value, str):  # an Enum
         return untrusted(value.value)

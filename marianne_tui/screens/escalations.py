@@ -29,6 +29,7 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from marianne_tui.ages import spoken_age
 from marianne_tui.modals.outcome import OutcomeChoice, OutcomeScreen, outcome_text
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.text import clean, untrusted
@@ -75,13 +76,7 @@ def _age(moment: datetime, now: datetime) -> str:
     seconds = (now - moment).total_seconds()
     if seconds < 0:
         return "in the future"
-    if seconds < 120:
-        return f"{int(seconds)} s ago"
-    if seconds < 7200:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 2 * 86400:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} days ago"
+    return spoken_age(seconds)
 
 
 def _pass_rate(value: float) -> str:

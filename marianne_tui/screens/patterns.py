@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
+from marianne_tui.ages import short_age
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.status import STATUS_WIDTH, status_text
 from marianne_tui.text import untrusted
@@ -83,21 +84,6 @@ def status_cell(row: PatternRow) -> Text:
     return status_text(row.status, drift_retired=row.drift_retired)
 
 
-def describe_age(then: datetime | None, now: datetime) -> str:
-    """A short relative age ("45s", "12m", "5h", "3d", "4mo", "2y"); "—" if unknown."""
-    if then is None:
-        return "—"
-    try:
-        seconds = (now - then.replace(tzinfo=None)).total_seconds()
-    except (TypeError, OverflowError):
-        return "?"
-    if seconds < 0:
-        return "future"
-    for unit, size in (("y", 365 * 86400), ("mo", 30 * 86400), ("d", 86400),
-                       ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
 
 
 def score_cell(value: float, *, good: float = 0.7, fair: float = 0.4) -> Text:
@@ -123,7 +109,7 @@ def pattern_cells(row: PatternRow, now: datetime) -> tuple[Text, ...]:
         number_cell(f"{row.priority:.2f}", "dim" if row.drift_retired else ""),
         number_cell(str(row.applications)),
         number_cell(f"{row.successes}/{row.failures}"),
-        number_cell(describe_age(row.last_seen, now)),
+        number_cell(short_age(row.last_seen, now)),
         name,
         untrusted(row.pattern_type, 40),
         untrusted(row.instrument, 40) if row.instrument else Text("—", style="dim", end=""),

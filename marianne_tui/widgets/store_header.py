@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
+from marianne_tui.ages import spoken_age
 from marianne_tui.status import DRIFT_RETIRED, STATUS_LOOK
 from marianne_tui.text import clean
 from store import StoreOverview
@@ -25,16 +26,6 @@ from store import StoreOverview
 WIDE = 120
 
 
-def describe_age(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 2:
-        return "just now"
-    if seconds < 120:
-        return f"{int(seconds)} s ago"
-    if seconds < 7200:
-        return f"{int(seconds // 60)} min ago"
-    return f"{int(seconds // 3600)} h ago"
 
 
 def describe_interval(seconds: float) -> str:
@@ -201,7 +192,7 @@ class StoreHeader(Widget):
     ) -> None:
         """Repaint only when what is shown differs, so an idle console sends nothing."""
         # While live the age is not shown, so it must not make two states differ.
-        age = describe_age(age_seconds) if (error or not live) else ""
+        age = spoken_age(age_seconds) if (error or not live) else ""
         state = HeaderState(overview, live, age, error, refresh_seconds, read_only)
         if state == self._state:
             return

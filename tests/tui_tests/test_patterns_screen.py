@@ -9,10 +9,11 @@ import pytest
 from conftest import FrozenClock
 from patterns_helpers import build_patterns_store, id_by_name
 
+from marianne_tui.ages import short_age
 from marianne_tui.app import MarianneApp
 from marianne_tui.modals.pattern_detail import PatternDetailScreen
 from marianne_tui.screens import patterns as patterns_module
-from marianne_tui.screens.patterns import PatternsScreen, describe_age
+from marianne_tui.screens.patterns import PatternsScreen
 from marianne_tui.widgets.filter_bar import FilterInput
 from marianne_tui.widgets.live_table import LiveTable
 from store import GlobalLearningStore, PatternQuery, PatternSort
@@ -65,16 +66,16 @@ async def test_rows_in_priority_order_with_labels(store: GlobalLearningStore) ->
         assert "(inactive)" in table.get_row(id_by_name(store, "inactive:"))[7].plain
 
 
-def test_describe_age() -> None:
+def test_short_age() -> None:
     from datetime import datetime, timedelta
 
     now = datetime(2026, 11, 25, 12, 0)
-    assert describe_age(None, now) == "—"
-    assert describe_age(now - timedelta(seconds=5), now) == "5s"
-    assert describe_age(now - timedelta(minutes=12), now) == "12m"
-    assert describe_age(now - timedelta(days=3, hours=2), now) == "3d"
-    assert describe_age(now - timedelta(days=400), now) == "1y"
-    assert describe_age(now + timedelta(minutes=1), now) == "future"
+    assert short_age(None, now) == "—"
+    assert short_age(now - timedelta(seconds=5), now) == "5s"
+    assert short_age(now - timedelta(minutes=12), now) == "12m"
+    assert short_age(now - timedelta(days=3, hours=2), now) == "3d"
+    assert short_age(now - timedelta(days=400), now) == "1y"
+    assert short_age(now + timedelta(minutes=1), now) == "future"
 
 
 async def test_text_filter_live_enter_keeps_escape_clears(store: GlobalLearningStore) -> None:
