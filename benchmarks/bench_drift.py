@@ -146,7 +146,7 @@ def _store_path(cache: Path, patterns: int, applications: int, seed: int) -> Pat
 
 def _qualifying_ids(store: GlobalLearningStore, grounded: bool) -> list[str]:
     where = "WHERE grounding_confidence IS NOT NULL " if grounded else ""
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         rows = conn.exec_driver_sql(
             f"SELECT pattern_id FROM pattern_applications {where}"
             "GROUP BY pattern_id HAVING COUNT(*) >= 10"
@@ -279,7 +279,7 @@ def main() -> None:
     store = GlobalLearningStore(path)
     try:
         store.drop_drift_index()
-        with store._get_connection() as conn:
+        with store._connection() as conn:
             qualifying = conn.exec_driver_sql(
                 "SELECT COUNT(*) FROM (SELECT pattern_id FROM pattern_applications "
                 "GROUP BY pattern_id HAVING COUNT(*) >= 10)"

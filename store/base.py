@@ -406,10 +406,11 @@ class GlobalLearningStoreBase:
     # -- connections --------------------------------------------------------------------
 
     @contextmanager
-    def _get_connection(self) -> Iterator[Connection]:
-        """A connection in a transaction: committed on success, rolled back on error.
+    def _connection(self) -> Iterator[Connection]:
+        """A SQLAlchemy connection in a transaction: committed on success, rolled back on error.
 
-        Inside ``batch_connection()`` the batch's connection is handed out instead, and
+        Every read and write of this package goes through here. Inside ``_batch()`` (which
+        ``batch_connection()`` opens) the batch's connection is handed out instead, and
         only the batch commits.
         """
         batch = self._batch_conn.get()
@@ -447,8 +448,8 @@ class GlobalLearningStoreBase:
             raise ReadOnlyStoreError(f"{self.location} is open read-only") from error
 
     @contextmanager
-    def batch_connection(self) -> Iterator[Connection]:
-        """Run many operations on one connection and commit once at the end.
+    def _batch(self) -> Iterator[Connection]:
+        """Run many operations on one SQLAlchemy connection and commit once at the end.
 
         An exception escaping the block rolls everything back. The connection is scoped to
         the current thread or asyncio task.
@@ -465,6 +466,10 @@ class GlobalLearningStoreBase:
             if isinstance(error.orig, Exception):
                 raise error.orig from error
             raise
+
+    # Marianne's names for the two context managers above.
+    _get_connection = _connection
+    batch_connection = _batch
 
     def _assert_writable(self) -> None:
         """Refuse a write up front (for paths that would otherwise write nothing to SQL)."""
@@ -520,7 +525,7 @@ class GlobalLearningStoreBase:
             tables.entropy_responses,
             tables.pattern_entropy_history,
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             for table in order:
                 conn.execute(delete(table))
 

@@ -121,7 +121,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         if job_hash:
             statement = statement.where(_budget.c.job_hash == job_hash)
         statement = statement.order_by(_budget.c.recorded_at.desc()).limit(1)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(statement).first()
         return _budget_record(row) if row is not None else None
 
@@ -133,7 +133,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         if job_hash:
             statement = statement.where(_budget.c.job_hash == job_hash)
         statement = with_limit(statement.order_by(_budget.c.recorded_at.desc()), limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             return [_budget_record(row) for row in conn.execute(statement)]
 
     def update_exploration_budget(
@@ -165,7 +165,7 @@ class BudgetMixin(GlobalLearningStoreBase):
             adjustment_type=step.adjustment_type,
             adjustment_reason=step.adjustment_reason,
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 insert(_budget).values(
                     id=record.id,
@@ -230,7 +230,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         ).select_from(_budget)
         if job_hash:
             statement = statement.where(_budget.c.job_hash == job_hash)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(statement).one()
         if not row.total:
             return {
@@ -291,7 +291,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         )
         if applied_only:
             statement = statement.having(count > 0)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             return [int(value) for value in conn.execute(statement).scalars()]
 
     def calculate_pattern_entropy(self) -> PatternEntropyMetrics:
@@ -318,7 +318,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         """Store an entropy snapshot (its own ``calculated_at``) and return the row id."""
         record_id = str(uuid.uuid4())
         snapshot = metrics
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 insert(_history).values(
                     id=record_id,
@@ -338,7 +338,7 @@ class BudgetMixin(GlobalLearningStoreBase):
     def get_pattern_entropy_history(self, limit: int = 50) -> list[PatternEntropyMetrics]:
         """Stored entropy snapshots, newest ``calculated_at`` first."""
         statement = with_limit(select(_history).order_by(_history.c.calculated_at.desc()), limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(statement).all()
         return [
             PatternEntropyMetrics(
@@ -468,7 +468,7 @@ class BudgetMixin(GlobalLearningStoreBase):
             quarantine_revisits=len(revisited),
             patterns_revisited=revisited,
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 insert(_responses).values(
                     id=record.id,
@@ -499,7 +499,7 @@ class BudgetMixin(GlobalLearningStoreBase):
             .order_by(_patterns.c.last_seen.desc()),
             max_revisits,
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             ids = [pattern_id for pattern_id in conn.execute(statement).scalars()]
             if ids:
                 conn.execute(
@@ -524,7 +524,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         if job_hash:
             statement = statement.where(_responses.c.job_hash == job_hash)
         statement = with_limit(statement.order_by(_responses.c.recorded_at.desc()), limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             return [_response_record(row) for row in conn.execute(statement)]
 
     def get_entropy_response_statistics(self, job_hash: str | None = None) -> dict[str, Any]:
@@ -538,7 +538,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         ).select_from(_responses)
         if job_hash:
             statement = statement.where(_responses.c.job_hash == job_hash)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(statement).one()
         if not row.total:
             return {

@@ -341,7 +341,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
             func.count(),
             func.sum(case((matches, 1), else_=0)) if matches is not None else func.count(),
         ).select_from(_P)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             ids = [row[0] for row in conn.execute(page_ids)]
             by_id = {
                 row.id: _pattern_row(row)
@@ -361,7 +361,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
         statement = (
             select(_P.c.pattern_type).group_by(_P.c.pattern_type).order_by(key).limit(limit)
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             return [row[0] for row in conn.execute(statement)]
 
     def pattern_instruments(self, limit: int = 200) -> list[str]:
@@ -374,7 +374,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
             .order_by(key)
             .limit(limit)
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             return [row[0] for row in conn.execute(statement)]
 
     def store_overview(self) -> StoreOverview:
@@ -412,7 +412,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
             .where(_E.c.outcome_after_action.is_(None))
             .scalar_subquery(),
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             status_rows = conn.execute(status_statement).all()
             budget_value, diversity, rate_limits, pending = conn.execute(
                 scalars_statement
@@ -452,7 +452,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
     def escalations_for_review(self, limit: int = 200) -> list[EscalationDecisionRecord]:
         """Escalations awaiting an outcome first (oldest first), then the rest newest first."""
         pending = _E.c.outcome_after_action.is_(None)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             waiting = conn.execute(
                 self._escalation_select()
                 .where(pending)
@@ -471,7 +471,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
         statement = select(func.count()).select_from(_E).where(
             _E.c.outcome_after_action.is_(None)
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             return int(conn.execute(statement).scalar_one())
 
     # -- change probe -------------------------------------------------------------------
@@ -547,7 +547,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
     def _journalled(self) -> Iterator[Connection]:
         """One transaction for an action and its journal row; refuses read-only stores."""
         self._assert_writable()
-        with self.batch_connection() as conn:
+        with self._batch() as conn:
             self._ensure_journal(conn)
             yield conn
         self._journal_ready = True
@@ -667,7 +667,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
     ) -> ActionPreview:
         """Before -> after of the columns ``action`` would change. KeyError if unknown."""
         action = PatternAction(action)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             name, before = self._pattern_state(conn, pattern_id)
         after = self._planned_pattern_state(before, action, reason)
         changed = [key for key in _PATTERN_STATE_COLUMNS if after[key] != before[key]]
@@ -728,7 +728,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
         """Before -> after of the outcome. KeyError if unknown, ValueError if not one of
         the four documented outcomes."""
         outcome = EscalationOutcome(outcome)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             name, before = self._escalation_state(conn, escalation_id)
         return ActionPreview(
             target_kind=ESCALATION_TARGET,
@@ -781,7 +781,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
         entries are never undone, so repeated undos walk back through the journal.
         """
         self._assert_writable()
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             if not self._journal_exists(conn):
                 return None
         with self._journalled() as conn:
@@ -835,7 +835,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
         statement = select(_J).order_by(_J.c.id.desc()).limit(limit)
         if target_id is not None:
             statement = statement.where(_J.c.target_id == target_id)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             if not self._journal_exists(conn):
                 return []
             return [_journal_entry(row) for row in conn.execute(statement)]

@@ -424,7 +424,7 @@ class DriftMixin(GlobalLearningStoreBase):
         Returns None for an unknown pattern or one with fewer than 2W applications.
         """
         _check_window(window_size)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             name = self._pattern_name(conn, pattern_id)
             if name is None:
                 return None
@@ -472,7 +472,7 @@ class DriftMixin(GlobalLearningStoreBase):
         W = 0 raises ZeroDivisionError, as in Marianne.
         """
         _check_window(window_size)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             name = self._pattern_name(conn, pattern_id)
             if name is None:
                 return None
@@ -505,7 +505,7 @@ class DriftMixin(GlobalLearningStoreBase):
     ) -> list[DriftMetrics]:
         """Drift of every known pattern with 2W applications, in pattern-id order."""
         _check_window(window_size)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             windows = self._scan_windows(conn, window_size, effectiveness=True)
         return [
             _effectiveness_metrics(w, window_size, drift_threshold) for w in windows if w.known
@@ -535,7 +535,7 @@ class DriftMixin(GlobalLearningStoreBase):
         Keys: total_patterns, patterns_analyzed, patterns_drifting, avg_drift_magnitude,
         most_drifted.
         """
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             total = self._count_patterns(conn)
             windows = self._scan_windows(conn, SUMMARY_WINDOW, effectiveness=True)
         return _effectiveness_summary(total, windows)
@@ -548,7 +548,7 @@ class DriftMixin(GlobalLearningStoreBase):
     ) -> list[EpistemicDriftMetrics]:
         """Patterns whose epistemic drift exceeds the threshold, largest |change| first."""
         _check_window(window_size)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             windows = self._scan_windows(conn, window_size, epistemic=True)
         drifting = [
             metrics
@@ -566,7 +566,7 @@ class DriftMixin(GlobalLearningStoreBase):
         Keys: total_patterns, patterns_analyzed, patterns_with_epistemic_drift,
         avg_belief_change (signed), avg_belief_entropy, most_unstable.
         """
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             total = self._count_patterns(conn)
             windows = self._scan_windows(conn, SUMMARY_WINDOW, epistemic=True)
         return _epistemic_summary(total, windows)
@@ -606,7 +606,7 @@ class DriftMixin(GlobalLearningStoreBase):
             .where(_patterns.c.id == bindparam("target_id"))
             .values(priority_score=0.0, suggested_action=bindparam("reason"))
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 statement,
                 [{"target_id": m.pattern_id, "reason": reason} for m, reason in plan],
@@ -640,7 +640,7 @@ class DriftMixin(GlobalLearningStoreBase):
             .order_by(last_seen, _patterns.c.id),
             limit,
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(statement).all()
         return [
             replace(
@@ -670,7 +670,7 @@ class DriftMixin(GlobalLearningStoreBase):
         """
         if window_size < 1:
             raise ValueError(f"window_size must be >= 1, not {window_size}")
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             total = self._count_patterns(conn)
             windows = self._scan_windows(conn, window_size, effectiveness=True, epistemic=True)
             if window_size == SUMMARY_WINDOW:
@@ -738,7 +738,7 @@ class DriftMixin(GlobalLearningStoreBase):
         columns = "pattern_id, applied_at DESC, id DESC"
         if self.is_postgresql:
             columns = 'pattern_id, applied_at DESC NULLS LAST, id COLLATE "C" DESC'
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             existed = self._has_drift_index(conn)
             conn.exec_driver_sql(
                 f"CREATE INDEX IF NOT EXISTS {APPLICATION_ORDER_INDEX} "
@@ -749,7 +749,7 @@ class DriftMixin(GlobalLearningStoreBase):
     def drop_drift_index(self) -> bool:
         """Remove the index :meth:`add_drift_index` created; True if it existed."""
         self._assert_writable()
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             existed = self._has_drift_index(conn)
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {APPLICATION_ORDER_INDEX}")
         return existed
@@ -804,7 +804,7 @@ class DriftMixin(GlobalLearningStoreBase):
             raise TypeError("implementation_loc, test_loc, loc_accuracy are required")
 
         entry_id = str(uuid.uuid4())
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 insert(_trajectory).values(
                     id=entry_id,
@@ -871,7 +871,7 @@ class DriftMixin(GlobalLearningStoreBase):
         if end_cycle is not None:
             statement = statement.where(t.cycle <= end_cycle)
         statement = with_limit(statement.order_by(t.cycle.desc()), limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(statement).mappings().all()
         return [
             EvolutionTrajectoryEntry(
@@ -913,7 +913,7 @@ class DriftMixin(GlobalLearningStoreBase):
         statement = select(t.cycle, t.issue_classes).order_by(t.cycle.desc())
         bound = window_cycles if window_cycles is not None and window_cycles >= 0 else limit
         statement = with_limit(statement, bound)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(statement).all()
         cycles_by_issue: dict[str, list[int]] = {}
         for row in rows:

@@ -66,7 +66,7 @@ class EscalationMixin(GlobalLearningStoreBase):
         NULL and so violates NOT NULL: the driver's IntegrityError propagates.
         """
         record_id = str(uuid.uuid4())
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 insert(_escalations).values(
                     id=record_id,
@@ -100,7 +100,7 @@ class EscalationMixin(GlobalLearningStoreBase):
         if action is not None:
             statement = statement.where(_E.action == action)
         statement = with_limit(statement.order_by(_E.recorded_at.desc(), _E.id), limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(statement).all()
         return [escalation_record_from_row(row) for row in rows]
 
@@ -143,7 +143,7 @@ class EscalationMixin(GlobalLearningStoreBase):
             ),
             limit,
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(statement).all()
         return [escalation_record_from_row(row) for row in rows]
 
@@ -151,7 +151,7 @@ class EscalationMixin(GlobalLearningStoreBase):
         """Set the free-text outcome of one decision; False if the id is unknown."""
         if escalation_id is None:
             return False
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             result = conn.execute(
                 update(_escalations)
                 .where(_E.id == escalation_id)

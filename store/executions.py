@@ -111,7 +111,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
         execution_id = str(uuid.uuid4())
         status = outcome.final_status
         status_text = str(getattr(status, "value", status))
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 insert(tables.executions).values(
                     id=execution_id,
@@ -141,7 +141,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
         """Totals over the whole store, with exactly Marianne's keys (section 6.2)."""
         executions = tables.executions.c
         patterns = tables.patterns.c
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             runs = conn.execute(
                 select(
                     func.count().label("total"),
@@ -181,7 +181,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
             query = query.where(columns.workspace_hash == workspace_hash)
         query = query.order_by(columns.completed_at.desc().nulls_last())
         query = with_limit(query, limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(query).all()
         return [_execution_record(row) for row in rows]
 
@@ -206,7 +206,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
             query = query.where(columns.sheet_num == sheet_num)
         query = query.order_by(columns.completed_at.desc().nulls_last())
         query = with_limit(query, limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(query).all()
         return [_execution_record(row) for row in rows]
 
@@ -228,7 +228,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
         ).group_by(columns.time_of_day)
         if error_code:
             query = query.where(columns.error_code == error_code)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(query.order_by(columns.time_of_day)).all()
         if not rows:
             return {"optimal_hours": [], "avoid_hours": [], "confidence": 0.0, "sample_count": 0}
@@ -269,13 +269,13 @@ class ExecutionMixin(GlobalLearningStoreBase):
             index_elements=[tables.workspace_clusters.c.workspace_hash],
             set_={"cluster_id": cluster_id, "assigned_at": values["assigned_at"]},
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(statement)
 
     def get_workspace_cluster(self, workspace_hash: str) -> str | None:
         """The workspace's cluster id, or None if it has none."""
         columns = tables.workspace_clusters.c
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 select(columns.cluster_id).where(columns.workspace_hash == workspace_hash)
             ).first()
@@ -290,7 +290,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
             .order_by(columns.assigned_at.desc().nulls_last())
         )
         query = with_limit(query, limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             return [row.workspace_hash for row in conn.execute(query)]
 
     # -- error recovery and learned waits -----------------------------------------------
@@ -309,7 +309,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
         """
         record_id = str(uuid.uuid4())
         now = self._now_local()
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 insert(tables.error_recoveries).values(
                     id=record_id,
@@ -341,7 +341,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
         query = query.order_by(columns.recorded_at.desc().nulls_last()).limit(
             _LEARNED_WAIT_WINDOW
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             waits: list[Any] = list(conn.execute(query).scalars())
         if len(waits) < min_samples:
             return None
@@ -369,7 +369,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
     def get_error_recovery_sample_count(self, error_code: str) -> int:
         """How many successful recoveries of ``error_code`` are recorded."""
         columns = tables.error_recoveries.c
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             count = conn.execute(
                 select(func.count()).where(
                     columns.error_code == error_code, columns.recovery_success == 1

@@ -42,7 +42,7 @@ class PatternBroadcastMixin(GlobalLearningStoreBase):
         """
         event_id = str(uuid.uuid4())
         now = self._now_local()
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 insert(tables.pattern_discovery_events).values(
                     id=event_id,
@@ -105,7 +105,7 @@ class PatternBroadcastMixin(GlobalLearningStoreBase):
 
     def cleanup_expired_pattern_discoveries(self) -> int:
         """Delete discoveries whose ``expires_at <= now_local``; return how many went."""
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             result = conn.execute(
                 delete(tables.pattern_discovery_events).where(
                     tables.pattern_discovery_events.c.expires_at <= self._now_local()
@@ -118,7 +118,7 @@ class PatternBroadcastMixin(GlobalLearningStoreBase):
 
     def _discoveries(self, query: Any, limit: int) -> list[PatternDiscoveryEvent]:
         query = with_limit(query, limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(query).all()
         return [
             PatternDiscoveryEvent(

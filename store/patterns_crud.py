@@ -107,7 +107,7 @@ class PatternCrudMixin(GlobalLearningStoreBase):
         # exactly as Marianne's json.dumps would write it.
         tags_json = json.dumps(context_tags or [])
 
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             if conn.execute(select(_P.id).where(_P.id == pattern_id)).first() is not None:
                 conn.execute(
                     update(tables.patterns)
@@ -195,7 +195,7 @@ class PatternCrudMixin(GlobalLearningStoreBase):
         del validation_passed  # accepted for Marianne's callers; the schema has no column
         application_id = str(uuid.uuid4())
         now = self._now_local()
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             if conn.execute(select(_P.id).where(_P.id == pattern_id)).first() is None:
                 self._logger.warning(
                     "application of unknown pattern %s skipped (execution %s)",
@@ -261,7 +261,7 @@ class PatternCrudMixin(GlobalLearningStoreBase):
 
     def update_pattern_effectiveness(self, pattern_id: str) -> float | None:
         """Recompute effectiveness and priority (sections 5.3-5.4); returns E, or None."""
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             scores = self._rescore(conn, pattern_id, self._now_local())
         return scores[0] if scores is not None else None
 
@@ -285,7 +285,7 @@ class PatternCrudMixin(GlobalLearningStoreBase):
             .where(numbered.c.position <= metrics.RECENT_APPLICATIONS)
             .order_by(numbered.c.pattern_id, numbered.c.position)
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             recent: dict[str, list[tuple[bool, float | None]]] = defaultdict(list)
             for pid, ok, grounding in conn.execute(latest):
                 recent[pid].append((ok, grounding))
@@ -329,7 +329,7 @@ class PatternCrudMixin(GlobalLearningStoreBase):
 
     def soft_delete_pattern(self, pattern_id: str) -> bool:
         """Mark an active pattern inactive; False if unknown or already inactive (5.5)."""
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             result = conn.execute(
                 update(tables.patterns)
                 .where(_P.id == pattern_id, func.coalesce(_P.active, 1) == 1)

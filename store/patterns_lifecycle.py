@@ -63,7 +63,7 @@ class PatternLifecycleMixin(GlobalLearningStoreBase):
         now = self._now_local()
         promoted: list[str] = []
         quarantined: list[str] = []
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             pending = conn.execute(
                 select(_P.id, _P.effectiveness_score)
                 .where(
@@ -117,7 +117,7 @@ class PatternLifecycleMixin(GlobalLearningStoreBase):
         first, so a row with a legacy status raises ValueError, as in Marianne.
         """
         status = QuarantineStatus(new_status)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             pattern = fetch_pattern(conn, pattern_id)
         if pattern is None:
             self._logger.warning("status change: pattern %s not found", pattern_id)
@@ -128,7 +128,7 @@ class PatternLifecycleMixin(GlobalLearningStoreBase):
             values["validated_at"] = now
         elif status is QuarantineStatus.QUARANTINED:
             values["quarantined_at"] = now
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(update(tables.patterns).where(_P.id == pattern_id).values(**values))
         self._logger.info(
             "pattern %s: %s -> %s", pattern_id, pattern.quarantine_status.value, status.value

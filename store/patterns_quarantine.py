@@ -24,7 +24,7 @@ class PatternQuarantineMixin(GlobalLearningStoreBase):
 
     def _set_status(self, pattern_id: str, operation: str, **values: Any) -> bool:
         """One UPDATE by id; False (and a warning) when no row has that id."""
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             result = conn.execute(
                 update(tables.patterns).where(_P.id == pattern_id).values(**values)
             )

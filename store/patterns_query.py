@@ -151,13 +151,13 @@ class PatternQueryMixin(GlobalLearningStoreBase):
         if context_tags:
             query = query.where(self._tags_match(list(context_tags)))
         query = with_limit(query.order_by(_P.priority_score.desc(), _P.id), limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(query).all()
         return [pattern_record_from_row(row) for row in rows]
 
     def get_pattern_by_id(self, pattern_id: str) -> PatternRecord | None:
         """The pattern with this id, active or not; None if there is none."""
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             return fetch_pattern(conn, pattern_id)
 
     def get_pattern_provenance(self, pattern_id: str) -> dict[str, Any] | None:
@@ -224,7 +224,7 @@ class PatternQueryMixin(GlobalLearningStoreBase):
             query = query.where(_P.quarantine_status == QuarantineStatus.VALIDATED.value)
         query = query.order_by(_P.trust_score.desc(), _P.priority_score.desc(), _P.id)
         query = with_limit(query, limit * 2)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(query).all()
         patterns = [pattern_record_from_row(row) for row in rows]
         if context_tags:

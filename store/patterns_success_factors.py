@@ -81,7 +81,7 @@ class PatternSuccessFactorsMixin(GlobalLearningStoreBase):
             if applications > 0:
                 factors.success_rate = pattern.led_to_success_count / applications
 
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 update(tables.patterns)
                 .where(tables.patterns.c.id == pattern_id)
@@ -136,7 +136,7 @@ class PatternSuccessFactorsMixin(GlobalLearningStoreBase):
             )
         )
         query = with_limit(query, limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(query).all()
         results: list[tuple[PatternRecord, dict[str, Any]]] = []
         for row in rows:

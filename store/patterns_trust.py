@@ -51,7 +51,7 @@ class PatternTrustMixin(GlobalLearningStoreBase):
             pattern.quarantine_status,
             now,
         )
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             _write_trust(conn, pattern_id, score, now)
         self._logger.debug("trust score of %s is now %.3f", pattern_id, score)
         return score
@@ -65,7 +65,7 @@ class PatternTrustMixin(GlobalLearningStoreBase):
         if pattern is None:
             return None
         score = metrics.clamp(float(pattern.trust_score) + delta, 0.0, 1.0)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             _write_trust(conn, pattern_id, score, self._now_local())
         self._logger.debug(
             "trust score of %s moved from %.3f to %.3f", pattern_id, pattern.trust_score, score
@@ -89,7 +89,7 @@ class PatternTrustMixin(GlobalLearningStoreBase):
         columns = tables.patterns.c
         now = self._now_local()
         updated = 0
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             last_id: str | None = None
             while True:
                 query = (

@@ -46,7 +46,7 @@ class RateLimitMixin(GlobalLearningStoreBase):
         event_id = str(uuid.uuid4())
         now = self._now_utc()
         expires_at = now + timedelta(seconds=duration_seconds * _EXPIRY_SHARE)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 insert(tables.rate_limit_events).values(
                     id=event_id,
@@ -81,7 +81,7 @@ class RateLimitMixin(GlobalLearningStoreBase):
         if model is not None:
             query = query.where(columns.model == model)
         query = query.order_by(columns.expires_at.desc()).limit(1)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             expires_at = conn.execute(query).scalar()
         if expires_at is None:
             return False, None
@@ -105,7 +105,7 @@ class RateLimitMixin(GlobalLearningStoreBase):
             query = query.where(columns.model == model)
         query = query.order_by(columns.expires_at.desc())
         query = with_limit(query, limit)
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(query).all()
         return [
             RateLimitEvent(
@@ -122,7 +122,7 @@ class RateLimitMixin(GlobalLearningStoreBase):
 
     def cleanup_expired_rate_limits(self) -> int:
         """Delete events whose ``expires_at <= now_utc``; return how many went."""
-        with self._get_connection() as conn:
+        with self._connection() as conn:
             result = conn.execute(
                 delete(tables.rate_limit_events).where(
                     tables.rate_limit_events.c.expires_at <= self._now_utc()

@@ -38,7 +38,7 @@ def add_pattern(
 ) -> str:
     """A pattern row written directly, so that tests control every column."""
     now = store.clock.local()
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         conn.execute(
             insert(tables.patterns).values(
                 id=pattern_id,
@@ -87,12 +87,12 @@ def add_applications(
                 "grounding_confidence": grounding,
             }
         )
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         conn.execute(insert(tables.pattern_applications), rows)
 
 
 def priority_of(store: GlobalLearningStore, pattern_id: str) -> tuple[float, str | None]:
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         row = conn.execute(
             select(tables.patterns.c.priority_score, tables.patterns.c.suggested_action).where(
                 tables.patterns.c.id == pattern_id
@@ -310,7 +310,7 @@ def test_equal_timestamps_are_ordered_by_id_in_both_paths(
         ("a", True, 0.2),
         ("b", False, 0.9),
     ]
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         conn.execute(
             insert(tables.pattern_applications),
             [
@@ -619,7 +619,7 @@ def _qualifying_ids(store: GlobalLearningStore, window: int, *, grounded: bool) 
     statement = select(a.pattern_id).group_by(a.pattern_id).having(func.count() >= 2 * window)
     if grounded:
         statement = statement.where(a.grounding_confidence.is_not(None))
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         ids = [row[0] for row in conn.execute(statement)]
     return sorted(i for i in ids if i is not None)
 
@@ -627,7 +627,7 @@ def _qualifying_ids(store: GlobalLearningStore, window: int, *, grounded: bool) 
 def _pattern_count(store: GlobalLearningStore) -> int:
     from sqlalchemy import func
 
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         return int(conn.execute(select(func.count()).select_from(tables.patterns)).scalar_one())
 
 
@@ -714,7 +714,7 @@ def test_set_based_scans_equal_the_reference_on_marianne_data(
 ) -> None:
     opened = GlobalLearningStore(small_fixture, clock=clock)
     try:
-        with opened._get_connection() as conn:
+        with opened._connection() as conn:
             pattern_ids = [
                 row[0] for row in conn.execute(select(tables.patterns.c.id).limit(20))
             ]
@@ -763,7 +763,7 @@ def test_set_based_scans_equal_the_reference_on_random_data(
                     else round(chooser.uniform(0.1, 1.0), 3),
                 }
             )
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         conn.execute(insert(tables.pattern_applications), rows)
 
     _assert_scans_match_reference(store)
@@ -775,7 +775,7 @@ def test_optional_drift_index_is_opt_in_and_changes_no_result(
     from sqlalchemy import inspect
 
     def index_names() -> set[str]:
-        with store._get_connection() as conn:
+        with store._connection() as conn:
             return {i["name"] for i in inspect(conn).get_indexes("pattern_applications")}
 
     add_pattern(store, "p")

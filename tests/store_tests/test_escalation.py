@@ -44,7 +44,7 @@ def test_record_and_read_back(store: GlobalLearningStore, clock: FrozenClock) ->
 def test_values_are_stored_raw_and_clamped_when_read(store: GlobalLearningStore) -> None:
     record_id = store.record_escalation_decision("job", 1, 1.7, "reboot", 250.0, 0)
 
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         row = conn.execute(
             select(tables.escalation_decisions).where(tables.escalation_decisions.c.id == record_id)
         ).one()

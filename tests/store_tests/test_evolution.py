@@ -60,7 +60,7 @@ def test_record_and_read_an_entry(store: GlobalLearningStore, clock: FrozenClock
 
 def test_issue_classes_are_stored_as_json_dumps_text(store: GlobalLearningStore) -> None:
     _entry(store, 1, ["a", "\u00e9"])
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         raw = conn.exec_driver_sql("SELECT issue_classes FROM evolution_trajectory").scalar_one()
     assert raw == '["a", "\\u00e9"]'
     assert raw == json.dumps(["a", "\u00e9"])
@@ -155,7 +155,7 @@ def test_trajectory_bounds_order_and_limit(store: GlobalLearningStore) -> None:
 
 def test_null_research_counts_and_notes_read_as_defaults(store: GlobalLearningStore) -> None:
     _entry(store, 1, ["x"])
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         conn.exec_driver_sql(
             "UPDATE evolution_trajectory SET research_candidates_resolved = NULL, "
             "research_candidates_created = NULL, notes = NULL"

@@ -36,7 +36,7 @@ UNKNOWN = "0000000000000000"
 
 def raw(store: GlobalLearningStore, pattern_id: str, column: str) -> Any:
     """A column exactly as stored (no type decoding)."""
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         return conn.execute(
             text(f"SELECT {column} FROM patterns WHERE id = :pid"), {"pid": pattern_id}
         ).scalar_one()
@@ -45,7 +45,7 @@ def raw(store: GlobalLearningStore, pattern_id: str, column: str) -> Any:
 def set_raw(store: GlobalLearningStore, pattern_id: str, **values: Any) -> None:
     """Write columns directly, bypassing the store's methods (to build a situation)."""
     assignments = ", ".join(f"{name} = :{name}" for name in values)
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         conn.execute(
             text(f"UPDATE patterns SET {assignments} WHERE id = :pid"),
             {"pid": pattern_id, **values},
@@ -64,12 +64,12 @@ def add_foreign_row(store: GlobalLearningStore, pattern_id: str, **values: Any) 
         "context_tags": "[]",
     }
     row.update(values)
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         conn.execute(insert(tables.patterns).values(**row))
 
 
 def application_count(store: GlobalLearningStore) -> int:
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         return int(conn.execute(select(func.count()).select_from(tables.pattern_applications))
                    .scalar_one())
 
@@ -278,7 +278,7 @@ def test_first_application_drops_priority_to_033(store: GlobalLearningStore,
     assert p.led_to_success_count == 1 and p.led_to_failure_count == 0
     assert p.last_confirmed == NOW + timedelta(hours=2)
     assert p.occurrence_count == 1 and p.last_seen == NOW  # not touched
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         row = conn.execute(text(
             "SELECT pattern_id, execution_id, applied_at, pattern_led_to_success, "
             "retry_count_before, retry_count_after, grounding_confidence "
@@ -301,7 +301,7 @@ def test_failure_counts_without_confirming(store: GlobalLearningStore,
 def test_nan_grounding_is_stored_as_null(store: GlobalLearningStore) -> None:
     pid = store.record_pattern("t", "n")
     store.record_pattern_application(pid, "exec", True, grounding_confidence=float("nan"))
-    with store._get_connection() as conn:
+    with store._connection() as conn:
         assert conn.execute(text("SELECT grounding_confidence FROM pattern_applications")
                             ).scalar_one() is None
 
