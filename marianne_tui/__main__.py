@@ -126,7 +126,12 @@ def _fail(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from marianne_tui.subcommands import is_subcommand, run_subcommand
+
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if is_subcommand(arguments):
+        return run_subcommand(arguments)
+    args = build_parser().parse_args(arguments)
     # The store logs schema warnings; with no handler Python would print them on stderr,
     # on top of the console's screen. The header shows them instead.
     logging.getLogger("store").addHandler(logging.NullHandler())
