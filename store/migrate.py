@@ -525,14 +525,18 @@ class _Copier:
         done = state.rows_copied
         rows_before = self.target_rows(plan)
         self.on_progress(MigrationProgress("copy", plan.name, done, total))
-        batch: list[dict[str, Any]] = []
+        batch: list[list[Any]] = []
         last_key: Any = state.last_key
+        copy_in = self.postgresql_target and not append
 
         def commit_batch(final: bool) -> None:
             nonlocal batch, done
             with self.target_engine.begin() as conn:
-                if batch:
-                    conn.execute(statement, batch)
+                if batch and copy_in:
+                    _copy_rows(conn, plan, batch)
+                elif batch:
+                    names = plan.names
+                    conn.execute(statement, [dict(zip(names, row, strict=True)) for row in batch])
                 conn.execute(
                     _state.update()
                     .where(_state.c.table_name == plan.name)
@@ -559,15 +563,7 @@ class _Copier:
                 raise MigrationError(
                     f"{plan.name} has a row without a {plan.key}; such a row cannot be copied"
                 )
-            batch.append(
-                dict(
-                    zip(
-                        plan.names,
-                        self.canonical_row(plan, row, state.id_offset, copying=True),
-                        strict=True,
-                    )
-                )
-            )
+            batch.append(self.canonical_row(plan, row, state.id_offset, copying=True))
             last_key = key
             if len(batch) >= self.batch_size:
                 commit_batch(final=False)
@@ -608,6 +604,18 @@ class _Copier:
                 self.on_progress(MigrationProgress("verify", label, rows, max(total, rows)))
         self.on_progress(MigrationProgress("verify", label, rows, max(total, rows)))
         return rows, _checksum_text(digest_sum), by_key
+
+
+def _copy_rows(conn: Connection, plan: _TablePlan, rows: list[list[Any]]) -> None:
+    """PostgreSQL's COPY, in the connection's transaction (several times faster than INSERT)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in plan.names)
+    statement = f"COPY {quote(plan.name)} ({columns}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def migrate(
