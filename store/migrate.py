@@ -737,7 +737,8 @@ def _start(
                 )
             _state.drop(conn)
         if requested_mode == "new":
-            occupied = _target_holds_rows(conn, plans)
+            # Every table counts, the journal too even when the source has none.
+            occupied = _target_holds_rows(conn, [_PLANS[t.name] for t in COPIED_TABLES])
             if occupied is not None:
                 raise MigrationError(
                     f"{target_store.location} already holds data (table {occupied}): "
@@ -747,9 +748,9 @@ def _start(
         if tables.operator_journal.name not in present and any(map(_is_journal, plans)):
             tables.operator_journal.create(conn)
         if requested_mode == "replace":
-            for plan in reversed(plans):
-                if plan.name in present:
-                    conn.execute(delete(table(plan.name)))
+            for schema in reversed(COPIED_TABLES):
+                if schema.name in present:
+                    conn.execute(delete(table(schema.name)))
         journal_offset = 0
         if requested_mode == "append" and tables.operator_journal.name in present:
             journal_offset = int(

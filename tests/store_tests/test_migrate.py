@@ -445,3 +445,18 @@ def test_an_unfinished_migration_from_another_source_is_refused(
         migrate(str(other), str(target))
     report = _migrate_ok(other, target, mode="replace")
     assert not report.resumed and report.rows_copied == 0
+
+
+def test_replace_empties_the_targets_journal_too(small_fixture: Path, tmp_path: Path) -> None:
+    target = tmp_path / "target.db"
+    _migrate_ok(_with_journal(small_fixture), target)
+    with sqlite3.connect(target) as conn:  # the journal is now the target's only data
+        for table in tables.MARIANNE_TABLES[1:]:
+            conn.execute(f"DELETE FROM {table.name}")
+    (tmp_path / "other").mkdir()
+    empty = fixture_copy("marianne-v15-empty.db", tmp_path / "other")  # has no journal
+    with pytest.raises(MigrationError, match=r"table marianne_tui_journal"):
+        migrate(str(empty), str(target))
+    _migrate_ok(empty, target, mode="replace")
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("SELECT count(*) FROM marianne_tui_journal").fetchone() == (0,)
