@@ -6,12 +6,13 @@ Contract section 5.9. The factors are stored as one JSON object in
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
 from store import tables
-from store.base import GlobalLearningStoreBase, with_limit
+from store.base import GlobalLearningStoreBase, log_event, with_limit
 from store.models import PatternRecord, SuccessFactors
 from store.patterns_query import pattern_record_from_row
 
@@ -46,7 +47,12 @@ class PatternSuccessFactorsMixin(GlobalLearningStoreBase):
         """
         pattern = self.get_pattern_by_id(pattern_id)
         if pattern is None:
-            self._logger.warning("no pattern %s: success factors not updated", pattern_id)
+            log_event(
+                logging.WARNING,
+                "update_success_factors_skipped",
+                pattern_id=pattern_id,
+                reason="pattern_not_found",
+            )
             return None
 
         now = self._now_local()
