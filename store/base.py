@@ -655,6 +655,17 @@ class GlobalLearningStoreBase:
                 ) from error
             raise ReadOnlyStoreError(f"{self.location} is open read-only") from error
 
+    def _postgresql_ties(self, *columns: Any) -> tuple[Any, ...]:
+        """ORDER BY keys that settle ties on PostgreSQL only.
+
+        On SQLite a list read orders exactly as Marianne's query does and leaves ties to
+        SQLite, so the same rows come back in the same order as Marianne's on the same file
+        (with a LIMIT, a different tie order would return a different set). PostgreSQL has
+        no such order of its own; there ties fall by these columns, ascending unless given
+        otherwise.
+        """
+        return columns if self.is_postgresql else ()
+
     def _assert_writable(self) -> None:
         """Refuse a write up front (for paths that would otherwise write nothing to SQL)."""
         if not self.read_only:

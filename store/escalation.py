@@ -99,7 +99,8 @@ class EscalationMixin(GlobalLearningStoreBase):
             statement = statement.where(_E.job_hash == self.hash_job(job_id))
         if action is not None:
             statement = statement.where(_E.action == action)
-        statement = with_limit(statement.order_by(_E.recorded_at.desc(), _E.id), limit)
+        statement = statement.order_by(_E.recorded_at.desc(), *self._postgresql_ties(_E.id))
+        statement = with_limit(statement, limit)
         with self._connection() as conn:
             rows = conn.execute(statement).all()
         return [escalation_record_from_row(row) for row in rows]
@@ -138,8 +139,7 @@ class EscalationMixin(GlobalLearningStoreBase):
             .order_by(
                 outcome_rank,
                 confidence_gap + pass_rate_gap / 100.0,
-                _E.recorded_at.desc(),
-                _E.id,
+                *self._postgresql_ties(_E.recorded_at.desc(), _E.id),
             ),
             limit,
         )

@@ -226,7 +226,7 @@ class PatternCrudMixin(GlobalLearningStoreBase):
             same_content = conn.execute(
                 select(_P.id, func.coalesce(_P.active, 1).label("active"))
                 .where(_P.content_hash == content_hash)
-                .order_by(_P.priority_score.desc(), _P.id)
+                .order_by(_P.priority_score.desc(), *self._postgresql_ties(_P.id))
                 .limit(1)
             ).first()
             if same_content is not None:
