@@ -193,8 +193,8 @@ class PostgresConnection:
 # Translation
 # ---------------------------------------------------------------------------------------
 
-# Strings, quoted identifiers and comments are copied as they are; only what lies outside
-# them is rewritten.
+# Placeholders are rewritten only outside strings, quoted identifiers and comments; a percent
+# sign is doubled everywhere.
 _TOKENS = re.compile(
     r"""('(?:[^']|'')*')          # string literal
       | ("(?:[^"]|"")*")          # quoted identifier
@@ -202,7 +202,6 @@ _TOKENS = re.compile(
       | (/\*.*?\*/)               # block comment
       | (\?)                      # positional placeholder
       | (?<!:):([A-Za-z_]\w*)     # named placeholder (not a :: cast)
-      | (%)                       # a literal percent sign, special to psycopg
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -228,9 +227,8 @@ def _translate(sql: str, batches: list[Parameters]) -> tuple[str, list[Any]]:
             return "%s"
         if match.group(6):
             return f"%({match.group(6)})s"
-        if match.group(7):
-            return "%%"
-        return match.group(0)
+        # psycopg reads every % in the text, quoted or not, as the start of a placeholder.
+        return match.group(0).replace("%", "%%")
 
     statement = _BARE_FLAG_CONDITION.sub(r"WHEN \1 <> 0 THEN", _TOKENS.sub(replace, sql))
     converted: list[Any] = []
