@@ -12,15 +12,20 @@ Deliberate differences from Marianne (contract section 1):
 * ``close()`` releases pooled connections (Marianne's is a no-op); the store stays usable.
 * ``read_only=True`` opens SQLite with ``mode=ro`` and PostgreSQL with read-only
   transactions; a write then raises :class:`ReadOnlyStoreError`.
+
+Marianne's own ``_get_connection()`` and ``batch_connection()`` are kept for the SQL text
+Marianne's modules run: on SQLite they yield a ``sqlite3.Connection`` (a pooled one; a batch
+has one of its own), on PostgreSQL the adapter of :mod:`store.dbapi`. This package's own
+code uses ``_connection()`` and ``_batch()`` (SQLAlchemy), which share the same transaction.
 """
 
 from __future__ import annotations
 
 import contextvars
 import hashlib
-import importlib
 import logging
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,25 +77,27 @@ __all__ = [
 _logger = logging.getLogger("store")
 
 
-def _find_structlog() -> Any:
-    try:
-        return importlib.import_module("structlog")
-    except ImportError:
+def _marianne_structlog() -> Any:
+    """structlog, when this process is Marianne's (its logging module is loaded), else None.
+
+    Not merely when structlog is installed: unconfigured structlog prints to stdout, which
+    would write over the console's screen.
+    """
+    if "marianne.core.logging" not in sys.modules:
         return None
-
-
-_structlog = _find_structlog()
+    return sys.modules.get("structlog")
 
 
 def log_event(level: int, event: str, **fields: object) -> None:
     """Log one of Marianne's named events (``pattern_application_skipped``...) with its fields.
 
-    Inside Marianne's process (structlog is installed) the event goes through structlog,
-    bound to Marianne's component name, exactly where Marianne's own store logs it; elsewhere
-    through the standard ``store`` logger as ``event key=value ...``.
+    Inside Marianne's process the event goes through structlog, bound to Marianne's
+    component name, exactly where Marianne's own store logs it; elsewhere through the
+    standard ``store`` logger as ``event key=value ...``.
     """
-    if _structlog is not None:
-        logger = _structlog.get_logger().bind(component="learning.global_store")
+    structlog = _marianne_structlog()
+    if structlog is not None:
+        logger = structlog.get_logger().bind(component="learning.global_store")
         getattr(logger, logging.getLevelName(level).lower())(event, **fields)
         return
     if _logger.isEnabledFor(level):

@@ -3,10 +3,10 @@
 Values are stored exactly as given (a confidence of 1.7, an unknown action string); the
 record clamps the confidence and reads an unknown action as "abort" (section 4).
 
-Deliberate difference from Marianne: ties are broken so that the order is the same on
-every backend (Marianne leaves them to SQLite): ``get_similar_escalation`` orders rows of
-equal outcome rank and closeness by ``recorded_at DESC, id``, and
-``get_escalation_history`` orders equal ``recorded_at`` by id.
+On SQLite both lists order exactly as Marianne's queries do and leave ties to SQLite, so
+they return the same rows in the same order as Marianne. On PostgreSQL ties are settled:
+``get_similar_escalation`` orders rows of equal outcome rank and closeness by
+``recorded_at DESC, id``, and ``get_escalation_history`` orders equal ``recorded_at`` by id.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ store hands out a real ``sqlite3.Connection``; on PostgreSQL the adapter in ``st
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -194,9 +193,9 @@ def test_existing_columns_on_both_backends(store: GlobalLearningStore) -> None:
     assert missing is None
 
 
-def test_a_raw_write_to_a_read_only_store_raises_the_stores_error(tmp_path: Path) -> None:
-    GlobalLearningStore(tmp_path / "ro.db").close()
-    store = GlobalLearningStore(tmp_path / "ro.db", read_only=True)
+def test_a_raw_write_to_a_read_only_store_raises_the_stores_error(store_url: str) -> None:
+    GlobalLearningStore(store_url).close()
+    store = GlobalLearningStore(store_url, read_only=True)
     try:
         with pytest.raises(ReadOnlyStoreError), store._get_connection() as conn:
             conn.execute("UPDATE patterns SET priority_score = 0")

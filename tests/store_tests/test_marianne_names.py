@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -158,12 +160,12 @@ def test_class_attributes() -> None:
 # -- Marianne's event names -----------------------------------------------------------------
 
 
-def test_events_go_to_the_standard_logger_without_structlog(
+def test_events_go_to_the_standard_logger_outside_marianne(
     sqlite_store: GlobalLearningStore,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("store.base._structlog", None)
+    monkeypatch.setattr("store.base._marianne_structlog", lambda: None)
     with caplog.at_level(logging.WARNING, logger="store"):
         sqlite_store.record_pattern_application("nope", "e", True)
         assert sqlite_store.update_success_factors("gone") is None
@@ -199,11 +201,11 @@ class _StructlogDouble:
         return lambda event, **fields: self.events.append((level, event, fields))
 
 
-def test_events_go_through_structlog_when_marianne_has_it(
+def test_events_go_through_structlog_inside_marianne(
     sqlite_store: GlobalLearningStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     double = _StructlogDouble()
-    monkeypatch.setattr("store.base._structlog", double)
+    monkeypatch.setattr("store.base._marianne_structlog", lambda: double)
     pid = sqlite_store.record_pattern("t", "soon gone")
     sqlite_store.soft_delete_pattern(pid)
     sqlite_store.record_pattern_application("nope", "e", True)
@@ -213,3 +215,14 @@ def test_events_go_through_structlog_when_marianne_has_it(
         ("warning", "pattern_application_skipped",
          {"pattern_id": "nope", "reason": "pattern_not_found"}),
     ]
+
+
+def test_structlog_is_used_only_inside_mariannes_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from store.base import _marianne_structlog
+
+    double = _StructlogDouble()
+    monkeypatch.setitem(sys.modules, "structlog", double)  # type: ignore[arg-type]
+    monkeypatch.delitem(sys.modules, "marianne.core.logging", raising=False)
+    assert _marianne_structlog() is None  # installed is not enough: it would print to stdout
+    monkeypatch.setitem(sys.modules, "marianne.core.logging", ModuleType("marianne.core.logging"))
+    assert _marianne_structlog() is double
