@@ -226,3 +226,25 @@ def test_structlog_is_used_only_inside_mariannes_process(monkeypatch: pytest.Mon
     assert _marianne_structlog() is None  # installed is not enough: it would print to stdout
     monkeypatch.setitem(sys.modules, "marianne.core.logging", ModuleType("marianne.core.logging"))
     assert _marianne_structlog() is double
+
+
+def test_effectiveness_is_mariannes_to_the_last_bit() -> None:
+    from store import metrics
+
+    # Two successes, one failure: 0.7 * 2/3 + (1 - 0.7) * 0.625. Marianne's weight for
+    # history is 1 - 0.7 = 0.30000000000000004; with 0.3 the result is 0.6541666666666666.
+    assert metrics.effectiveness(2, 1, [True, True, False], [None] * 3, 0) == 0.6541666666666667
+    for successes in range(8):
+        for failures in range(8):
+            if successes + failures < 3:
+                continue
+            historical = (successes + 0.5) / (successes + failures + 1)
+            outcomes = [True] * min(successes, 5) + [False] * max(0, 5 - min(successes, 5))
+            outcomes = outcomes[: min(5, successes + failures)]
+            recent = sum(outcomes) / len(outcomes)
+            for days, grounding in ((0, None), (45, 0.25)):
+                assert metrics.effectiveness(
+                    successes, failures, outcomes, [grounding] * len(outcomes), days
+                ) == PatternCrudMixin._bayesian_effectiveness(
+                    historical, recent, days, 1.0 if grounding is None else grounding
+                )
