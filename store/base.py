@@ -12,6 +12,11 @@ Deliberate differences from Marianne (contract section 1):
 * ``close()`` releases pooled connections (Marianne's is a no-op); the store stays usable.
 * ``read_only=True`` opens SQLite with ``mode=ro`` and PostgreSQL with read-only
   transactions; a write then raises :class:`ReadOnlyStoreError`.
+
+Marianne's own ``_get_connection()`` and ``batch_connection()`` are kept for the SQL text
+Marianne's modules run: on SQLite they yield a ``sqlite3.Connection`` (a pooled one; a batch
+has one of its own), on PostgreSQL the adapter of :mod:`store.dbapi`. This package's own
+code uses ``_connection()`` and ``_batch()`` (SQLAlchemy), which share the same transaction.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import contextvars
 import hashlib
 import logging
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -43,6 +49,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
 from store import tables
+from store.dbapi import PostgresConnection
+
+#: What ``_get_connection()`` and ``batch_connection()`` yield: the SQLite driver's own
+#: connection, or the adapter with the same surface on PostgreSQL.
+MarianneConnection: TypeAlias = sqlite3.Connection | PostgresConnection
 
 __all__ = [
     "DEFAULT_GLOBAL_STORE_PATH",
@@ -50,17 +61,48 @@ __all__ = [
     "Clock",
     "GlobalLearningStoreBase",
     "ReadOnlyStoreError",
+    "SQLParam",
     "SchemaError",
     "StoreError",
     "StoreOpenError",
+    "WhereBuilder",
     "content_hash_for",
     "hash_job",
     "hash_workspace",
+    "log_event",
     "normalize_pattern_name",
     "pattern_id_for",
 ]
 
 _logger = logging.getLogger("store")
+
+
+def _marianne_structlog() -> Any:
+    """structlog, when this process is Marianne's (its logging module is loaded), else None.
+
+    Not merely when structlog is installed: unconfigured structlog prints to stdout, which
+    would write over the console's screen.
+    """
+    if "marianne.core.logging" not in sys.modules:
+        return None
+    return sys.modules.get("structlog")
+
+
+def log_event(level: int, event: str, **fields: object) -> None:
+    """Log one of Marianne's named events (``pattern_application_skipped``...) with its fields.
+
+    Inside Marianne's process the event goes through structlog, bound to Marianne's
+    component name, exactly where Marianne's own store logs it; elsewhere through the
+    standard ``store`` logger as ``event key=value ...``.
+    """
+    structlog = _marianne_structlog()
+    if structlog is not None:
+        logger = structlog.get_logger().bind(component="learning.global_store")
+        getattr(logger, logging.getLevelName(level).lower())(event, **fields)
+        return
+    if _logger.isEnabledFor(level):
+        details = " ".join(f"{key}={value!r}" for key, value in fields.items())
+        _logger.log(level, "%s %s", event, details)
 
 #: Marianne's default location for the global learning store.
 DEFAULT_GLOBAL_STORE_PATH = Path.home() / ".marianne" / "global-learning.db"
@@ -135,6 +177,33 @@ def with_limit(statement: SelectT, limit: int) -> SelectT:
     PostgreSQL rejects a negative LIMIT, so the clause is left out instead.
     """
     return statement if limit < 0 else statement.limit(limit)
+
+
+#: A value sqlite3 binds as a parameter (Marianne's alias of the same name).
+SQLParam: TypeAlias = str | int | float | bytes | None
+
+
+class WhereBuilder:
+    """``AND``-joined WHERE fragments with ``?`` placeholders and their parameters.
+
+    For SQL text run through ``_get_connection()``, as Marianne's mixins build it:
+    ``build()`` gives ``("a = ? AND b >= ?", (1, 2))``, or ``("1=1", ())`` when empty.
+    """
+
+    __slots__ = ("_clauses", "_params")
+
+    def __init__(self) -> None:
+        self._clauses: list[str] = []
+        self._params: list[SQLParam] = []
+
+    def add(self, clause: str, *params: SQLParam) -> None:
+        self._clauses.append(clause)
+        self._params.extend(params)
+
+    def build(self) -> tuple[str, tuple[SQLParam, ...]]:
+        if not self._clauses:
+            return "1=1", ()
+        return " AND ".join(self._clauses), tuple(self._params)
 
 
 # ---------------------------------------------------------------------------------------
@@ -245,6 +314,32 @@ def _is_read_only_refusal(error: BaseException) -> bool:
     return "readonly database" in message or "read-only transaction" in message
 
 
+#: Columns Marianne adds to tables that existed before they did (contract section 1.4).
+_COLUMN_MIGRATIONS: dict[str, list[tuple[str, str]]] = {
+    "patterns": [
+        ("quarantine_status", "TEXT DEFAULT 'pending'"),
+        ("provenance_job_hash", "TEXT"),
+        ("provenance_sheet_num", "INTEGER"),
+        ("quarantined_at", "TIMESTAMP"),
+        ("validated_at", "TIMESTAMP"),
+        ("quarantine_reason", "TEXT"),
+        ("trust_score", "REAL DEFAULT 0.5"),
+        ("trust_calculation_date", "TIMESTAMP"),
+        ("success_factors", "TEXT"),
+        ("success_factors_updated_at", "TIMESTAMP"),
+        ("active", "INTEGER DEFAULT 1"),
+        ("content_hash", "TEXT"),
+        ("instrument_name", "TEXT"),
+    ],
+    "pattern_applications": [("grounding_confidence", "REAL")],
+}
+
+_COLUMN_RENAMES: dict[str, list[tuple[str, str]]] = {
+    "pattern_applications": [("outcome_improved", "pattern_led_to_success")],
+    "executions": [("first_attempt_success", "success_without_retry")],
+}
+
+
 # ---------------------------------------------------------------------------------------
 # The base class every domain mixin builds on
 # ---------------------------------------------------------------------------------------
@@ -262,6 +357,23 @@ class GlobalLearningStoreBase:
     """
 
     SCHEMA_VERSION = SCHEMA_VERSION
+    _COLUMN_MIGRATIONS = _COLUMN_MIGRATIONS
+    _COLUMN_RENAMES = _COLUMN_RENAMES
+    #: The tables ``clear_all()`` empties, in Marianne's order (``schema_version`` stays).
+    _DATA_TABLES = (
+        "pattern_applications",
+        "error_recoveries",
+        "patterns",
+        "executions",
+        "workspace_clusters",
+        "rate_limit_events",
+        "escalation_decisions",
+        "pattern_discovery_events",
+        "evolution_trajectory",
+        "exploration_budget",
+        "entropy_responses",
+        "pattern_entropy_history",
+    )
 
     def __init__(
         self,
@@ -467,9 +579,99 @@ class GlobalLearningStoreBase:
                 raise error.orig from error
             raise
 
-    # Marianne's names for the two context managers above.
-    _get_connection = _connection
-    batch_connection = _batch
+    # -- Marianne's raw connections --------------------------------------------------------
+    #
+    # Marianne's own modules (aggregator, error hooks) and its callers run SQL text with
+    # ``?`` placeholders through these two and read rows by column name. On SQLite they get
+    # the pooled sqlite3 connection itself; on PostgreSQL an adapter with the same surface.
+
+    @contextmanager
+    def _get_connection(self) -> Iterator[MarianneConnection]:
+        """Marianne's connection: a ``sqlite3.Connection`` (rows are ``sqlite3.Row``).
+
+        Committed on a clean exit and rolled back on an exception. Inside
+        ``batch_connection()`` it is the batch's own connection, in the batch's transaction,
+        and only the batch commits. On PostgreSQL it is a :class:`~store.dbapi.PostgresConnection`.
+        """
+        batch = self._batch_conn.get()
+        if batch is not None:
+            # Not through _connection(): its PostgreSQL savepoint would span the caller's
+            # statements, and the adapter already isolates each statement in its own.
+            with self._marianne_view(batch) as view:
+                yield view
+            return
+        try:
+            with self._connection() as conn, self._marianne_view(conn) as view:
+                yield view
+        except sqlite3.Error as error:
+            self._raise_raw_refusal(error)
+            self._logger.warning(
+                "database operation failed on %s: %s: %s",
+                self.location, type(error).__name__, error,
+            )
+            raise
+
+    @contextmanager
+    def batch_connection(self) -> Iterator[MarianneConnection]:
+        """Marianne's batch: one connection and one transaction for every operation inside.
+
+        Store operations called inside the block, and ``_get_connection()``, use the yielded
+        connection; the batch commits once on a clean exit and rolls everything back on an
+        exception. Scoped to the current thread or asyncio task.
+        """
+        try:
+            with self._batch() as conn:
+                if not self.is_postgresql:
+                    # A connection of its own, closed at the end as Marianne's is, so that
+                    # no later _get_connection() hands out the batch's sqlite3 object.
+                    conn.detach()
+                with self._marianne_view(conn) as view:
+                    yield view
+        except sqlite3.Error as error:
+            self._raise_raw_refusal(error)
+            self._logger.warning(
+                "batch operation failed on %s: %s: %s",
+                self.location, type(error).__name__, error,
+            )
+            raise
+
+    @contextmanager
+    def _marianne_view(self, conn: Connection) -> Iterator[MarianneConnection]:
+        """The DBAPI face of a SQLAlchemy connection that Marianne's raw SQL expects."""
+        if self.is_postgresql:
+            yield PostgresConnection(conn)
+            return
+        raw = conn.connection.dbapi_connection
+        if not isinstance(raw, sqlite3.Connection):
+            raise StoreError(f"unexpected SQLite driver connection {type(raw).__name__}")
+        # The pooled connection goes back to SQLAlchemy afterwards, which reads plain rows.
+        previous = raw.row_factory
+        raw.row_factory = sqlite3.Row
+        try:
+            yield raw
+        finally:
+            raw.row_factory = previous
+
+    def _raise_raw_refusal(self, error: sqlite3.Error) -> None:
+        """A write refused by a read-only store raises this package's error, as elsewhere."""
+        if self.read_only and _is_read_only_refusal(error):
+            if self.newer_schema:
+                raise SchemaError(
+                    f"{self.location} has schema v{self.schema_version}, newer than "
+                    f"v{SCHEMA_VERSION}: it is open read-only and will not be written"
+                ) from error
+            raise ReadOnlyStoreError(f"{self.location} is open read-only") from error
+
+    def _postgresql_ties(self, *columns: Any) -> tuple[Any, ...]:
+        """ORDER BY keys that settle ties on PostgreSQL only.
+
+        On SQLite a list read orders exactly as Marianne's query does and leaves ties to
+        SQLite, so the same rows come back in the same order as Marianne's on the same file
+        (with a LIMIT, a different tie order would return a different set). PostgreSQL has
+        no such order of its own; there ties fall by these columns, ascending unless given
+        otherwise.
+        """
+        return columns if self.is_postgresql else ()
 
     def _assert_writable(self) -> None:
         """Refuse a write up front (for paths that would otherwise write nothing to SQL)."""
@@ -506,6 +708,37 @@ class GlobalLearningStoreBase:
     @staticmethod
     def hash_job(job_name: str, config_hash: str | None = None) -> str:
         return hash_job(job_name, config_hash)
+
+    # -- Marianne's schema helpers, over a connection from _get_connection() -----------------
+
+    @staticmethod
+    def _get_existing_columns(conn: MarianneConnection, table_name: str) -> set[str] | None:
+        """The column names of a table, or None if there is no such table."""
+        if isinstance(conn, PostgresConnection):
+            rows = conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ?",
+                (table_name,),
+            ).fetchall()
+            return {row[0] for row in rows} or None
+        if conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (table_name,)
+        ).fetchone() is None:
+            return None
+        return {row[1] for row in conn.execute(f"PRAGMA table_info({table_name})")}
+
+    def _repair_unapplied_pattern_priorities(self, conn: MarianneConnection) -> None:
+        """Marianne's v13 repair: never-applied patterns crushed below 0.3 go back to 0.5."""
+        try:
+            repaired = conn.execute(
+                "UPDATE patterns SET priority_score = 0.5 "
+                "WHERE (led_to_success_count + led_to_failure_count) = 0 "
+                "AND priority_score < 0.3"
+            ).rowcount
+        except sqlite3.OperationalError:
+            return  # no patterns table yet
+        if repaired > 0:
+            log_event(logging.INFO, "repaired_unapplied_pattern_priorities", count=repaired)
 
     # -- housekeeping -------------------------------------------------------------------
 
@@ -555,32 +788,6 @@ def _open_failure(location: str, error: exc.DBAPIError) -> str:
     if "file is not a database" in detail:
         return f"{location} is not a SQLite database"
     return f"cannot open {location}: {detail}"
-
-
-#: Columns Marianne adds to tables that existed before they did (contract section 1.4).
-_COLUMN_MIGRATIONS: dict[str, list[tuple[str, str]]] = {
-    "patterns": [
-        ("quarantine_status", "TEXT DEFAULT 'pending'"),
-        ("provenance_job_hash", "TEXT"),
-        ("provenance_sheet_num", "INTEGER"),
-        ("quarantined_at", "TIMESTAMP"),
-        ("validated_at", "TIMESTAMP"),
-        ("quarantine_reason", "TEXT"),
-        ("trust_score", "REAL DEFAULT 0.5"),
-        ("trust_calculation_date", "TIMESTAMP"),
-        ("success_factors", "TEXT"),
-        ("success_factors_updated_at", "TIMESTAMP"),
-        ("active", "INTEGER DEFAULT 1"),
-        ("content_hash", "TEXT"),
-        ("instrument_name", "TEXT"),
-    ],
-    "pattern_applications": [("grounding_confidence", "REAL")],
-}
-
-_COLUMN_RENAMES: dict[str, list[tuple[str, str]]] = {
-    "pattern_applications": [("outcome_improved", "pattern_led_to_success")],
-    "executions": [("first_attempt_success", "success_without_retry")],
-}
 
 
 def _column_names(conn: Connection, table: str) -> list[str]:

@@ -3,10 +3,10 @@
 Values are stored exactly as given (a confidence of 1.7, an unknown action string); the
 record clamps the confidence and reads an unknown action as "abort" (section 4).
 
-Deliberate difference from Marianne: ties are broken so that the order is the same on
-every backend (Marianne leaves them to SQLite): ``get_similar_escalation`` orders rows of
-equal outcome rank and closeness by ``recorded_at DESC, id``, and
-``get_escalation_history`` orders equal ``recorded_at`` by id.
+On SQLite both lists order exactly as Marianne's queries do and leave ties to SQLite, so
+they return the same rows in the same order as Marianne. On PostgreSQL ties are settled:
+``get_similar_escalation`` orders rows of equal outcome rank and closeness by
+``recorded_at DESC, id``, and ``get_escalation_history`` orders equal ``recorded_at`` by id.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ class EscalationMixin(GlobalLearningStoreBase):
             statement = statement.where(_E.job_hash == self.hash_job(job_id))
         if action is not None:
             statement = statement.where(_E.action == action)
-        statement = with_limit(statement.order_by(_E.recorded_at.desc(), _E.id), limit)
+        statement = statement.order_by(_E.recorded_at.desc(), *self._postgresql_ties(_E.id))
+        statement = with_limit(statement, limit)
         with self._connection() as conn:
             rows = conn.execute(statement).all()
         return [escalation_record_from_row(row) for row in rows]
@@ -138,8 +139,7 @@ class EscalationMixin(GlobalLearningStoreBase):
             .order_by(
                 outcome_rank,
                 confidence_gap + pass_rate_gap / 100.0,
-                _E.recorded_at.desc(),
-                _E.id,
+                *self._postgresql_ties(_E.recorded_at.desc(), _E.id),
             ),
             limit,
         )

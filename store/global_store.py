@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from store.base import (
@@ -115,19 +114,19 @@ class GlobalLearningStore(
     """
 
 
-_global_store: GlobalLearningStore | None = None
-_global_store_lock = threading.Lock()
-
-
 def get_global_store(db_path: Path | str | None = None) -> GlobalLearningStore:
-    """One store per path: a new instance only when a different ``db_path`` is given."""
-    global _global_store
-    with _global_store_lock:
-        if _global_store is None or (
-            db_path is not None and _global_store.db_path != _normalised(db_path)
-        ):
-            _global_store = GlobalLearningStore(db_path)
-        return _global_store
+    """One store per path: a new instance only when a different ``db_path`` is given.
+
+    The instance lives in ``store._global_store``, where Marianne keeps it (its tests reset
+    ``marianne.learning.store._global_store = None``).
+    """
+    import store as package  # the package imports this module first
+
+    with package._global_store_lock:
+        current = package._global_store
+        if current is None or (db_path is not None and current.db_path != _normalised(db_path)):
+            current = package._global_store = GlobalLearningStore(db_path)
+        return current
 
 
 def _normalised(db_path: Path | str) -> Path | str:

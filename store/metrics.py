@@ -76,7 +76,9 @@ def effectiveness(
     grounded = [g for g in recent_grounding if g is not None]
     grounding = sum(grounded) / len(grounded) if grounded else 1.0
     decay = math.pow(0.9, days_since_confirmed / 30)
-    return (0.7 * recent + 0.3 * historical) * decay * (0.7 + 0.3 * grounding)
+    # History weighs 1 - 0.7 (0.30000000000000004, not 0.3), as Marianne writes it: the
+    # stored REAL then matches hers to the last bit.
+    return (0.7 * recent + (1 - 0.7) * historical) * decay * (0.7 + 0.3 * grounding)
 
 
 def frequency_factor(occurrence_count: int) -> float:

@@ -401,7 +401,7 @@ def test_patterns_with_why(store: GlobalLearningStore) -> None:
 
 def test_factors_update_through_a_batch(store: GlobalLearningStore) -> None:
     add_pattern(store, "p1", successes=1)
-    with store.batch_connection() as conn:
+    with store._batch() as conn:
         store.update_success_factors("p1", error_categories=["b"])
         store.update_success_factors("p1", error_categories=["a"])
         conn.execute(update(tables.patterns).values(led_to_failure_count=1))
