@@ -22,7 +22,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, cast
 
@@ -496,19 +495,11 @@ class ConsoleMixin(GlobalLearningStoreBase):
             return int(self._probe_generation) << 32 | int(version)
 
     def _open_probe(self) -> sqlite3.Connection:
-        path = Path(self.db_path)
-        if self.read_only:
-            return sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro",
-                uri=True,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        return sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        return self._connect_sqlite()
 
     def _postgresql_revision(self) -> int:
         revision = tables.store_revision
-        with self._engine.connect() as conn:
+        with self._connection() as conn:
             counted = getattr(self, "_revision_counted", None)
             if counted is None:
                 # Looked up once: a writable open creates the counter, and a store opened
@@ -525,7 +516,6 @@ class ConsoleMixin(GlobalLearningStoreBase):
                 value = conn.exec_driver_sql(
                     "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
                 ).scalar_one()
-            conn.rollback()
         return int(value or 0)
 
     # -- the journal's table ------------------------------------------------------------
