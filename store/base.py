@@ -212,7 +212,7 @@ def redact(message: str, url: str | None = None) -> str:
     if url and _is_url(url):
         try:
             password = make_url(url).password
-        except exc.ArgumentError:
+        except (exc.ArgumentError, ValueError):
             password = None
         if password:
             for form in {str(password), quote(str(password), safe="")}:
@@ -557,7 +557,7 @@ class GlobalLearningStoreBase:
             self.url = target
             try:
                 parsed = make_url(target)
-            except exc.ArgumentError:
+            except (exc.ArgumentError, ValueError):
                 raise StoreOpenError(f"not a valid store URL: {redact(target)}") from None
             self.dialect = parsed.get_backend_name()
             if self.dialect == "sqlite":
