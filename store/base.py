@@ -446,8 +446,12 @@ def _sqlite_code(error: object) -> int | None:
     return code & 0xFF if isinstance(code, int) else None
 
 
-def _error_kind(error: exc.DBAPIError, dialect: str) -> type[StoreError]:
-    orig = error.orig
+def _is_operational(error: object) -> bool:
+    """The driver's OperationalError (or a subclass), named as PEP 249 names it."""
+    return any(cls.__name__ == "OperationalError" for cls in type(error).__mro__)
+
+
+def _error_kind(orig: object, dialect: str, *, invalidated: bool) -> type[StoreError]:
     message = str(orig).lower()
     if dialect == "sqlite":
         code = _sqlite_code(orig)
@@ -464,8 +468,8 @@ def _error_kind(error: exc.DBAPIError, dialect: str) -> type[StoreError]:
     if sqlstate == "25006" or "read-only transaction" in message:
         return ReadOnlyStoreError
     if (
-        error.connection_invalidated
-        or (sqlstate is None and isinstance(error, exc.OperationalError))
+        invalidated
+        or (sqlstate is None and _is_operational(orig))
         or (sqlstate or "").startswith(("08", "57P"))
     ):
         return StoreUnavailableError
@@ -771,16 +775,21 @@ class GlobalLearningStoreBase:
         except exc.DBAPIError as error:
             raise self._store_error(error) from error.orig
 
-    def _store_error(self, error: exc.DBAPIError) -> BaseException:
+    def _store_error(self, error: BaseException) -> BaseException:
         """The exception to raise for a failed database call: see :class:`StoreError`.
 
-        The one place where the store turns SQLAlchemy's wrapper into what its callers
-        catch; raise it ``from error.orig``. That makes the driver's exception its cause,
-        and nothing points back (``raise error.orig from error`` made the two each other's
-        cause, and Rich rendered that loop forever).
+        The one place where the store turns a database error (SQLAlchemy's wrapper, or
+        the driver's own exception met on a raw DBAPI connection) into what its callers
+        catch. Raise the result ``from`` the driver's exception (``error.orig`` for a
+        wrapper): that becomes its cause, and nothing points back (``raise error.orig
+        from error`` made the two each other's cause, and Rich rendered that forever).
         """
-        orig = error.orig
-        kind = _error_kind(error, self.dialect)
+        orig = error.orig if isinstance(error, exc.DBAPIError) else error
+        kind = _error_kind(
+            orig,
+            self.dialect,
+            invalidated=isinstance(error, exc.DBAPIError) and error.connection_invalidated,
+        )
         detail = redact(str(orig if orig is not None else error).strip(), self.url)
         self._logger.warning(
             "database operation failed on %s: %s: %s",

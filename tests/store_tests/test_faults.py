@@ -130,6 +130,24 @@ def test_a_lock_inside_a_batch_is_store_busy_too(
         store.close()
 
 
+def test_a_raw_driver_error_is_translated_the_same_way(
+    sqlite_store: GlobalLearningStore, holder_of_the_write_lock: sqlite3.Connection
+) -> None:
+    """For code holding a raw DBAPI connection (Marianne's ``_get_connection``)."""
+    raw = sqlite3.connect(str(sqlite_store.db_path), timeout=0, isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.OperationalError) as locked:
+            raw.execute("BEGIN IMMEDIATE")
+    finally:
+        raw.close()
+    driver_error = locked.value
+    with pytest.raises(StoreBusyError) as caught:
+        raise sqlite_store._store_error(driver_error) from driver_error
+    assert isinstance(caught.value, sqlite3.OperationalError)
+    assert caught.value.__cause__ is driver_error
+    assert_chain_ends(caught.value)
+
+
 def test_an_integrity_error_is_the_drivers_and_a_store_error(
     sqlite_store: GlobalLearningStore,
 ) -> None:
