@@ -644,12 +644,17 @@ class GlobalLearningStoreBase:
             return _SqliteOpening(path, read_only=False, immutable=False)
 
         # A read-only connection to a WAL file needs its -shm: with none there, SQLite
-        # would create -wal and -shm (or fail, in a directory it cannot write). A file
-        # this store must not touch is then read as immutable instead.
+        # creates -wal and -shm and leaves them (or fails, in a directory it cannot
+        # write). Created by another user than the file's owner, they would stop the
+        # owner's conductor from writing (root's are given to the owner by SQLite). The
+        # file is then read as immutable instead, as is a file this store must not touch.
         shared = _sidecar(path, "-shm").exists()
         directory_writable = os.access(path.parent, os.W_OK | os.X_OK)
+        owner_or_root = os.geteuid() in (0, path.stat().st_uid)
         immutable = look.wal and not shared and (
-            not directory_writable or look.schema_version > SCHEMA_VERSION
+            not directory_writable
+            or not owner_or_root
+            or look.schema_version > SCHEMA_VERSION
         )
         return _SqliteOpening(path, read_only=True, immutable=immutable)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import sqlite3
 import subprocess
@@ -210,6 +211,54 @@ def test_a_file_the_user_cannot_write_in_a_folder_it_owns(
         "write": "refused",
     }
     assert sha256(path) == before
+
+
+def test_a_viewer_never_leaves_its_own_sidecar_files_beside_someone_elses_store(
+    unprivileged_python: list[str], shared_folder: Path
+) -> None:
+    """A folder the viewer may write, a file it may not: a -wal and -shm it made would be
+    its own, and the owner's conductor could not write through them afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("needs a store owned by another user than the one running the test")
+    try:
+        owner = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("needs a second unprivileged user (postgres) to own the store")
+    path = conductor_store(shared_folder)
+    os.chown(path, owner.pw_uid, owner.pw_gid)
+    shared_folder.chmod(0o777)
+    before = sha256(path)
+
+    report = probe(unprivileged_python, path, requested=False)
+
+    assert report == {
+        "read_only": True,
+        "reason": "the file is not writable by this user",
+        "immutable": True,
+        "patterns": 3,
+        "write": "refused",
+    }
+    assert names(shared_folder) == ["global-learning.db"]
+    assert sha256(path) == before
+    as_owner = [
+        "setpriv", f"--reuid={owner.pw_uid}", f"--regid={owner.pw_gid}", "--clear-groups",
+        unprivileged_python[-1],
+    ]
+    conductor = subprocess.run(
+        [*as_owner, "-c", CONDUCTOR_WRITE, str(path)],
+        env=_child_environment(), capture_output=True, text=True, timeout=120,
+    )
+    assert conductor.returncode == 0, conductor.stderr
+
+
+#: The owner's conductor writing one row with the plain driver.
+CONDUCTOR_WRITE = r"""
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1])
+connection.execute("UPDATE patterns SET description = 'still writable'")
+connection.commit()
+connection.close()
+"""
 
 
 def test_an_immutable_file_opens_read_only_even_for_root(tmp_path: Path) -> None:
