@@ -10,8 +10,20 @@ Deliberate differences from Marianne (contract section 1):
 * A file stamped with a newer schema (v16+) is opened **read-only**: reads work, and every
   write raises :class:`SchemaError` instead of touching the file. Marianne opens it as is.
 * ``close()`` releases pooled connections (Marianne's is a no-op); the store stays usable.
-* ``read_only=True`` opens SQLite with ``mode=ro`` and PostgreSQL with read-only
-  transactions; a write then raises :class:`ReadOnlyStoreError`.
+* ``read_only=True`` opens SQLite with ``mode=ro`` (plus ``query_only``) and PostgreSQL with
+  read-only transactions; a write then raises :class:`ReadOnlyStoreError`. A store this
+  user cannot write opens read-only by itself (Marianne fails), saying why in
+  ``read_only_reason``; where SQLite cannot share the file's ``-shm`` it reads the file as
+  ``immutable`` (``immutable_view``: other processes' changes are not seen).
+* An existing file is looked at without writing anything (no ``-wal``/``-shm`` either)
+  before it is opened: an empty, foreign, truncated or damaged file is refused, even with
+  ``create=True`` (Marianne would add its tables to a foreign database). A zero-byte file
+  becomes a new store when ``create`` allows it, as in SQLite.
+* A driver error after opening is raised as one of :class:`StoreBusyError`,
+  :class:`ReadOnlyStoreError`, :class:`StoreUnavailableError` or
+  :class:`StoreDatabaseError`, each time a subclass of the driver's own exception class
+  too, so Marianne's ``except sqlite3.OperationalError`` still catches it. Passwords are
+  masked in every message and log line.
 """
 
 from __future__ import annotations
@@ -856,7 +868,7 @@ class GlobalLearningStoreBase:
             raise SchemaError(
                 f"{self.location} has schema v{self.schema_version}: open read-only"
             )
-        raise ReadOnlyStoreError(f"{self.location} is open read-only")
+        raise ReadOnlyStoreError(f"{self.location} is open read-only ({self.read_only_reason})")
 
     def close(self) -> None:
         """Release pooled connections and the change probe; the store stays usable."""
