@@ -699,6 +699,13 @@ class GlobalLearningStoreBase:
             raise StoreOpenError(_open_failure(self.location, error, self.url)) from error
 
         self.schema_version = version
+        if self.is_postgresql and not self.read_only:
+            obstacle = self._postgresql_write_obstacle(existing)
+            if obstacle is not None:
+                self.read_only_reason = obstacle
+                self._engine.dispose()
+                self.read_only = True
+                self._engine = self._build_engine(True)
         if version > SCHEMA_VERSION:
             # Deliberate difference: Marianne would write to a newer file; we never do.
             self.newer_schema = True
@@ -735,7 +742,33 @@ class GlobalLearningStoreBase:
                 raise self._store_error(error) from error.orig
             self.schema_version = SCHEMA_VERSION
         if self.is_postgresql and not self.read_only:
-            self._ensure_console_tables()
+            try:
+                self._ensure_console_tables()
+            except exc.DBAPIError as error:
+                self._engine.dispose()
+                raise self._store_error(error) from error.orig
+
+    def _postgresql_write_obstacle(self, existing: set[str]) -> str | None:
+        """Why this PostgreSQL user cannot write the store (None when it can)."""
+        may_write = (
+            "has_table_privilege('patterns', 'INSERT')"
+            if "patterns" in existing
+            else "has_schema_privilege(current_schema(), 'CREATE')"
+        )
+        try:
+            with self._engine.connect() as conn:
+                standby, allowed = conn.exec_driver_sql(
+                    f"SELECT pg_is_in_recovery(), {may_write}"
+                ).one()
+                conn.rollback()
+        except exc.DBAPIError as error:
+            self._engine.dispose()
+            raise StoreOpenError(_open_failure(self.location, error, self.url)) from error
+        if standby:
+            return "the server is a read-only standby"
+        if allowed is False:
+            return "this database user may not write the store's tables"
+        return None
 
     @property
     def needs_migration(self) -> bool:

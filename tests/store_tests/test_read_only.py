@@ -316,3 +316,34 @@ def test_a_writable_store_says_nothing_about_read_only(tmp_path: Path) -> None:
         )
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_a_postgresql_user_who_may_only_read_opens_read_only(store_url: str) -> None:
+    import sqlalchemy
+
+    GlobalLearningStore(store_url, clock=FrozenClock()).close()
+    role = f"marianne_reader_{os.getpid()}"
+    admin = sqlalchemy.create_engine(store_url)
+    try:
+        with admin.begin() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+            conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+            conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+            conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        url = store_url.replace("postgresql+psycopg://postgres@", f"postgresql+psycopg://{role}@")
+        assert role in url
+        viewer = GlobalLearningStore(url, create=False)
+        try:
+            assert viewer.read_only
+            assert viewer.read_only_reason == "this database user may not write the store's tables"
+            assert viewer.get_patterns(min_priority=0) == []
+            with pytest.raises(ReadOnlyStoreError):
+                viewer.record_pattern("validation_failure", "refused")
+        finally:
+            viewer.close()
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP OWNED BY {role}")
+            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        admin.dispose()
