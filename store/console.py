@@ -22,7 +22,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, cast
 
@@ -44,9 +43,11 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.types import NullType
 
 from store import tables
 from store.base import GlobalLearningStoreBase
+from store.metrics import unvouched_score
 from store.models import EscalationDecisionRecord, QuarantineStatus
 from store.readmodels import (
     HIGH_TRUST,
@@ -142,6 +143,12 @@ _failures = func.coalesce(_P.c.led_to_failure_count, 0)
 _applications = _successes + _failures
 _active = func.coalesce(type_coerce(_P.c.active, Integer), 1)
 _last_seen_text = type_coerce(_P.c.last_seen, Text)
+# The scores as stored (a REAL column may hold text), to tell a real score from a clamp.
+_stored_scores: tuple[Any, ...] = (
+    type_coerce(_P.c.trust_score, NullType()).label("stored_trust"),
+    type_coerce(_P.c.effectiveness_score, NullType()).label("stored_effectiveness"),
+    type_coerce(_P.c.priority_score, NullType()).label("stored_priority"),
+)
 
 
 def _escape_like(text: str) -> str:
@@ -215,6 +222,27 @@ def _pattern_filters(query: PatternQuery, postgresql: bool) -> list[ColumnElemen
     return conditions
 
 
+def _stand_in(value: Any, default: float) -> float:
+    """A sortable number for a score SQL could not clamp (text such as ``'abc'``)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _unvouched(row: Row[Any]) -> tuple[tuple[str, str], ...]:
+    scores = (
+        ("trust", row.stored_trust, 1.0),
+        ("effectiveness", row.stored_effectiveness, 1.0),
+        ("priority", row.stored_priority, None),
+    )
+    return tuple(
+        (name, doubt)
+        for name, stored, upper in scores
+        if (doubt := unvouched_score(stored, upper)) is not None
+    )
+
+
 def _pattern_row(row: Row[Any]) -> PatternRow:
     successes = int(row.successes)
     failures = int(row.failures)
@@ -223,9 +251,9 @@ def _pattern_row(row: Row[Any]) -> PatternRow:
         name=row.pattern_name,
         pattern_type=row.pattern_type,
         status=str(row.status),
-        trust=float(row.trust),
-        effectiveness=float(row.effectiveness),
-        priority=float(row.priority),
+        trust=_stand_in(row.trust, 0.5),
+        effectiveness=_stand_in(row.effectiveness, 0.5),
+        priority=_stand_in(row.priority, 0.5),
         applications=successes + failures,
         successes=successes,
         failures=failures,
@@ -233,6 +261,7 @@ def _pattern_row(row: Row[Any]) -> PatternRow:
         instrument=row.instrument_name,
         active=bool(row.active),
         description=row.description,
+        unvouched=_unvouched(row),
     )
 
 
@@ -335,6 +364,7 @@ class ConsoleMixin(GlobalLearningStoreBase):
             _P.c.instrument_name,
             _active.label("active"),
             _P.c.description,
+            *_stored_scores,
         )
         matches = and_(*conditions) if conditions else None
         counts_statement = select(
@@ -354,6 +384,12 @@ class ConsoleMixin(GlobalLearningStoreBase):
             total=int(total or 0),
             offset=max(0, query.offset),
         )
+
+    def unvouched_scores(self, pattern_id: str) -> tuple[tuple[str, str], ...]:
+        """``PatternRow.unvouched`` for one pattern (for a view built on its record)."""
+        with self._connection() as conn:
+            row = conn.execute(select(*_stored_scores).where(_P.c.id == pattern_id)).first()
+        return () if row is None else _unvouched(row)
 
     def pattern_types(self, limit: int = 200) -> list[str]:
         """Distinct pattern types, alphabetical (for the type filter)."""
@@ -496,19 +532,11 @@ class ConsoleMixin(GlobalLearningStoreBase):
             return int(self._probe_generation) << 32 | int(version)
 
     def _open_probe(self) -> sqlite3.Connection:
-        path = Path(self.db_path)
-        if self.read_only:
-            return sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro",
-                uri=True,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        return sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        return self._connect_sqlite()
 
     def _postgresql_revision(self) -> int:
         revision = tables.store_revision
-        with self._engine.connect() as conn:
+        with self._connection() as conn:
             counted = getattr(self, "_revision_counted", None)
             if counted is None:
                 # Looked up once: a writable open creates the counter, and a store opened
@@ -525,7 +553,6 @@ class ConsoleMixin(GlobalLearningStoreBase):
                 value = conn.exec_driver_sql(
                     "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
                 ).scalar_one()
-            conn.rollback()
         return int(value or 0)
 
     # -- the journal's table ------------------------------------------------------------

@@ -15,8 +15,11 @@ from store.base import (
     GlobalLearningStoreBase,
     ReadOnlyStoreError,
     SchemaError,
+    StoreBusyError,
+    StoreDatabaseError,
     StoreError,
     StoreOpenError,
+    StoreUnavailableError,
 )
 from store.budget import BudgetMixin, EntropyResponseConfig, EntropyTriggerContext
 from store.console import ConsoleMixin
@@ -89,8 +92,11 @@ __all__ = [
     "SchemaError",
     "SheetOutcome",
     "SheetStatus",
+    "StoreBusyError",
+    "StoreDatabaseError",
     "StoreError",
     "StoreOpenError",
+    "StoreUnavailableError",
     "SuccessFactors",
     "get_global_store",
 ]

@@ -87,7 +87,12 @@ class PatternQuery:
 
 @dataclass(frozen=True)
 class PatternRow:
-    """One line of the patterns list. Scores are clamped as Marianne's records clamp them."""
+    """One line of the patterns list. Scores are clamped as Marianne's records clamp them.
+
+    A score whose stored value the store cannot vouch for (text, NaN, ±Inf, out of range)
+    is listed in ``unvouched``: its number here is only the stand-in the list sorts by,
+    and a viewer must show it as doubtful (see :meth:`unvouched_value`).
+    """
 
     id: str
     name: str
@@ -103,6 +108,12 @@ class PatternRow:
     instrument: str | None
     active: bool
     description: str | None
+    #: (score, stored value as text) for "trust", "effectiveness" or "priority"
+    unvouched: tuple[tuple[str, str], ...] = ()
+
+    def unvouched_value(self, score: str) -> str | None:
+        """The stored value of ``score`` as text if it is not trustworthy, else None."""
+        return dict(self.unvouched).get(score)
 
     @property
     def drift_retired(self) -> bool:
