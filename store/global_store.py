@@ -20,10 +20,12 @@ from store.base import (
     StoreOpenError,
 )
 from store.budget import BudgetMixin, EntropyResponseConfig, EntropyTriggerContext
-from store.console import ConsoleMixin
+from store.changes import ChangesMixin
 from store.drift import DriftMixin
 from store.escalation import EscalationMixin
 from store.executions import ExecutionMixin, SheetOutcome, SheetStatus
+from store.journal import JournalMixin
+from store.listings import ListingsMixin
 from store.models import (
     DriftMetrics,
     EntropyResponseRecord,
@@ -104,7 +106,9 @@ class GlobalLearningStore(
     DriftMixin,
     EscalationMixin,
     BudgetMixin,
-    ConsoleMixin,
+    ListingsMixin,
+    JournalMixin,
+    ChangesMixin,
     GlobalLearningStoreBase,
 ):
     """Marianne's global learning store on SQLModel: SQLite by default, PostgreSQL by URL.
