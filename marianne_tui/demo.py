@@ -86,17 +86,20 @@ HOSTILE_INSTRUMENT = "[red]instrument[/]"
 
 
 class FixedClock(Clock):
-    """A clock that stands still (naive local time, and the same instant as aware UTC)."""
+    """A clock that stands still until ``advance`` moves it: ``now`` is naive local time,
+    and UTC is the same instant read as aware UTC (what a machine in UTC reports)."""
 
-    def __init__(self, local: datetime, utc: datetime | None = None) -> None:
-        self.local_now = local
-        self.utc_now = utc if utc is not None else local.replace(tzinfo=UTC)
+    def __init__(self, now: datetime) -> None:
+        self.now = now
 
     def local(self) -> datetime:
-        return self.local_now
+        return self.now
 
     def utc(self) -> datetime:
-        return self.utc_now
+        return self.now.replace(tzinfo=UTC)
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
 #: The clock snapshots and screenshots use.
