@@ -25,7 +25,7 @@ from store.drift import DriftMixin
 from store.escalation import EscalationMixin
 from store.executions import ExecutionMixin, SheetOutcome, SheetStatus
 from store.journal import JournalMixin
-from store.listings import ListingsMixin
+from store.listings import BUDGET_CEILING, BUDGET_FLOOR, DIVERSITY_THRESHOLD, ListingsMixin
 from store.models import (
     DriftMetrics,
     EntropyResponseRecord,
@@ -55,8 +55,11 @@ from store.patterns_lifecycle import (
 from store.rate_limits import RateLimitMixin
 
 __all__ = [
+    "BUDGET_CEILING",
+    "BUDGET_FLOOR",
     "DEFAULT_GLOBAL_STORE_PATH",
     "DEGRADATION_THRESHOLD",
+    "DIVERSITY_THRESHOLD",
     "MIN_OCCURRENCES_FOR_PROMOTION",
     "PROMOTION_EFFECTIVENESS_THRESHOLD",
     "QUARANTINE_EFFECTIVENESS_THRESHOLD",
