@@ -37,6 +37,7 @@ from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
 from marianne_tui.widgets.filter_bar import FILTER_BINDING, text_matches
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 from marianne_tui.widgets.status_line import StatusLine
+from store.drift import SUMMARY_DRIFT_THRESHOLD, SUMMARY_EPISTEMIC_THRESHOLD, SUMMARY_WINDOW
 
 if TYPE_CHECKING:
     from store import (
@@ -55,10 +56,10 @@ MIN_THRESHOLD = 0.05
 MAX_THRESHOLD = 1.0
 MIN_WINDOW = 1
 MAX_WINDOW = 50
-#: Marianne's CLI defaults (learning-drift, learning-epistemic-drift).
-DEFAULT_WINDOW = 5
-DEFAULT_DRIFT_THRESHOLD = 0.2
-DEFAULT_EPISTEMIC_THRESHOLD = 0.15
+#: Marianne's CLI defaults (learning-drift, learning-epistemic-drift), which its summaries use.
+DEFAULT_WINDOW = SUMMARY_WINDOW
+DEFAULT_DRIFT_THRESHOLD = SUMMARY_DRIFT_THRESHOLD
+DEFAULT_EPISTEMIC_THRESHOLD = SUMMARY_EPISTEMIC_THRESHOLD
 
 # Numbers first after a cut name; the priority is folded into the status cell
 # ("↓ drift-retired") so the whole row fits 120 columns, and at 80 both drifts'
@@ -293,7 +294,8 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
         first.append("Effectiveness ", style="bold")
         first.append(
             f"{eff.get('patterns_drifting', 0)} of {eff.get('patterns_analyzed', 0)} drifting"
-            f" (W=5, 0.20) · avg |Δ| {float(eff.get('avg_drift_magnitude') or 0):.2f}"
+            f" (W={SUMMARY_WINDOW}, {SUMMARY_DRIFT_THRESHOLD:.2f})"
+            f" · avg |Δ| {float(eff.get('avg_drift_magnitude') or 0):.2f}"
         )
         if eff.get("most_drifted"):
             first.append(" · most: ")
@@ -302,7 +304,8 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
         second.append("Belief ", style="bold")
         second.append(
             f"{epi.get('patterns_with_epistemic_drift', 0)} of "
-            f"{epi.get('patterns_analyzed', 0)} drifting (W=5, 0.15) · avg Δ "
+            f"{epi.get('patterns_analyzed', 0)} drifting (W={SUMMARY_WINDOW}, "
+            f"{SUMMARY_EPISTEMIC_THRESHOLD:.2f}) · avg Δ "
             f"{float(epi.get('avg_belief_change') or 0):+.2f} · entropy "
             f"{float(epi.get('avg_belief_entropy') or 0):.2f}"
         )
