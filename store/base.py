@@ -670,8 +670,6 @@ class GlobalLearningStoreBase:
         self._batch_conn: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
             "store_batch_connection", default=None
         )
-        self._probe_lock = threading.Lock()
-        self._probe_connection: sqlite3.Connection | None = None
         self._journal_ready = False
         self.requested_read_only = read_only
         self.newer_schema = False
@@ -1106,11 +1104,7 @@ class GlobalLearningStoreBase:
         raise ReadOnlyStoreError(f"{self.location} is open read-only ({self.read_only_reason})")
 
     def close(self) -> None:
-        """Release pooled connections and the change probe; the store stays usable."""
-        with self._probe_lock:
-            if self._probe_connection is not None:
-                self._probe_connection.close()
-                self._probe_connection = None
+        """Release pooled connections; the store stays usable."""
         self._engine.dispose()
 
     # -- time ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ they return the same rows in the same order as Marianne. On PostgreSQL ties are 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, insert, literal, select, update
@@ -20,29 +21,51 @@ from store import tables
 from store.base import GlobalLearningStoreBase, with_limit
 from store.models import EscalationDecisionRecord
 
-__all__ = ["EscalationMixin", "escalation_record_from_row"]
+__all__ = ["EscalationMixin", "escalation_record_from_row", "parse_stored_time"]
 
 _escalations = tables.escalation_decisions
 _E = _escalations.c
 
 
-def escalation_record_from_row(row: Any) -> EscalationDecisionRecord:
-    """Build the record from a row of ``select(tables.escalation_decisions)``."""
+def parse_stored_time(raw: Any) -> datetime | None:
+    """A stored timestamp as a datetime; None when NULL or when it does not parse."""
+    if raw is None or isinstance(raw, datetime):
+        return raw
+    try:
+        return datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None
+
+
+def escalation_record_from_row(row: Any, *, tolerant: bool = False) -> EscalationDecisionRecord:
+    """Build the record from a row of ``escalation_decisions`` (all its columns).
+
+    Marianne's reads (``tolerant=False``) pass the stored values as they are, as Marianne
+    does. A viewer's read (``tolerant=True``, ``recorded_at`` selected as text) reads a NULL
+    score as 0 and a timestamp that does not parse as ``datetime.min``, so that one
+    malformed row cannot break a screen.
+    """
     values = row._mapping if hasattr(row, "_mapping") else row
+    confidence = values["confidence"]
+    pass_rate = values["validation_pass_rate"]
+    recorded_at = values["recorded_at"]
+    if tolerant:
+        confidence = 0.0 if confidence is None else confidence
+        pass_rate = 0.0 if pass_rate is None else pass_rate
+        recorded_at = parse_stored_time(recorded_at) or datetime.min
     return EscalationDecisionRecord(
         id=values["id"],
         job_hash=values["job_hash"],
         sheet_num=values["sheet_num"],
-        confidence=values["confidence"],
+        confidence=confidence,
         action=values["action"],
         guidance=values["guidance"],
-        validation_pass_rate=values["validation_pass_rate"],
+        validation_pass_rate=pass_rate,
         retry_count=values["retry_count"],
         outcome_after_action=values["outcome_after_action"],
-        recorded_at=values["recorded_at"],
+        recorded_at=recorded_at,
         model=values["model"],
     )
-
 
 
 class EscalationMixin(GlobalLearningStoreBase):

@@ -22,10 +22,12 @@ from store.base import (
     StoreUnavailableError,
 )
 from store.budget import BudgetMixin, EntropyResponseConfig, EntropyTriggerContext
-from store.console import ConsoleMixin
+from store.changes import ChangesMixin
 from store.drift import DriftMixin
 from store.escalation import EscalationMixin
 from store.executions import ExecutionMixin, SheetOutcome, SheetStatus
+from store.journal import JournalMixin
+from store.listings import BUDGET_CEILING, BUDGET_FLOOR, DIVERSITY_THRESHOLD, ListingsMixin
 from store.models import (
     DriftMetrics,
     EntropyResponseRecord,
@@ -55,8 +57,11 @@ from store.patterns_lifecycle import (
 from store.rate_limits import RateLimitMixin
 
 __all__ = [
+    "BUDGET_CEILING",
+    "BUDGET_FLOOR",
     "DEFAULT_GLOBAL_STORE_PATH",
     "DEGRADATION_THRESHOLD",
+    "DIVERSITY_THRESHOLD",
     "MIN_OCCURRENCES_FOR_PROMOTION",
     "PROMOTION_EFFECTIVENESS_THRESHOLD",
     "QUARANTINE_EFFECTIVENESS_THRESHOLD",
@@ -109,7 +114,9 @@ class GlobalLearningStore(
     DriftMixin,
     EscalationMixin,
     BudgetMixin,
-    ConsoleMixin,
+    ListingsMixin,
+    JournalMixin,
+    ChangesMixin,
     GlobalLearningStoreBase,
 ):
     """Marianne's global learning store on SQLModel: SQLite by default, PostgreSQL by URL.

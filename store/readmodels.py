@@ -22,6 +22,7 @@ __all__ = [
     "DriftRow",
     "EscalationOutcome",
     "JournalEntry",
+    "JournalSubject",
     "PatternAction",
     "PatternPage",
     "PatternQuery",
@@ -169,11 +170,18 @@ class EscalationOutcome(str, Enum):
     SKIPPED = "skipped"
 
 
+class JournalSubject(str, Enum):
+    """The kinds of row an operator acts on, and so the journal's ``target_kind``."""
+
+    PATTERN = "pattern"
+    ESCALATION = "escalation"
+
+
 @dataclass(frozen=True)
 class ActionPreview:
     """The columns an action would change, before and after (for a confirm dialog)."""
 
-    target_kind: str
+    target_kind: JournalSubject
     target_id: str
     target_name: str
     action: str
@@ -188,7 +196,7 @@ class JournalEntry:
     id: int
     acted_at: datetime
     actor: str
-    target_kind: str
+    target_kind: JournalSubject
     target_id: str
     action: str
     reason: str | None
