@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -23,6 +23,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
+from marianne_tui.contract import ConsoleHost
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.screens.budget import BudgetScreen
 from marianne_tui.screens.drift import DriftScreen
@@ -53,9 +54,8 @@ class Snapshot:
 
 
 class MarianneApp(App[None]):
-    """marianne-tui."""
+    """marianne-tui. Its screens and dialogs see it as a ``ConsoleHost``."""
 
-    CSS_PATH = "app.tcss"
     TITLE = "marianne-tui"
     MODES = dict(SCREENS)  # noqa: RUF012 - Textual reads this class attribute
     DEFAULT_MODE = "patterns"
@@ -301,3 +301,9 @@ class MarianneApp(App[None]):
         screen = self._store_screen()
         if screen is not None and not self._dialog_open():
             self.push_screen(HelpScreen(screen))
+
+
+if TYPE_CHECKING:
+
+    def _keeps_the_contract(app: MarianneApp) -> ConsoleHost:
+        return app  # mypy checks here that the app gives screens what they rely on

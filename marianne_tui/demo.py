@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,17 +87,20 @@ HOSTILE_INSTRUMENT = "[red]instrument[/]"
 
 
 class FixedClock(Clock):
-    """A clock that stands still (naive local time, and the same instant as aware UTC)."""
+    """A clock that stands still until ``advance`` moves it: ``now`` is naive local time,
+    and UTC is the same instant read as aware UTC (what a machine in UTC reports)."""
 
-    def __init__(self, local: datetime, utc: datetime | None = None) -> None:
-        self.local_now = local
-        self.utc_now = utc if utc is not None else local.replace(tzinfo=UTC)
+    def __init__(self, now: datetime) -> None:
+        self.now = now
 
     def local(self) -> datetime:
-        return self.local_now
+        return self.now
 
     def utc(self) -> datetime:
-        return self.utc_now
+        return self.now.replace(tzinfo=UTC)
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
 #: The clock snapshots and screenshots use.
@@ -154,6 +158,11 @@ class _Pattern:
     first_seen: float  # days ago
     id: str = ""
     sightings: int = 1
+
+
+def _on_id(action: Callable[..., object], pattern: _Pattern, *args: object) -> None:
+    """``action`` on the pattern's id as it is when the event runs (recording sets it)."""
+    action(pattern.id, *args)
 
 
 @dataclass(order=True)
@@ -292,6 +301,7 @@ def _applications(
     else:
         times = sorted((rng.uniform(0.05, start) for _ in range(count)), reverse=True)
     result: list[tuple[float, bool, float | None]] = []
+    grounding: float | None
     for index, days_ago in enumerate(times):
         # Drift compares the last window of 5 applications with the 5 before it.
         recent = index >= count - 5
@@ -390,21 +400,18 @@ class _Builder:
         rng = self.rng
         patterns = _make_patterns(rng)
         for pattern in patterns:
-            self.at(pattern.first_seen, lambda p=pattern: self._record(p))
+            self.at(pattern.first_seen, partial(self._record, pattern))
             for k in range(1, pattern.sightings):
                 seen = pattern.first_seen * (1 - k / (pattern.sightings + 1))
-                self.at(seen, lambda p=pattern: self._record(p))
+                self.at(seen, partial(self._record, pattern))
             for days_ago, success, grounding in _applications(rng, pattern):
-                self.at(
-                    days_ago,
-                    lambda p=pattern, s=success, g=grounding, d=days_ago: self._apply(p, s, g, d),
-                )
+                self.at(days_ago, partial(self._apply, pattern, success, grounding, days_ago))
         self._collapse(patterns)
         for day in range(HISTORY_DAYS, 0, -1):
             self.at(day - 0.5, self.store.promote_ready_patterns)
             self.at(day - 0.25, self._entropy_snapshot)
             for half in (0.1, 0.6):
-                self.at(day - half, lambda d=day - half: self._budget(d))
+                self.at(day - half, partial(self._budget, day - half))
         self._operator_actions(patterns)
         self._escalations()
         self._expired_rate_limits()
@@ -512,10 +519,7 @@ class _Builder:
             days_ago = self.rng.uniform(4.2, 5.0)
             grounding = self.rng.uniform(0.7, 0.95)
             success = self.rng.random() < 0.8
-            self.at(
-                days_ago,
-                lambda s=success, g=grounding, d=days_ago: self._apply(hot, s, g, d),
-            )
+            self.at(days_ago, partial(self._apply, hot, success, grounding, days_ago))
 
     def _operator_actions(self, patterns: list[_Pattern]) -> None:
         """Decisions an operator took by hand over the last ten days."""
@@ -536,20 +540,20 @@ class _Builder:
         store = self.store
         for n, pattern in enumerate(chosen[:14]):
             reason = reasons[n % len(reasons)]
-            self.at(when(pattern), lambda p=pattern, r=reason: store.quarantine_pattern(p.id, r))
+            self.at(when(pattern), partial(_on_id, store.quarantine_pattern, pattern, reason))
         for pattern in chosen[14:24]:
-            self.at(when(pattern), lambda p=pattern: store.validate_pattern(p.id))
+            self.at(when(pattern), partial(_on_id, store.validate_pattern, pattern))
         for pattern in chosen[24:36]:
-            self.at(when(pattern), lambda p=pattern: store.retire_pattern(p.id))
+            self.at(when(pattern), partial(_on_id, store.retire_pattern, pattern))
         for pattern in chosen[36:39]:
             self.at(
                 min(when(pattern), 3.0),
-                lambda p=pattern: store.update_quarantine_status(p.id, QuarantineStatus.PENDING),
+                partial(_on_id, store.update_quarantine_status, pattern, QuarantineStatus.PENDING),
             )
-        self.at(min(when(chosen[39]), 2.0), lambda p=chosen[39]: store.soft_delete_pattern(p.id))
+        self.at(min(when(chosen[39]), 2.0), partial(_on_id, store.soft_delete_pattern, chosen[39]))
         cold = [p for p in patterns if p.profile is Profile.COLD]
         for pattern in cold[:2]:
-            self.at(1.5, lambda p=pattern: self.store.soft_delete_pattern(p.id))
+            self.at(1.5, partial(_on_id, self.store.soft_delete_pattern, pattern))
 
     # -- budget and entropy -------------------------------------------------------------
 
@@ -637,8 +641,8 @@ class _Builder:
             model = self.rng.choice((*MODELS, None))
             job = self.rng.choice(JOBS)
             duration = self.rng.choice((60.0, 120.0, 300.0, 900.0))
-            self.at(days_ago, lambda c=code, d=duration, j=job, m=model:
-                    self.store.record_rate_limit_event(c, d, j, m))
+            record = partial(self.store.record_rate_limit_event, code, duration, job, model)
+            self.at(days_ago, record)
 
     def _active_rate_limits(self) -> None:
         """Limits that expire 30 s to 10 min from now (the store keeps 0.8 x duration)."""

@@ -151,13 +151,12 @@ def _server(command: str, host: str, port: int) -> Any:
 
     origins = allowed_origins(host, port)
 
-    class OriginCheckedServer(Server):  # type: ignore[misc]
-        async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
+    class OriginCheckedServer(Server):
+        async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
             origin = request.headers.get("Origin")
             if origin is not None and origin not in origins:
-                return web.Response(status=403, text="websocket from another origin refused\n")
-            response: web.StreamResponse = await super().handle_websocket(request)
-            return response
+                raise web.HTTPForbidden(text="websocket from another origin refused\n")
+            return await super().handle_websocket(request)
 
     return OriginCheckedServer(
         command,

@@ -15,36 +15,37 @@ cannot move the action onto another pattern. Each action shows a confirm dialog 
 store's before -> after preview ("No" focused; ``y`` confirms), then calls
 ``store.apply_pattern_action`` (the store journals it), shows a toast and forces a refresh.
 
-In read-only mode the keys are disabled through ``check_action`` (so the footer hides them)
-and pressing one only says that the store is read-only. Store errors become error toasts.
+In read-only mode the screen base disables the keys (``WRITE_ACTIONS``: the footer hides
+them) and pressing one only says that the store is read-only. Store errors become error
+toasts.
 
 The screen can override ``triage_target`` (which id) and ``triage_done`` (what happens after
-a successful action or undo; default: a forced refresh). If the screen defines its own
-``check_action``, call ``self.triage_check_action(action)`` from it for these actions.
+a successful action or undo; default: a forced refresh).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import events
 from textual.binding import Binding
 
 from marianne_tui.modals.confirm import ConfirmScreen
 from marianne_tui.modals.reason import ReasonScreen
+from marianne_tui.screens.base import StoreScreen
 from marianne_tui.text import clean, untrusted
 from marianne_tui.widgets.live_table import LiveTable
-from store import PatternAction, StoreError, UndoConflictError
+from store import (
+    MIN_OCCURRENCES_FOR_PROMOTION,
+    QUARANTINE_EFFECTIVENESS_THRESHOLD,
+    JournalSubject,
+    PatternAction,
+    StoreError,
+    UndoConflictError,
+)
 
 if TYPE_CHECKING:
-    from marianne_tui.app import MarianneApp
     from store import ActionPreview
-
-#: Thresholds of the validate guard rail (Marianne's lifecycle: a pattern needs 3
-#: applications to be judged, and below 0.35 effectiveness it gets quarantined).
-MIN_APPLICATIONS = 3
-LOW_EFFECTIVENESS = 0.35
 
 TRIAGE_BINDINGS = [
     Binding("q", "triage_quarantine", "Quarantine"),
@@ -62,7 +63,6 @@ _ACTIONS = {
     "triage_pending": PatternAction.PENDING,
 }
 TRIAGE_ACTIONS = frozenset({*_ACTIONS, "triage_undo"})
-_TRIAGE_KEYS = frozenset(binding.key for binding in TRIAGE_BINDINGS)
 
 _TITLES = {
     PatternAction.QUARANTINE: "Quarantine this pattern?",
@@ -86,14 +86,11 @@ def pattern_subject(name: str, pattern_id: str) -> Text:
     return subject
 
 
-class PatternTriageMixin:
+class PatternTriageMixin(StoreScreen):
     """Triage actions for a StoreScreen whose table rows are keyed by pattern id."""
 
-    if TYPE_CHECKING:  # provided by StoreScreen / Screen
-        console: MarianneApp
-        app: Any
-
-        def query(self, selector: Any) -> Any: ...
+    WRITE_ACTIONS = TRIAGE_ACTIONS
+    READ_ONLY_NOTICE = "triage keys are disabled"
 
     # -- hooks a screen may override ----------------------------------------------------
 
@@ -108,26 +105,7 @@ class PatternTriageMixin:
 
     def triage_done(self, pattern_id: str) -> None:
         """Called after a successful action or undo on ``pattern_id``."""
-        self.console.request_refresh(force=True)
-
-    # -- read-only ----------------------------------------------------------------------
-
-    def triage_check_action(self, action: str) -> bool:
-        """False for triage actions when the console is read-only (hides them)."""
-        return not (action in TRIAGE_ACTIONS and self.console.read_only)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.triage_check_action(action)
-
-    def on_key(self, event: events.Key) -> None:
-        # A disabled binding swallows nothing, so the key arrives here: say why it did
-        # nothing. (Keys typed into an Input never bubble this far.)
-        if event.key in _TRIAGE_KEYS and self.console.read_only:
-            event.stop()
-            self.console.notify(
-                "The store is open read-only: triage keys are disabled.",
-                severity="warning", markup=False,
-            )
+        self.host.request_refresh(force=True)
 
     # -- actions ------------------------------------------------------------------------
 
@@ -144,11 +122,9 @@ class PatternTriageMixin:
         self._start_triage(PatternAction.PENDING)
 
     def action_triage_undo(self) -> None:
-        if self.console.read_only:
-            return
-        store = self.console.store
+        store = self.host.store
         try:
-            entry = store.undo_last_action(target_kind="pattern")
+            entry = store.undo_last_action(target_kind=JournalSubject.PATTERN)
         except UndoConflictError as error:
             self._error(f"Cannot undo: {error}")
             return
@@ -156,11 +132,11 @@ class PatternTriageMixin:
             self._error(f"Undo failed: {type(error).__name__}: {error}")
             return
         if entry is None:
-            self.console.notify("Nothing to undo.", markup=False)
+            self.notify("Nothing to undo.", markup=False)
             return
         restored = entry.prior_state.get("quarantine_status") or "pending"
         name = self._name_of(entry.target_id)
-        self.console.notify(
+        self.notify(
             f"Undid {entry.action} of {clean(name, 60)}: back to {clean(restored, 20)}.",
             title="Undone", markup=False,
         )
@@ -169,12 +145,10 @@ class PatternTriageMixin:
     # -- the flow -----------------------------------------------------------------------
 
     def _start_triage(self, action: PatternAction) -> None:
-        if self.console.read_only:
-            return
         # Captured now: whatever a refresh does later, the action targets this pattern.
         target = self.triage_target()
         if target is None:
-            self.console.notify("No pattern selected.", markup=False)
+            self.notify("No pattern selected.", markup=False)
             return
         preview = self._preview(target, action, None)
         if preview is None:
@@ -198,7 +172,7 @@ class PatternTriageMixin:
         self, target: str, action: PatternAction, reason: str | None
     ) -> ActionPreview | None:
         try:
-            return self.console.store.preview_pattern_action(target, action, reason)
+            return self.host.store.preview_pattern_action(target, action, reason)
         except KeyError:
             self._error("That pattern no longer exists.")
         except (StoreError, ValueError) as error:
@@ -216,7 +190,7 @@ class PatternTriageMixin:
         if preview is None:
             return
         if not preview.before and not preview.after:
-            self.console.notify(
+            self.notify(
                 f"Nothing to do: the pattern is already {action.value}.", markup=False
             )
             return
@@ -241,22 +215,22 @@ class PatternTriageMixin:
         if action is not PatternAction.VALIDATE:
             return []
         try:
-            record = self.console.store.get_pattern_by_id(target)
+            record = self.host.store.get_pattern_by_id(target)
         except Exception:  # a legacy row the record cannot read: no advice
             return []
         if record is None:
             return []
         warnings = []
         applications = record.led_to_success_count + record.led_to_failure_count
-        if applications < MIN_APPLICATIONS:
+        if applications < MIN_OCCURRENCES_FOR_PROMOTION:
             warnings.append(
                 f"Only {applications} application(s): the lifecycle needs "
-                f"{MIN_APPLICATIONS} before it judges a pattern."
+                f"{MIN_OCCURRENCES_FOR_PROMOTION} before it judges a pattern."
             )
-        if record.effectiveness_score < LOW_EFFECTIVENESS:
+        if record.effectiveness_score < QUARANTINE_EFFECTIVENESS_THRESHOLD:
             warnings.append(
                 f"Effectiveness {record.effectiveness_score:.2f} is below "
-                f"{LOW_EFFECTIVENESS:.2f}: the lifecycle would quarantine it."
+                f"{QUARANTINE_EFFECTIVENESS_THRESHOLD:.2f}: the lifecycle would quarantine it."
             )
         return warnings
 
@@ -264,14 +238,14 @@ class PatternTriageMixin:
         self, target: str, action: PatternAction, reason: str | None, name: str
     ) -> None:
         try:
-            self.console.store.apply_pattern_action(target, action, reason=reason)
+            self.host.store.apply_pattern_action(target, action, reason=reason)
         except KeyError:
             self._error("That pattern no longer exists.")
             return
         except (StoreError, ValueError) as error:
             self._error(f"{_DONE[action]} failed: {type(error).__name__}: {error}")
             return
-        self.console.notify(
+        self.notify(
             f"{_DONE[action]}: {clean(name, 60)}. Press u to undo.",
             title="Done", markup=False,
         )
@@ -279,14 +253,14 @@ class PatternTriageMixin:
 
     def _name_of(self, target: str) -> str:
         try:
-            return self.console.store.preview_pattern_action(
+            return self.host.store.preview_pattern_action(
                 target, PatternAction.PENDING
             ).target_name
         except Exception:  # only for a toast
             return target
 
     def _error(self, message: str) -> None:
-        self.console.notify(clean(message, 300), severity="error", markup=False, timeout=8)
+        self.notify(clean(message, 300), severity="error", markup=False, timeout=8)
 
 
 __all__: list[str] = [

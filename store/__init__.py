@@ -5,9 +5,15 @@ encodings (schema v15), plus frozen read-models, a change probe and an operator 
 the console. This package never imports a terminal library.
 """
 
+import threading
+
 from store.global_store import *  # noqa: F403
 from store.global_store import __all__ as _store_names
 from store.readmodels import *  # noqa: F403
 from store.readmodels import __all__ as _readmodel_names
 
 __all__ = [*_store_names, *_readmodel_names]
+
+#: The instance ``get_global_store()`` returns, as in Marianne's package (None until asked).
+_global_store: GlobalLearningStore | None = None  # noqa: F405
+_global_store_lock = threading.Lock()

@@ -113,6 +113,16 @@ def _response_columns() -> list[Any]:
 class BudgetMixin(GlobalLearningStoreBase):
     """Exploration budget and automatic entropy response (contract section 10)."""
 
+    @staticmethod
+    def _where_job_hash(job_hash: str | None) -> tuple[str, tuple[str, ...]]:
+        """Marianne's optional job filter for SQL text: ``("WHERE job_hash = ?", (h,))``.
+
+        An empty or missing hash gives ``("", ())``: no filter.
+        """
+        if job_hash:
+            return "WHERE job_hash = ?", (job_hash,)
+        return "", ()
+
     # -- exploration budget -----------------------------------------------------------
 
     def get_exploration_budget(self, job_hash: str | None = None) -> ExplorationBudgetRecord | None:

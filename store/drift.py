@@ -637,7 +637,7 @@ class DriftMixin(GlobalLearningStoreBase):
         statement = with_limit(
             select(_patterns)
             .where(_patterns.c.priority_score == 0)
-            .order_by(last_seen, _patterns.c.id),
+            .order_by(last_seen, *self._postgresql_ties(_patterns.c.id)),
             limit,
         )
         with self._connection() as conn:

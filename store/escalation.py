@@ -3,15 +3,16 @@
 Values are stored exactly as given (a confidence of 1.7, an unknown action string); the
 record clamps the confidence and reads an unknown action as "abort" (section 4).
 
-Deliberate difference from Marianne: ties are broken so that the order is the same on
-every backend (Marianne leaves them to SQLite): ``get_similar_escalation`` orders rows of
-equal outcome rank and closeness by ``recorded_at DESC, id``, and
-``get_escalation_history`` orders equal ``recorded_at`` by id.
+On SQLite both lists order exactly as Marianne's queries do and leave ties to SQLite, so
+they return the same rows in the same order as Marianne. On PostgreSQL ties are settled:
+``get_similar_escalation`` orders rows of equal outcome rank and closeness by
+``recorded_at DESC, id``, and ``get_escalation_history`` orders equal ``recorded_at`` by id.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, insert, literal, select, update
@@ -20,29 +21,51 @@ from store import tables
 from store.base import GlobalLearningStoreBase, with_limit
 from store.models import EscalationDecisionRecord
 
-__all__ = ["EscalationMixin", "escalation_record_from_row"]
+__all__ = ["EscalationMixin", "escalation_record_from_row", "parse_stored_time"]
 
 _escalations = tables.escalation_decisions
 _E = _escalations.c
 
 
-def escalation_record_from_row(row: Any) -> EscalationDecisionRecord:
-    """Build the record from a row of ``select(tables.escalation_decisions)``."""
+def parse_stored_time(raw: Any) -> datetime | None:
+    """A stored timestamp as a datetime; None when NULL or when it does not parse."""
+    if raw is None or isinstance(raw, datetime):
+        return raw
+    try:
+        return datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None
+
+
+def escalation_record_from_row(row: Any, *, tolerant: bool = False) -> EscalationDecisionRecord:
+    """Build the record from a row of ``escalation_decisions`` (all its columns).
+
+    Marianne's reads (``tolerant=False``) pass the stored values as they are, as Marianne
+    does. A viewer's read (``tolerant=True``, ``recorded_at`` selected as text) reads a NULL
+    score as 0 and a timestamp that does not parse as ``datetime.min``, so that one
+    malformed row cannot break a screen.
+    """
     values = row._mapping if hasattr(row, "_mapping") else row
+    confidence = values["confidence"]
+    pass_rate = values["validation_pass_rate"]
+    recorded_at = values["recorded_at"]
+    if tolerant:
+        confidence = 0.0 if confidence is None else confidence
+        pass_rate = 0.0 if pass_rate is None else pass_rate
+        recorded_at = parse_stored_time(recorded_at) or datetime.min
     return EscalationDecisionRecord(
         id=values["id"],
         job_hash=values["job_hash"],
         sheet_num=values["sheet_num"],
-        confidence=values["confidence"],
+        confidence=confidence,
         action=values["action"],
         guidance=values["guidance"],
-        validation_pass_rate=values["validation_pass_rate"],
+        validation_pass_rate=pass_rate,
         retry_count=values["retry_count"],
         outcome_after_action=values["outcome_after_action"],
-        recorded_at=values["recorded_at"],
+        recorded_at=recorded_at,
         model=values["model"],
     )
-
 
 
 class EscalationMixin(GlobalLearningStoreBase):
@@ -99,7 +122,8 @@ class EscalationMixin(GlobalLearningStoreBase):
             statement = statement.where(_E.job_hash == self.hash_job(job_id))
         if action is not None:
             statement = statement.where(_E.action == action)
-        statement = with_limit(statement.order_by(_E.recorded_at.desc(), _E.id), limit)
+        statement = statement.order_by(_E.recorded_at.desc(), *self._postgresql_ties(_E.id))
+        statement = with_limit(statement, limit)
         with self._connection() as conn:
             rows = conn.execute(statement).all()
         return [escalation_record_from_row(row) for row in rows]
@@ -138,8 +162,7 @@ class EscalationMixin(GlobalLearningStoreBase):
             .order_by(
                 outcome_rank,
                 confidence_gap + pass_rate_gap / 100.0,
-                _E.recorded_at.desc(),
-                _E.id,
+                *self._postgresql_ties(_E.recorded_at.desc(), _E.id),
             ),
             limit,
         )

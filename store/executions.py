@@ -93,6 +93,18 @@ class OutcomeLike(Protocol):
 class ExecutionMixin(GlobalLearningStoreBase):
     """Execution outcomes, their statistics, workspace clusters and learned waits."""
 
+    # -- Marianne's helpers (its tests call them directly) --------------------------------
+
+    def _extract_sheet_num(self, sheet_id: str) -> int:
+        """The trailing digits of a sheet id, or 0 (``"job-sheet12"`` -> 12)."""
+        return metrics.sheet_number(sheet_id)
+
+    def _calculate_confidence(self, outcome: OutcomeLike) -> float:
+        """The confidence stored with an outcome (section 6.1)."""
+        return metrics.execution_confidence(
+            outcome.validation_pass_rate, outcome.retry_count, outcome.success_without_retry
+        )
+
     # -- executions ---------------------------------------------------------------------
 
     def record_outcome(
@@ -117,7 +129,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
                     id=execution_id,
                     workspace_hash=hash_workspace(workspace_path),
                     job_hash=hash_job(outcome.job_id),
-                    sheet_num=metrics.sheet_number(outcome.sheet_id),
+                    sheet_num=self._extract_sheet_num(outcome.sheet_id),
                     started_at=outcome.timestamp,
                     completed_at=self._now_local(),
                     duration_seconds=outcome.execution_duration,
@@ -125,11 +137,7 @@ class ExecutionMixin(GlobalLearningStoreBase):
                     retry_count=outcome.retry_count,
                     success_without_retry=outcome.success_without_retry,
                     validation_pass_rate=outcome.validation_pass_rate,
-                    confidence_score=metrics.execution_confidence(
-                        outcome.validation_pass_rate,
-                        outcome.retry_count,
-                        outcome.success_without_retry,
-                    ),
+                    confidence_score=self._calculate_confidence(outcome),
                     model=model,
                     error_codes=error_codes or [],
                 )

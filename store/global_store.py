@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from store.base import (
@@ -16,14 +15,19 @@ from store.base import (
     GlobalLearningStoreBase,
     ReadOnlyStoreError,
     SchemaError,
+    StoreBusyError,
+    StoreDatabaseError,
     StoreError,
     StoreOpenError,
+    StoreUnavailableError,
 )
 from store.budget import BudgetMixin, EntropyResponseConfig, EntropyTriggerContext
-from store.console import ConsoleMixin
+from store.changes import ChangesMixin
 from store.drift import DriftMixin
 from store.escalation import EscalationMixin
 from store.executions import ExecutionMixin, SheetOutcome, SheetStatus
+from store.journal import JournalMixin
+from store.listings import BUDGET_CEILING, BUDGET_FLOOR, DIVERSITY_THRESHOLD, ListingsMixin
 from store.models import (
     DriftMetrics,
     EntropyResponseRecord,
@@ -53,8 +57,11 @@ from store.patterns_lifecycle import (
 from store.rate_limits import RateLimitMixin
 
 __all__ = [
+    "BUDGET_CEILING",
+    "BUDGET_FLOOR",
     "DEFAULT_GLOBAL_STORE_PATH",
     "DEGRADATION_THRESHOLD",
+    "DIVERSITY_THRESHOLD",
     "MIN_OCCURRENCES_FOR_PROMOTION",
     "PROMOTION_EFFECTIVENESS_THRESHOLD",
     "QUARANTINE_EFFECTIVENESS_THRESHOLD",
@@ -90,8 +97,11 @@ __all__ = [
     "SchemaError",
     "SheetOutcome",
     "SheetStatus",
+    "StoreBusyError",
+    "StoreDatabaseError",
     "StoreError",
     "StoreOpenError",
+    "StoreUnavailableError",
     "SuccessFactors",
     "get_global_store",
 ]
@@ -104,7 +114,9 @@ class GlobalLearningStore(
     DriftMixin,
     EscalationMixin,
     BudgetMixin,
-    ConsoleMixin,
+    ListingsMixin,
+    JournalMixin,
+    ChangesMixin,
     GlobalLearningStoreBase,
 ):
     """Marianne's global learning store on SQLModel: SQLite by default, PostgreSQL by URL.
@@ -115,19 +127,19 @@ class GlobalLearningStore(
     """
 
 
-_global_store: GlobalLearningStore | None = None
-_global_store_lock = threading.Lock()
-
-
 def get_global_store(db_path: Path | str | None = None) -> GlobalLearningStore:
-    """One store per path: a new instance only when a different ``db_path`` is given."""
-    global _global_store
-    with _global_store_lock:
-        if _global_store is None or (
-            db_path is not None and _global_store.db_path != _normalised(db_path)
-        ):
-            _global_store = GlobalLearningStore(db_path)
-        return _global_store
+    """One store per path: a new instance only when a different ``db_path`` is given.
+
+    The instance lives in ``store._global_store``, where Marianne keeps it (its tests reset
+    ``marianne.learning.store._global_store = None``).
+    """
+    import store as package  # the package imports this module first
+
+    with package._global_store_lock:
+        current = package._global_store
+        if current is None or (db_path is not None and current.db_path != _normalised(db_path)):
+            current = package._global_store = GlobalLearningStore(db_path)
+        return current
 
 
 def _normalised(db_path: Path | str) -> Path | str:

@@ -34,6 +34,7 @@ __all__ = [
     "priority",
     "sheet_number",
     "trust",
+    "unvouched_score",
     "whole_days",
     "window_effectiveness",
 ]
@@ -76,7 +77,9 @@ def effectiveness(
     grounded = [g for g in recent_grounding if g is not None]
     grounding = sum(grounded) / len(grounded) if grounded else 1.0
     decay = math.pow(0.9, days_since_confirmed / 30)
-    return (0.7 * recent + 0.3 * historical) * decay * (0.7 + 0.3 * grounding)
+    # History weighs 1 - 0.7 (0.30000000000000004, not 0.3), as Marianne writes it: the
+    # stored REAL then matches hers to the last bit.
+    return (0.7 * recent + (1 - 0.7) * historical) * decay * (0.7 + 0.3 * grounding)
 
 
 def frequency_factor(occurrence_count: int) -> float:
@@ -365,3 +368,25 @@ def learned_wait_with_fallback(
         return bounded, confidence, "global_learned"
     weight = confidence / min_confidence
     return weight * bounded + (1 - weight) * static_delay, confidence, "global_learned_blend"
+
+
+def unvouched_score(stored: object, upper: float | None = 1.0) -> str | None:
+    """The stored value of a score as text when it is not a number in ``[0, upper]``.
+
+    None when the value can be shown as it is (or as its clamp, for NULL, which reads as
+    the column default). Text (SQLite keeps ``'NaN'`` or ``'abc'`` as text in a REAL
+    column), NaN, ±Inf and values out of range come back as a short text to show instead:
+    their clamped stand-in would look like a real score.
+    """
+    if stored is None:
+        return None
+    if isinstance(stored, bool) or not isinstance(stored, (int, float)):
+        return str(stored)[:24]
+    value = float(stored)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value < 0.0 or (upper is not None and value > upper):
+        return f"{value:g}"
+    return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from store.metrics import clamp as _clamp
 
@@ -214,9 +214,11 @@ class EscalationDecisionRecord:
     recorded_at: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
     model: str | None = None
 
+    _VALID_ACTIONS: ClassVar[frozenset[str]] = frozenset(ESCALATION_ACTIONS)
+
     def __post_init__(self) -> None:
         self.confidence = _clamp(self.confidence, 0.0, 1.0)
-        if self.action not in ESCALATION_ACTIONS:
+        if self.action not in self._VALID_ACTIONS:
             self.action = "abort"
 
 

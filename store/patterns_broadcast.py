@@ -87,6 +87,7 @@ class PatternBroadcastMixin(GlobalLearningStoreBase):
     def get_active_pattern_discoveries(
         self,
         pattern_type: str | None = None,
+        *,
         limit: int = DEFAULT_ACTIVE_DISCOVERIES_LIMIT,
     ) -> list[PatternDiscoveryEvent]:
         """Every unexpired discovery, newest first; a truthy ``pattern_type`` filters.

@@ -14,6 +14,8 @@ Deliberate differences from Marianne:
 from __future__ import annotations
 
 import json
+import logging
+import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,10 +25,24 @@ from typing import Any
 from sqlalchemy import ARRAY, Connection, Double, Text, bindparam, exc, func, insert, select, update
 
 from store import metrics, tables
-from store.base import GlobalLearningStoreBase, content_hash_for, pattern_id_for
+from store.base import (
+    GlobalLearningStoreBase,
+    MarianneConnection,
+    _sha256_hex,
+    content_hash_for,
+    log_event,
+    pattern_id_for,
+)
 from store.models import QuarantineStatus
 
-__all__ = ["PatternCrudMixin", "PatternProvenance"]
+__all__ = [
+    "DECAY_BASE",
+    "DECAY_PERIOD_DAYS",
+    "GROUNDING_BASE_WEIGHT",
+    "GROUNDING_SENSITIVITY",
+    "PatternCrudMixin",
+    "PatternProvenance",
+]
 
 _P = tables.patterns.c
 _A = tables.pattern_applications.c
@@ -72,8 +88,91 @@ _SCORE_INPUTS = (
 )
 
 
+#: Marianne's names for the constants of the effectiveness formula (section 5.3).
+DECAY_BASE: float = 0.9
+DECAY_PERIOD_DAYS: float = 30.0
+GROUNDING_BASE_WEIGHT: float = 0.7
+GROUNDING_SENSITIVITY: float = 0.3
+
+
 class PatternCrudMixin(GlobalLearningStoreBase):
     """Pattern writes: record, apply, rescore, soft-delete."""
+
+    #: The least frequency factor of the priority formula (section 5.4).
+    FREQUENCY_FACTOR_FLOOR: float = 0.6
+
+    # -- Marianne's scoring helpers (its code and tests call them directly) ----------------
+
+    @staticmethod
+    def _compute_content_hash(
+        pattern_type: str, normalized_name: str, description: str | None
+    ) -> str:
+        """32 hex chars of SHA-256 of ``type:name:description`` (name as given)."""
+        return _sha256_hex(f"{pattern_type}:{normalized_name}:{description or ''}")[:32]
+
+    @staticmethod
+    def _fetch_recent_applications(
+        conn: MarianneConnection, pattern_id: str, limit: int = metrics.RECENT_APPLICATIONS
+    ) -> tuple[float | None, float]:
+        """(success rate of the latest applications or None, their mean grounding or 1.0)."""
+        rows = conn.execute(
+            "SELECT pattern_led_to_success, grounding_confidence FROM pattern_applications "
+            "WHERE pattern_id = ? ORDER BY applied_at DESC LIMIT ?",
+            (pattern_id, limit),
+        ).fetchall()
+        if not rows:
+            return None, 1.0
+        rate = sum(1 for row in rows if row[0]) / len(rows)
+        grounded = [row[1] for row in rows if row[1] is not None]
+        return rate, (sum(grounded) / len(grounded) if grounded else 1.0)
+
+    @staticmethod
+    def _bayesian_effectiveness(
+        historical: float,
+        recent: float,
+        days_since_confirmed: int,
+        avg_grounding: float,
+        alpha: float = 0.7,
+    ) -> float:
+        """Blend of recent and historical success, decayed by age, weighted by grounding."""
+        combined = alpha * recent + (1 - alpha) * historical
+        decay: float = DECAY_BASE ** (days_since_confirmed / DECAY_PERIOD_DAYS)
+        return combined * decay * (GROUNDING_BASE_WEIGHT + GROUNDING_SENSITIVITY * avg_grounding)
+
+    def _calculate_effectiveness(
+        self,
+        pattern_id: str,
+        led_to_success_count: int,
+        led_to_failure_count: int,
+        last_confirmed: datetime,
+        now: datetime,
+        conn: MarianneConnection,
+        min_applications: int = 3,
+    ) -> float:
+        """Effectiveness of a pattern from its counts and latest applications (section 5.3)."""
+        total = led_to_success_count + led_to_failure_count
+        if total < min_applications:
+            return metrics.COLD_START_EFFECTIVENESS
+        historical = (led_to_success_count + 0.5) / (total + 1)
+        recent, grounding = self._fetch_recent_applications(conn, pattern_id)
+        return self._bayesian_effectiveness(
+            historical=historical,
+            recent=historical if recent is None else recent,
+            days_since_confirmed=(now - last_confirmed).days,
+            avg_grounding=grounding,
+        )
+
+    def _calculate_priority_score(
+        self, effectiveness: float, occurrence_count: int, variance: float
+    ) -> float:
+        """Priority from effectiveness, frequency and variance, clamped to [0, 1] (5.4).
+
+        Reads the floor from ``self`` so that a subclass (or Marianne's test double) can
+        change it.
+        """
+        raw_frequency = min(1.0, math.log10(occurrence_count + 1) / 2.0)
+        frequency = max(self.FREQUENCY_FACTOR_FLOOR, raw_frequency)
+        return max(0.0, min(1.0, effectiveness * frequency * (1 - variance)))
 
     def record_pattern(
         self,
@@ -127,7 +226,7 @@ class PatternCrudMixin(GlobalLearningStoreBase):
             same_content = conn.execute(
                 select(_P.id, func.coalesce(_P.active, 1).label("active"))
                 .where(_P.content_hash == content_hash)
-                .order_by(_P.priority_score.desc(), _P.id)
+                .order_by(_P.priority_score.desc(), *self._postgresql_ties(_P.id))
                 .limit(1)
             ).first()
             if same_content is not None:
@@ -139,11 +238,23 @@ class PatternCrudMixin(GlobalLearningStoreBase):
                         occurrence_count=_P.occurrence_count + 1, last_seen=now, active=True
                     )
                 )
-                self._logger.debug(
-                    "pattern %s:%r merged into %s by content hash%s",
-                    pattern_type, pattern_name, merged_id,
-                    "" if same_content.active else " (reactivated)",
-                )
+                if same_content.active:
+                    log_event(
+                        logging.DEBUG,
+                        "pattern_merged_via_content_hash",
+                        merged_id=merged_id,
+                        new_type=pattern_type,
+                        new_name=pattern_name,
+                        content_hash=content_hash,
+                    )
+                else:
+                    log_event(
+                        logging.INFO,
+                        "pattern_reactivated_via_hash_merge",
+                        merged_id=merged_id,
+                        new_type=pattern_type,
+                        new_name=pattern_name,
+                    )
                 return merged_id
 
             conn.execute(
@@ -197,9 +308,11 @@ class PatternCrudMixin(GlobalLearningStoreBase):
         now = self._now_local()
         with self._connection() as conn:
             if conn.execute(select(_P.id).where(_P.id == pattern_id)).first() is None:
-                self._logger.warning(
-                    "application of unknown pattern %s skipped (execution %s)",
-                    pattern_id, execution_id,
+                log_event(
+                    logging.WARNING,
+                    "pattern_application_skipped",
+                    pattern_id=pattern_id,
+                    reason="pattern_not_found",
                 )
                 return application_id
             try:
@@ -217,9 +330,12 @@ class PatternCrudMixin(GlobalLearningStoreBase):
                 )
             except exc.IntegrityError as error:
                 # Only a pre-v15 file with foreign keys on this table gets here.
-                self._logger.warning(
-                    "application of pattern %s to execution %s not stored: %s",
-                    pattern_id, execution_id, error.orig,
+                log_event(
+                    logging.WARNING,
+                    "pattern_application_insert_fk_error",
+                    pattern_id=pattern_id,
+                    execution_id=execution_id,
+                    error=str(error.orig),
                 )
                 return application_id
             if pattern_led_to_success:
@@ -295,7 +411,7 @@ class PatternCrudMixin(GlobalLearningStoreBase):
                 effectiveness, priority = _scores(pattern, recent.get(pattern.id, []), now)
                 updates.append({"pid": pattern.id, "e": effectiveness, "p": priority})
             self._write_scores(conn, updates)
-        self._logger.info("recalculated effectiveness and priority of %d patterns", len(rows))
+        log_event(logging.INFO, "priorities_recalculated", count=len(rows))
         return len(rows)
 
     def _write_scores(self, conn: Connection, updates: list[dict[str, Any]]) -> None:
@@ -337,5 +453,5 @@ class PatternCrudMixin(GlobalLearningStoreBase):
             )
         changed = result.rowcount > 0
         if changed:
-            self._logger.info("pattern %s soft-deleted", pattern_id)
+            log_event(logging.INFO, "pattern_soft_deleted", pattern_id=pattern_id)
         return changed

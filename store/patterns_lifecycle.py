@@ -6,10 +6,12 @@ is not what Marianne does). Nothing moves a pattern to RETIRED automatically.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import Connection, select, update
 
 from store import tables
-from store.base import GlobalLearningStoreBase
+from store.base import GlobalLearningStoreBase, log_event
 from store.models import QuarantineStatus
 from store.patterns_query import fetch_pattern
 
@@ -101,9 +103,12 @@ class PatternLifecycleMixin(GlobalLearningStoreBase):
             _move(conn, degraded,
                   quarantine_status=QuarantineStatus.QUARANTINED.value, quarantined_at=now)
         if promoted or quarantined or degraded:
-            self._logger.info(
-                "lifecycle: %d promoted, %d quarantined, %d degraded",
-                len(promoted), len(quarantined), len(degraded),
+            log_event(
+                logging.INFO,
+                "pattern_lifecycle.promotion_cycle_complete",
+                promoted_count=len(promoted),
+                quarantined_count=len(quarantined),
+                degraded_count=len(degraded),
             )
         return {"promoted": promoted, "quarantined": quarantined, "degraded": degraded}
 
@@ -120,7 +125,7 @@ class PatternLifecycleMixin(GlobalLearningStoreBase):
         with self._connection() as conn:
             pattern = fetch_pattern(conn, pattern_id)
         if pattern is None:
-            self._logger.warning("status change: pattern %s not found", pattern_id)
+            log_event(logging.WARNING, "pattern_lifecycle.update_not_found", pattern_id=pattern_id)
             return False
         now = self._now_local()
         values: dict[str, object] = {"quarantine_status": status.value}
@@ -130,7 +135,11 @@ class PatternLifecycleMixin(GlobalLearningStoreBase):
             values["quarantined_at"] = now
         with self._connection() as conn:
             conn.execute(update(tables.patterns).where(_P.id == pattern_id).values(**values))
-        self._logger.info(
-            "pattern %s: %s -> %s", pattern_id, pattern.quarantine_status.value, status.value
+        log_event(
+            logging.INFO,
+            "pattern_lifecycle.status_updated",
+            pattern_id=pattern_id,
+            old_status=pattern.quarantine_status.value,
+            new_status=status.value,
         )
         return True

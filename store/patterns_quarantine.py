@@ -6,12 +6,13 @@ exactly the side columns of the contract's table, and returns False for an unkno
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import update
 
 from store import tables
-from store.base import GlobalLearningStoreBase
+from store.base import GlobalLearningStoreBase, log_event
 from store.models import QuarantineStatus
 
 __all__ = ["PatternQuarantineMixin"]
@@ -22,16 +23,28 @@ _P = tables.patterns.c
 class PatternQuarantineMixin(GlobalLearningStoreBase):
     """quarantine_pattern, validate_pattern, retire_pattern."""
 
-    def _set_status(self, pattern_id: str, operation: str, **values: Any) -> bool:
-        """One UPDATE by id; False (and a warning) when no row has that id."""
+    def _set_status(
+        self,
+        pattern_id: str,
+        operation: str,
+        event: str,
+        event_fields: dict[str, object],
+        **values: Any,
+    ) -> bool:
+        """One UPDATE by id; False (and Marianne's ``pattern_not_found``) for an unknown id.
+
+        ``operation``, ``event`` and ``event_fields`` are what Marianne logs for the change.
+        """
         with self._connection() as conn:
             result = conn.execute(
                 update(tables.patterns).where(_P.id == pattern_id).values(**values)
             )
         if result.rowcount == 0:
-            self._logger.warning("%s: pattern %s not found", operation, pattern_id)
+            log_event(
+                logging.WARNING, "pattern_not_found", pattern_id=pattern_id, operation=operation
+            )
             return False
-        self._logger.info("%s: pattern %s", operation, pattern_id)
+        log_event(logging.INFO, event, pattern_id=pattern_id, **event_fields)
         return True
 
     def quarantine_pattern(self, pattern_id: str, reason: str | None = None) -> bool:
@@ -39,6 +52,8 @@ class PatternQuarantineMixin(GlobalLearningStoreBase):
         return self._set_status(
             pattern_id,
             "quarantine",
+            "pattern_quarantined",
+            {"reason": reason or "no reason given"},
             quarantine_status=QuarantineStatus.QUARANTINED.value,
             quarantined_at=self._now_local(),
             quarantine_reason=reason,
@@ -48,7 +63,9 @@ class PatternQuarantineMixin(GlobalLearningStoreBase):
         """Move to VALIDATED: stamp ``validated_at`` and clear the quarantine reason."""
         return self._set_status(
             pattern_id,
-            "validate",
+            "validation",
+            "pattern_validated",
+            {},
             quarantine_status=QuarantineStatus.VALIDATED.value,
             validated_at=self._now_local(),
             quarantine_reason=None,
@@ -57,5 +74,9 @@ class PatternQuarantineMixin(GlobalLearningStoreBase):
     def retire_pattern(self, pattern_id: str) -> bool:
         """Move to RETIRED; no timestamp is written."""
         return self._set_status(
-            pattern_id, "retire", quarantine_status=QuarantineStatus.RETIRED.value
+            pattern_id,
+            "retirement",
+            "pattern_retired",
+            {},
+            quarantine_status=QuarantineStatus.RETIRED.value,
         )

@@ -6,9 +6,9 @@ the read rules of section 4 live in one place.
 
 Deliberate differences from Marianne:
 
-* Lists are ordered by ``priority_score DESC`` (or trust, then priority) and then by ``id``,
-  so ties come back in the same order on SQLite and PostgreSQL. Marianne leaves ties to
-  SQLite's index order.
+* On PostgreSQL, lists ordered by ``priority_score DESC`` (or trust, then priority) break
+  ties by ``id``. On SQLite they order exactly as Marianne's queries do and leave ties to
+  SQLite, which then returns the same rows in the same order as Marianne does.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, cast, exists, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.types import Text
 
@@ -150,7 +158,8 @@ class PatternQueryMixin(GlobalLearningStoreBase):
             query = query.where(_P.trust_score <= max_trust)
         if context_tags:
             query = query.where(self._tags_match(list(context_tags)))
-        query = with_limit(query.order_by(_P.priority_score.desc(), _P.id), limit)
+        query = query.order_by(_P.priority_score.desc(), *self._postgresql_ties(_P.id))
+        query = with_limit(query, limit)
         with self._connection() as conn:
             rows = conn.execute(query).all()
         return [pattern_record_from_row(row) for row in rows]
@@ -222,7 +231,9 @@ class PatternQueryMixin(GlobalLearningStoreBase):
         )
         if require_validated:
             query = query.where(_P.quarantine_status == QuarantineStatus.VALIDATED.value)
-        query = query.order_by(_P.trust_score.desc(), _P.priority_score.desc(), _P.id)
+        query = query.order_by(
+            _P.trust_score.desc(), _P.priority_score.desc(), *self._postgresql_ties(_P.id)
+        )
         query = with_limit(query, limit * 2)
         with self._connection() as conn:
             rows = conn.execute(query).all()

@@ -6,12 +6,13 @@ Contract section 5.9. The factors are stored as one JSON object in
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
 from store import tables
-from store.base import GlobalLearningStoreBase, with_limit
+from store.base import GlobalLearningStoreBase, log_event, with_limit
 from store.models import PatternRecord, SuccessFactors
 from store.patterns_query import pattern_record_from_row
 
@@ -46,7 +47,12 @@ class PatternSuccessFactorsMixin(GlobalLearningStoreBase):
         """
         pattern = self.get_pattern_by_id(pattern_id)
         if pattern is None:
-            self._logger.warning("no pattern %s: success factors not updated", pattern_id)
+            log_event(
+                logging.WARNING,
+                "update_success_factors_skipped",
+                pattern_id=pattern_id,
+                reason="pattern_not_found",
+            )
             return None
 
         now = self._now_local()
@@ -111,6 +117,18 @@ class PatternSuccessFactorsMixin(GlobalLearningStoreBase):
             return {"error": f"Pattern {pattern_id} not found"}
         return _why(pattern)
 
+    def _why_order(self) -> tuple[Any, ...]:
+        """Marianne's ``priority_score DESC, trust_score DESC``; on PostgreSQL (where a
+        descending order puts NULL first) NULLs last, as SQLite puts them, then by id."""
+        columns = tables.patterns.c
+        if not self.is_postgresql:
+            return (columns.priority_score.desc(), columns.trust_score.desc())
+        return (
+            columns.priority_score.desc().nulls_last(),
+            columns.trust_score.desc().nulls_last(),
+            columns.id,
+        )
+
     def get_patterns_with_why(
         self, min_observations: int = 1, limit: int = 20
     ) -> list[tuple[PatternRecord, dict[str, Any]]]:
@@ -122,18 +140,14 @@ class PatternSuccessFactorsMixin(GlobalLearningStoreBase):
 
         Deliberate difference from Marianne: the analysis is built from the row already
         read instead of reading each pattern again (Marianne's N+1); the result is the
-        same unless the pattern changes in between. Ties are broken by id so that both
-        backends return the same order. A negative limit means no limit.
+        same unless the pattern changes in between. On PostgreSQL NULL scores sort last, as on
+        SQLite, and ties are broken by id. A negative limit means no limit.
         """
         columns = tables.patterns.c
         query = (
             select(tables.patterns)
             .where(columns.success_factors.is_not(None))
-            .order_by(
-                columns.priority_score.desc().nulls_last(),
-                columns.trust_score.desc().nulls_last(),
-                columns.id,
-            )
+            .order_by(*self._why_order())
         )
         query = with_limit(query, limit)
         with self._connection() as conn:

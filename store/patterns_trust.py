@@ -7,13 +7,14 @@ the days since it was last confirmed, and moves with its quarantine status. The 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Double, Text, bindparam, column, select, update, values
 
 from store import metrics, tables
-from store.base import GlobalLearningStoreBase
+from store.base import GlobalLearningStoreBase, log_event
 from store.models import PatternRecord, QuarantineStatus
 
 __all__ = ["PatternTrustMixin"]
@@ -127,7 +128,7 @@ class PatternTrustMixin(GlobalLearningStoreBase):
                 self._write_trust_scores(conn, scores, now)
                 updated += len(rows)
                 last_id = rows[-1].id
-        self._logger.info("recalculated the trust of %d patterns", updated)
+        log_event(logging.INFO, "trust_scores_recalculated", count=updated)
         return updated
 
     def _write_trust_scores(

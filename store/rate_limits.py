@@ -93,6 +93,7 @@ class RateLimitMixin(GlobalLearningStoreBase):
     def get_active_rate_limits(
         self,
         model: str | None = None,
+        *,
         limit: int = DEFAULT_ACTIVE_RATE_LIMITS_LIMIT,
     ) -> list[RateLimitEvent]:
         """Unexpired events, latest expiry first; a truthy ``model`` filters.

@@ -22,6 +22,7 @@ __all__ = [
     "DriftRow",
     "EscalationOutcome",
     "JournalEntry",
+    "JournalSubject",
     "PatternAction",
     "PatternPage",
     "PatternQuery",
@@ -87,7 +88,12 @@ class PatternQuery:
 
 @dataclass(frozen=True)
 class PatternRow:
-    """One line of the patterns list. Scores are clamped as Marianne's records clamp them."""
+    """One line of the patterns list. Scores are clamped as Marianne's records clamp them.
+
+    A score whose stored value the store cannot vouch for (text, NaN, ±Inf, out of range)
+    is listed in ``unvouched``: its number here is only the stand-in the list sorts by,
+    and a viewer must show it as doubtful (see :meth:`unvouched_value`).
+    """
 
     id: str
     name: str
@@ -103,6 +109,12 @@ class PatternRow:
     instrument: str | None
     active: bool
     description: str | None
+    #: (score, stored value as text) for "trust", "effectiveness" or "priority"
+    unvouched: tuple[tuple[str, str], ...] = ()
+
+    def unvouched_value(self, score: str) -> str | None:
+        """The stored value of ``score`` as text if it is not trustworthy, else None."""
+        return dict(self.unvouched).get(score)
 
     @property
     def drift_retired(self) -> bool:
@@ -158,11 +170,18 @@ class EscalationOutcome(str, Enum):
     SKIPPED = "skipped"
 
 
+class JournalSubject(str, Enum):
+    """The kinds of row an operator acts on, and so the journal's ``target_kind``."""
+
+    PATTERN = "pattern"
+    ESCALATION = "escalation"
+
+
 @dataclass(frozen=True)
 class ActionPreview:
     """The columns an action would change, before and after (for a confirm dialog)."""
 
-    target_kind: str
+    target_kind: JournalSubject
     target_id: str
     target_name: str
     action: str
@@ -177,7 +196,7 @@ class JournalEntry:
     id: int
     acted_at: datetime
     actor: str
-    target_kind: str
+    target_kind: JournalSubject
     target_id: str
     action: str
     reason: str | None

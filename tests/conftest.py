@@ -1,18 +1,23 @@
-"""Fixtures shared by every test: stores on each backend, a fixed clock, Marianne's files."""
+"""Fixtures and helpers shared by every test: stores on each backend, a fixed clock,
+Marianne's files, and the rows of a table exactly as stored."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from contextlib import closing
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from store import Clock, GlobalLearningStore
+from marianne_tui.demo import FixedClock
+from store import GlobalLearningStore
 
 REPO = Path(__file__).resolve().parents[1]
 #: ../shared beside the clone (CI always has it; a user's clone may not).
@@ -21,24 +26,15 @@ FIXTURES = SHARED / "fixtures"
 POSTGRES_URL_VARIABLE = "MARIANNE_TEST_POSTGRES_URL"
 
 
-class FrozenClock(Clock):
-    """A clock that stands still until a test moves it.
+#: Where the tests' clock starts (a quarter second past noon, so that sub-second storage shows).
+TEST_NOW = datetime(2026, 11, 25, 12, 0, 0, 250000)
 
-    Local time is naive; UTC is the same instant read as aware UTC, which is what a machine
-    whose local zone is UTC reports (CI runs in UTC).
-    """
+
+class FrozenClock(FixedClock):
+    """The demo's stopped clock, starting at TEST_NOW unless told otherwise."""
 
     def __init__(self, now: datetime | None = None) -> None:
-        self.now = now or datetime(2026, 11, 25, 12, 0, 0, 250000)
-
-    def local(self) -> datetime:
-        return self.now
-
-    def utc(self) -> datetime:
-        return self.now.replace(tzinfo=UTC)
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+        super().__init__(now or TEST_NOW)
 
 
 @pytest.fixture
@@ -115,3 +111,13 @@ def small_fixture(tmp_path: Path) -> Path:
 def empty_fixture(tmp_path: Path) -> Path:
     """A copy of marianne-v15-empty.db: a fresh v15 store made by Marianne."""
     return fixture_copy("marianne-v15-empty.db", tmp_path)
+
+
+def raw_rows(store: GlobalLearningStore, table: str) -> list[dict[str, Any]]:
+    """Rows exactly as stored: sqlite3 on the file, or the driver without column types."""
+    if store.dialect == "sqlite":
+        with closing(sqlite3.connect(store.db_path)) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute(f"SELECT * FROM {table}")]
+    with store._engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.exec_driver_sql(f"SELECT * FROM {table}")]

@@ -1,8 +1,7 @@
 """A yes/no dialog for a mutation: what it changes, before -> after, with "No" focused.
 
-A reflexive Enter must never mutate (textual-engineering A.5), so "No" has the focus; `y`
-confirms, `n` or `escape` cancels. Everything from the store arrives here as values that
-are sanitised before display; the title and the labels are our own strings.
+Everything from the store arrives here as values that are sanitised before display; the
+title and the labels are our own strings.
 """
 
 from __future__ import annotations
@@ -13,11 +12,10 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.containers import VerticalScroll
+from textual.widgets import Static
 
+from marianne_tui.modals.dialog import YesNoDialog
 from marianne_tui.text import untrusted
 
 #: How much of one before/after value the dialog shows (the detail view shows all of it).
@@ -48,27 +46,12 @@ def changes_table(before: Mapping[str, Any], after: Mapping[str, Any]) -> Table:
     return table
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(YesNoDialog):
     """Dismisses with True only on `y` (or the Yes button); False otherwise."""
 
-    AUTO_FOCUS = "#no"
-    BINDINGS = [  # noqa: RUF012
-        Binding("y", "confirm", "Yes", show=True),
-        Binding("n", "cancel", "No", show=True),
-        Binding("escape", "cancel", "Cancel", show=False),
-    ]
-
     DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > #dialog {
-        width: 76; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $warning; background: $surface; padding: 0 1;
-    }
-    ConfirmScreen #title { text-style: bold; }
     ConfirmScreen #body { height: auto; max-height: 14; }
     ConfirmScreen #warnings { color: $warning; }
-    ConfirmScreen #buttons { height: 3; align-horizontal: right; }
-    ConfirmScreen Button { margin-left: 1; min-width: 10; }
     """
 
     def __init__(
@@ -90,29 +73,14 @@ class ConfirmScreen(ModalScreen[bool]):
         self.warnings = tuple(warnings)
         self.yes_label = yes_label
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(Text(self.dialog_title), id="title")
-            yield Static(self.subject, id="subject")
-            with VerticalScroll(id="body"):
-                if self.before or self.after:
-                    yield Static(changes_table(self.before, self.after), id="changes")
-                else:
-                    yield Static(Text("No stored value would change.", style="dim"))
-                if self.warnings:
-                    yield Static(
-                        Text("\n").join(Text(f"⚠ {w}") for w in self.warnings), id="warnings"
-                    )
-            with Horizontal(id="buttons"):
-                yield Button(self.yes_label, id="yes", variant="warning")
-                yield Button("No (n)", id="no", variant="primary")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "yes")
-
-    def action_confirm(self) -> None:
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+    def compose_body(self) -> ComposeResult:
+        yield Static(self.subject, id="subject")
+        with VerticalScroll(id="body"):
+            if self.before or self.after:
+                yield Static(changes_table(self.before, self.after), id="changes")
+            else:
+                yield Static(Text("No stored value would change.", style="dim"))
+            if self.warnings:
+                yield Static(
+                    Text("\n").join(Text(f"⚠ {w}") for w in self.warnings), id="warnings"
+                )

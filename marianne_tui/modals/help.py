@@ -8,6 +8,7 @@ listed as such.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -83,7 +84,7 @@ def _rows(node: DOMNode, seen: set[tuple[str, str]]) -> list[KeyHelp]:
     return list(rows.values())
 
 
-def screen_keys(screen: Screen[object]) -> list[KeyHelp]:
+def screen_keys(screen: Screen[Any]) -> list[KeyHelp]:
     """The screen's keys, then the keys of its own (marianne_tui) widgets, e.g. the filter."""
     seen: set[tuple[str, str]] = set()
     rows = _rows(screen, seen)
@@ -93,7 +94,7 @@ def screen_keys(screen: Screen[object]) -> list[KeyHelp]:
     return rows
 
 
-def global_keys(screen: Screen[object]) -> list[KeyHelp]:
+def global_keys(screen: Screen[Any]) -> list[KeyHelp]:
     """The app's keys, then quit and the command palette."""
     rows = _rows(screen.app, set())
     for _key, binding in screen.app._bindings:
@@ -138,7 +139,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark", "dismiss", "Close"),
     ]
 
-    def __init__(self, over: Screen[object]) -> None:
+    def __init__(self, over: Screen[Any]) -> None:
         super().__init__()
         self.over = over
 

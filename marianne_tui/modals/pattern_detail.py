@@ -24,7 +24,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from marianne_tui.ages import short_age
+from marianne_tui.contract import host_of
+from marianne_tui.formatting import short_age
 from marianne_tui.text import clean, untrusted, untrusted_block
 from store import GlobalLearningStore
 
@@ -169,7 +170,8 @@ def _factors_and_why(record: Any, why: Read) -> Group:
     if factors is None:
         parts.append(Text("No success factors captured yet.", style="dim"))
     else:
-        values = asdict(factors) if is_dataclass(factors) else dict(factors)
+        values = (asdict(factors) if is_dataclass(factors) and not isinstance(factors, type)
+                  else dict(factors))
         rows = [(key.replace("_", " "), value) for key, value in values.items()]
         rows.append(("updated at", record.success_factors_updated_at))
         parts.append(_fields(rows))
@@ -189,7 +191,8 @@ def _factors_and_why(record: Any, why: Read) -> Group:
 def _drift_fields(metrics: Any) -> Table | Text:
     if metrics is None:
         return Text("not enough applications to compare two windows", style="dim")
-    values = asdict(metrics) if is_dataclass(metrics) else {}
+    values = (asdict(metrics) if is_dataclass(metrics) and not isinstance(metrics, type)
+              else {})
     values.pop("pattern_id", None)
     values.pop("pattern_name", None)
     return _fields((key.replace("_", " "), value) for key, value in values.items())
@@ -281,7 +284,7 @@ class PatternDetailScreen(ModalScreen[None]):
             yield Static(Text("escape: close · ↑ ↓ PgUp PgDn: scroll"), id="detail-hint")
 
     def on_mount(self) -> None:
-        self._load(self.app.store)  # type: ignore[attr-defined]
+        self._load(host_of(self).store)
 
     @work(thread=True, exit_on_error=False, group="pattern-detail")
     def _load(self, store: GlobalLearningStore) -> None:

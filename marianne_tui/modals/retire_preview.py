@@ -14,35 +14,23 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.containers import VerticalScroll
+from textual.widgets import Static
 
+from marianne_tui.modals.dialog import YesNoDialog
 from marianne_tui.status import DRIFT_RETIRED, status_text
 from marianne_tui.text import untrusted
 
 
-class RetirePreviewScreen(ModalScreen[bool]):
+class RetirePreviewScreen(YesNoDialog):
     """Lists the patterns a drift retirement would touch; True only on an explicit yes."""
 
-    AUTO_FOCUS = "#no"
-    BINDINGS = [  # noqa: RUF012
-        Binding("y", "confirm", "Run it"),
-        Binding("n", "cancel", "No"),
-        Binding("escape", "cancel", "Close", show=False),
-    ]
+    BINDINGS = [Binding("y", "confirm", "Run it")]  # noqa: RUF012
 
     DEFAULT_CSS = """
-    RetirePreviewScreen { align: center middle; }
-    RetirePreviewScreen > #dialog {
-        width: 90; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $warning; background: $surface; padding: 0 1;
-    }
-    RetirePreviewScreen #title { text-style: bold; }
+    RetirePreviewScreen > #dialog { width: 90; }
     RetirePreviewScreen #explain { height: auto; }
     RetirePreviewScreen #candidates { height: auto; max-height: 10; margin: 1 0 0 0; }
-    RetirePreviewScreen #buttons { height: 3; align-horizontal: right; }
-    RetirePreviewScreen Button { margin-left: 1; min-width: 10; }
     """
 
     def __init__(
@@ -60,29 +48,27 @@ class RetirePreviewScreen(ModalScreen[bool]):
         self.window_size = window_size
         self.statuses = dict(statuses or {})
         self.read_only = read_only
+        self.dialog_title = (
+            f"Dry run: retire_drifting_patterns(threshold {drift_threshold:.2f}, "
+            f"window {window_size}, negative drift only)"
+        )
+        self.yes_label = f"Retire {len(self.candidates)} (y)"
 
     @property
-    def can_run(self) -> bool:
+    def can_confirm(self) -> bool:
         return bool(self.candidates) and not self.read_only
 
-    def compose(self) -> ComposeResult:
+    @property
+    def no_label(self) -> str:
+        return "No (n)" if self.can_confirm else "Close (esc)"
+
+    def compose_body(self) -> ComposeResult:
         count = len(self.candidates)
-        with Vertical(id="dialog"):
-            yield Static(
-                Text(f"Dry run: retire_drifting_patterns(threshold {self.drift_threshold:.2f}, "
-                     f"window {self.window_size}, negative drift only)"),
-                id="title",
-            )
-            yield Static(self._explanation(count), id="explain")
-            with VerticalScroll(id="candidates"):
-                yield Static(self._table() if count else
-                             Text("No pattern drifts negatively past this threshold: "
-                                  "nothing would be retired.", style="dim"))
-            with Horizontal(id="buttons"):
-                if self.can_run:
-                    yield Button(f"Retire {count} (y)", id="yes", variant="warning")
-                yield Button("No (n)" if self.can_run else "Close (esc)", id="no",
-                             variant="primary")
+        yield Static(self._explanation(count), id="explain")
+        with VerticalScroll(id="candidates"):
+            yield Static(self._table() if count else
+                         Text("No pattern drifts negatively past this threshold: "
+                              "nothing would be retired.", style="dim"))
 
     def _explanation(self, count: int) -> Text:
         text = Text()
@@ -115,16 +101,6 @@ class RetirePreviewScreen(ModalScreen[bool]):
             )
         return table
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "yes" and self.can_run)
-
-    def action_confirm(self) -> None:
-        if self.can_run:
-            self.dismiss(True)
-        else:
-            self.notify("Nothing to run." if not self.read_only else
-                        "The store is open read-only.", severity="warning", markup=False)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+    def refuse(self) -> None:
+        self.notify("Nothing to run." if not self.read_only else
+                    "The store is open read-only.", severity="warning", markup=False)

@@ -1,23 +1,29 @@
-"""What every store screen shares: the header, the footer, and the refresh protocol.
+"""What every store screen shares: the header, the footer, the refresh protocol, and
+read-only gating of the keys that write.
 
 A screen never queries the store on the UI thread during live polling. The app asks the
 screen for its query parameters on the UI thread (``query_params``), runs ``fetch`` in a
 thread worker with those parameters, then hands the result to ``apply`` on the UI thread.
 ``fetch`` may only call ``store`` methods: it must not touch widgets.
+
+A screen reaches the app only through ``self.host`` (``marianne_tui.contract``), never by
+importing it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from marianne_tui.contract import ConsoleHost, host_of
 from marianne_tui.widgets.store_header import StoreHeader
 
 if TYPE_CHECKING:
-    from marianne_tui.app import MarianneApp
     from store import GlobalLearningStore
 
 
@@ -26,15 +32,16 @@ class StoreScreen(Screen[None]):
 
     #: Shown in the command palette and the help screen.
     TITLE_TEXT = ""
+    #: Actions that write to the store. When the console is read-only they are hidden from
+    #: the footer and refused, and pressing their key says so with READ_ONLY_NOTICE.
+    WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+    READ_ONLY_NOTICE: ClassVar[str] = "writes are disabled"
     #: Set once the first fetch was applied (until then every poll fetches).
     has_data = False
 
     @property
-    def console(self) -> MarianneApp:
-        from marianne_tui.app import MarianneApp
-
-        assert isinstance(self.app, MarianneApp)
-        return self.app
+    def host(self) -> ConsoleHost:
+        return host_of(self)
 
     def compose(self) -> ComposeResult:
         yield StoreHeader(id="store-header")
@@ -44,6 +51,8 @@ class StoreScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets, between header and footer."""
         return iter(())
+
+    # -- refresh protocol ---------------------------------------------------------------
 
     def query_params(self) -> Any:
         """Immutable parameters of the next fetch, read on the UI thread."""
@@ -57,5 +66,26 @@ class StoreScreen(Screen[None]):
         """Show fetched data (UI thread)."""
 
     def on_screen_resume(self) -> None:
-        self.console.show_header_on(self)
-        self.console.request_refresh(force=True, screen=self)
+        self.host.show_header_on(self)
+        self.host.request_refresh(force=True, screen=self)
+
+    # -- read-only gating ---------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Textual asks this for keys, the footer and the command palette alike.
+        return not (action in self.WRITE_ACTIONS and self.host.read_only)
+
+    def on_key(self, event: events.Key) -> None:
+        # A disabled key does nothing at all; say why. (Keys typed into an Input never
+        # bubble this far.)
+        if self.host.read_only and event.key in self._write_keys():
+            event.stop()
+            self.notify(f"The store is open read-only: {self.READ_ONLY_NOTICE}.",
+                        severity="warning", markup=False)
+
+    def _write_keys(self) -> frozenset[str]:
+        return frozenset(
+            binding.key
+            for binding in self.BINDINGS
+            if isinstance(binding, Binding) and binding.action in self.WRITE_ACTIONS
+        )

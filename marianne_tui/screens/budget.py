@@ -21,10 +21,12 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.widgets import Static
 
+from marianne_tui.formatting import stamp
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.text import untrusted
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 from marianne_tui.widgets.sparkline_panel import SparklinePanel
+from store import BUDGET_CEILING, BUDGET_FLOOR, DIVERSITY_THRESHOLD
 
 if TYPE_CHECKING:
     from store import (
@@ -36,10 +38,6 @@ if TYPE_CHECKING:
 
 HISTORY_LIMIT = 120
 RESPONSES_LIMIT = 50
-#: Marianne's EntropyResponseConfig defaults (the header uses the same ones).
-FLOOR = 0.05
-CEILING = 0.50
-DIVERSITY_THRESHOLD = 0.3
 #: patterns-budget bands: at or below 10 % "near floor", at or above 30 % "exploring".
 LOW_BAND = 0.10
 HIGH_BAND = 0.30
@@ -86,10 +84,6 @@ class BudgetData:
     now: datetime
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%m-%d %H:%M")
-
-
 def budget_band(value: float) -> tuple[str, str]:
     """Glyph + word of the patterns-budget band, and a style."""
     if value <= LOW_BAND:
@@ -99,7 +93,7 @@ def budget_band(value: float) -> tuple[str, str]:
     return "● normal", "green"
 
 
-def band_bar(value: float, floor: float = FLOOR, ceiling: float = CEILING,
+def band_bar(value: float, floor: float = BUDGET_FLOOR, ceiling: float = BUDGET_CEILING,
              width: int = BAR_WIDTH) -> Text:
     """``floor 0.05 ├────●──────┤ 0.50 ceiling``: where the budget sits in its band."""
     span = ceiling - floor
@@ -245,11 +239,12 @@ class BudgetScreen(StoreScreen):
             text.append(band, style=style)
             text.append(" · last ")
             text.append_text(untrusted(data.budget.adjustment_type, 20))
-            text.append(f" {_stamp(data.budget.recorded_at)}")
+            text.append(f" {stamp(data.budget.recorded_at)}")
             entropy = data.budget.entropy_at_time
             if entropy is not None and entropy == entropy:
                 text.append(" · entropy at last check ")
-                text.append(f"{entropy:.2f}", style="bold red" if entropy < 0.3 else "")
+                low = entropy < DIVERSITY_THRESHOLD
+                text.append(f"{entropy:.2f}", style="bold red" if low else "")
             text.append("\n")
             text.append_text(band_bar(value))
         self.query_one("#budget-gauge", Static).update(text)
@@ -287,7 +282,7 @@ class BudgetScreen(StoreScreen):
         else:
             s = data.entropy_history[0]
             low = s.diversity_index < DIVERSITY_THRESHOLD
-            text.append(f"{_stamp(s.calculated_at)}: ")
+            text.append(f"{stamp(s.calculated_at)}: ")
             text.append(f"diversity {s.diversity_index:.2f} ", style="bold red" if low else "")
             text.append("✖ low" if low else "✓ ok", style="bold red" if low else "green")
             text.append(f" (threshold {DIVERSITY_THRESHOLD:.2f}) · H {s.shannon_entropy:.2f}"
@@ -344,7 +339,7 @@ class BudgetScreen(StoreScreen):
                 f"quarantine revisits {responses.get('quarantine_revisits', 0)}"
             )
             if data.responses:
-                text.append(f" · last {_stamp(data.responses[0].recorded_at)}")
+                text.append(f" · last {stamp(data.responses[0].recorded_at)}")
         else:
             text.append("none yet", style="dim")
         self.query_one("#budget-stats", Static).update(text)
@@ -357,7 +352,7 @@ class BudgetScreen(StoreScreen):
         return Row(
             record.id,
             (
-                Text(_stamp(record.recorded_at), no_wrap=True),
+                Text(stamp(record.recorded_at), no_wrap=True),
                 Text(f"{record.entropy_at_trigger:.3f}", justify="right"),
                 Text(f"{record.threshold_used:.3f}", justify="right"),
                 boosted,
@@ -372,11 +367,11 @@ class BudgetScreen(StoreScreen):
             entropy_cell = Text("–", justify="right")
         else:
             entropy_cell = Text(f"{entropy:.2f}", justify="right",
-                                style="bold red" if entropy < 0.3 else "")
+                                style="bold red" if entropy < DIVERSITY_THRESHOLD else "")
         return Row(
             record.id,
             (
-                Text(_stamp(record.recorded_at), no_wrap=True),
+                Text(stamp(record.recorded_at), no_wrap=True),
                 Text(f"{record.budget_value:.2f}", justify="right"),
                 entropy_cell,
                 untrusted(record.adjustment_type, 16),

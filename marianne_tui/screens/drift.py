@@ -30,17 +30,14 @@ from textual.widgets import DataTable, Static
 
 from marianne_tui.modals.pattern_detail import PatternDetailScreen
 from marianne_tui.modals.retire_preview import RetirePreviewScreen
-from marianne_tui.screens.base import StoreScreen
+from marianne_tui.screens.filtered import ListFilterMixin
 from marianne_tui.status import DRIFT_RETIRED, STATUS_WIDTH, status_text
 from marianne_tui.text import clean, untrusted
 from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
-from marianne_tui.widgets.filter_bar import (
-    FILTER_BINDING,
-    FilterInput,
-    filter_key_free,
-    text_matches,
-)
+from marianne_tui.widgets.filter_bar import FILTER_BINDING, text_matches
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
+from marianne_tui.widgets.status_line import StatusLine
+from store.drift import SUMMARY_DRIFT_THRESHOLD, SUMMARY_EPISTEMIC_THRESHOLD, SUMMARY_WINDOW
 
 if TYPE_CHECKING:
     from store import (
@@ -59,10 +56,10 @@ MIN_THRESHOLD = 0.05
 MAX_THRESHOLD = 1.0
 MIN_WINDOW = 1
 MAX_WINDOW = 50
-#: Marianne's CLI defaults (learning-drift, learning-epistemic-drift).
-DEFAULT_WINDOW = 5
-DEFAULT_DRIFT_THRESHOLD = 0.2
-DEFAULT_EPISTEMIC_THRESHOLD = 0.15
+#: Marianne's CLI defaults (learning-drift, learning-epistemic-drift), which its summaries use.
+DEFAULT_WINDOW = SUMMARY_WINDOW
+DEFAULT_DRIFT_THRESHOLD = SUMMARY_DRIFT_THRESHOLD
+DEFAULT_EPISTEMIC_THRESHOLD = SUMMARY_EPISTEMIC_THRESHOLD
 
 # Numbers first after a cut name; the priority is folded into the status cell
 # ("↓ drift-retired") so the whole row fits 120 columns, and at 80 both drifts'
@@ -158,7 +155,7 @@ def losing_ground(row: DriftRow) -> bool:
     )
 
 
-class DriftScreen(PatternTriageMixin, StoreScreen):
+class DriftScreen(PatternTriageMixin, ListFilterMixin):
     """Effectiveness and epistemic drift (key 2)."""
 
     TITLE_TEXT = "Drift"
@@ -181,7 +178,7 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
     DEFAULT_CSS = """
     DriftScreen #drift-bar { height: 1; }
     DriftScreen #drift-filter { width: 18; }
-    DriftScreen #drift-status { width: 1fr; height: 1; padding: 0 1; }
+    DriftScreen #drift-status { width: 1fr; }
     DriftScreen #drift-summary { height: auto; padding: 0 1; border-top: solid $primary;
         text-wrap: nowrap; text-overflow: ellipsis; }
     """
@@ -191,16 +188,14 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         self.params = DriftParams()
         self.report: DriftReport | None = None
         self._names: dict[str, str] = {}
-        self._filter = ""
         self._shown = 0
 
     # -- layout -------------------------------------------------------------------------
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="drift-bar"):
-            yield FilterInput("/ filter name", id="drift-filter", return_to="drift-table",
-                              on_value=self._filter_changed)
-            yield Static(id="drift-status")
+            yield self.filter_input("/ filter name", id="drift-filter", return_to="drift-table")
+            yield StatusLine(id="drift-status")
         yield LiveTable(COLUMNS, id="drift-table")
         yield Static(id="drift-summary")
 
@@ -238,7 +233,7 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
 
     def _show_rows(self) -> None:
         rows = self.report.rows if self.report is not None else ()
-        shown = [row for row in rows if text_matches(self._filter, (row.pattern_name,))]
+        shown = [row for row in rows if text_matches(self.filter_text, (row.pattern_name,))]
         self._shown = len(shown)
         self.table.apply([self._row(row) for row in shown])
         self._show_status()
@@ -273,9 +268,9 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         else:
             text.append(f"{self._shown} shown of {len(self.report.rows)}", style="bold")
             text.append(" · ")
-        if self._filter:
+        if self.filter_text:
             text.append("name ")
-            text.append_text(untrusted(self._filter, 24, style="bold"))
+            text.append_text(untrusted(self.filter_text, 24, style="bold"))
             text.append(" · ")
         text.append("exceeding" if p.only_exceeding else "all analysed", style="bold")
         if keys:
@@ -289,8 +284,7 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         text.append(f" · belief >{p.epistemic_threshold:.2f}", style="bold")
         if keys:
             text.append(" < >", style="dim")
-        # One fixed-height line: a relayout of the whole screen would cost ~35 ms.
-        self.query_one("#drift-status", Static).update(text, layout=False)
+        self.query_one("#drift-status", StatusLine).show(text)
 
     def _show_summary(self, report: DriftReport) -> None:
         # Marianne's two summaries always use W=5 and the default thresholds: say so.
@@ -300,7 +294,8 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         first.append("Effectiveness ", style="bold")
         first.append(
             f"{eff.get('patterns_drifting', 0)} of {eff.get('patterns_analyzed', 0)} drifting"
-            f" (W=5, 0.20) · avg |Δ| {float(eff.get('avg_drift_magnitude') or 0):.2f}"
+            f" (W={SUMMARY_WINDOW}, {SUMMARY_DRIFT_THRESHOLD:.2f})"
+            f" · avg |Δ| {float(eff.get('avg_drift_magnitude') or 0):.2f}"
         )
         if eff.get("most_drifted"):
             first.append(" · most: ")
@@ -309,7 +304,8 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
         second.append("Belief ", style="bold")
         second.append(
             f"{epi.get('patterns_with_epistemic_drift', 0)} of "
-            f"{epi.get('patterns_analyzed', 0)} drifting (W=5, 0.15) · avg Δ "
+            f"{epi.get('patterns_analyzed', 0)} drifting (W={SUMMARY_WINDOW}, "
+            f"{SUMMARY_EPISTEMIC_THRESHOLD:.2f}) · avg Δ "
             f"{float(epi.get('avg_belief_change') or 0):+.2f} · entropy "
             f"{float(epi.get('avg_belief_entropy') or 0):.2f}"
         )
@@ -338,29 +334,15 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
 
     # -- name filter (client-side: the report's rows are already here) ------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "focus_filter":
-            return filter_key_free(self)
-        return self.triage_check_action(action)
-
-    def action_focus_filter(self) -> None:
-        self.query_one("#drift-filter", FilterInput).focus_now()
-
-    def _filter_changed(self, text: str) -> None:
-        if text != self._filter:
-            self._filter = text
-            self._show_rows()
-
-    def on_filter_input_done(self, event: FilterInput.Done) -> None:
-        event.stop()
-        self.table.focus()
+    def filter_changed(self, text: str) -> None:
+        self._show_rows()
 
     # -- thresholds, window, only exceeding ----------------------------------------------
 
     def _change(self, **changes: Any) -> None:
         self.params = replace(self.params, **changes)
         self._show_status()
-        self.console.request_refresh(force=True)
+        self.host.request_refresh(force=True)
 
     def action_threshold(self, direction: int) -> None:
         value = self.params.drift_threshold + direction * THRESHOLD_STEP
@@ -384,7 +366,7 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
     def action_retire_preview(self) -> None:
         # Captured now: the dialog describes exactly the parameters that will run.
         params = self.params
-        store = self.console.store
+        store = self.host.store
 
         def read() -> list[tuple[str, str, float]]:
             return store.preview_retire_drifting_patterns(
@@ -401,16 +383,16 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
                 drift_threshold=params.drift_threshold,
                 window_size=params.window_size,
                 statuses=statuses,
-                read_only=self.console.read_only,
+                read_only=self.host.read_only,
             )
             self.app.push_screen(screen, lambda go: self._retire_confirmed(go, params))
 
         self._in_background(read, show, "Retire preview failed")
 
     def _retire_confirmed(self, confirmed: bool | None, params: DriftParams) -> None:
-        if not confirmed or self.console.read_only:
+        if not confirmed or self.host.read_only:
             return
-        store = self.console.store
+        store = self.host.store
 
         def write() -> list[tuple[str, str, float]]:
             return store.retire_drifting_patterns(
@@ -426,7 +408,7 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
                 "status unchanged.",
                 title="retire_drifting_patterns", markup=False,
             )
-            self.console.request_refresh(force=True)
+            self.host.request_refresh(force=True)
 
         self._in_background(write, done, "Drift retirement failed")
 
@@ -437,7 +419,7 @@ class DriftScreen(PatternTriageMixin, StoreScreen):
 
         With polling off (tests, snapshots) it runs synchronously, like the app's refreshes.
         """
-        if not self.console.poll_enabled:
+        if not self.host.poll_enabled:
             try:
                 result = job()
             except Exception as error:  # shown, not raised

@@ -19,35 +19,29 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import events, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from marianne_tui.ages import spoken_age
+from marianne_tui.formatting import spoken_age_of, stamp
 from marianne_tui.modals.outcome import OutcomeChoice, OutcomeScreen, outcome_text
-from marianne_tui.screens.base import StoreScreen
+from marianne_tui.screens.filtered import ListFilterMixin
 from marianne_tui.text import clean, untrusted
-from marianne_tui.widgets.filter_bar import (
-    FILTER_BINDING,
-    FilterInput,
-    filter_key_free,
-    text_matches,
-)
+from marianne_tui.widgets.filter_bar import FILTER_BINDING, text_matches
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
-from store import EscalationDecisionRecord, UndoConflictError
+from marianne_tui.widgets.status_line import StatusLine
+from store import EscalationDecisionRecord, JournalSubject, UndoConflictError
 
 if TYPE_CHECKING:
     from store import GlobalLearningStore
 
 FETCH_LIMIT = 200
 SIMILAR_LIMIT = 5
-ESCALATION_KIND = "escalation"
 
 COLUMNS = (
     Column("outcome", "Outcome", 10),
@@ -64,27 +58,12 @@ COLUMNS = (
 )
 
 
-def _local_stamp(moment: datetime) -> str:
-    if moment == datetime.min:
-        return "?"
-    return moment.strftime("%m-%d %H:%M")
-
-
-def _age(moment: datetime, now: datetime) -> str:
-    if moment == datetime.min:
-        return "unknown time"
-    seconds = (now - moment).total_seconds()
-    if seconds < 0:
-        return "in the future"
-    return spoken_age(seconds)
-
-
 def _pass_rate(value: float) -> str:
     # A percentage (0-100) in this table, unlike executions.
     return f"{value:.0f}%" if value == int(value) else f"{value:.1f}%"
 
 
-class EscalationsScreen(StoreScreen):
+class EscalationsScreen(ListFilterMixin):
     """Escalation history with the pending-outcome queue first (key 4).
 
     The detail panel sits under the table at every width: the table needs the full width
@@ -92,6 +71,8 @@ class EscalationsScreen(StoreScreen):
     """
 
     TITLE_TEXT = "Escalations"
+    WRITE_ACTIONS = frozenset({"record_outcome", "undo"})
+    READ_ONLY_NOTICE = "outcome entry and undo are disabled"
 
     BINDINGS = [  # noqa: RUF012
         Binding("o", "record_outcome", "Outcome"),
@@ -102,7 +83,7 @@ class EscalationsScreen(StoreScreen):
     DEFAULT_CSS = """
     EscalationsScreen #esc-bar { height: 1; }
     EscalationsScreen #esc-filter { width: 24; }
-    EscalationsScreen #esc-status { width: 1fr; height: 1; padding: 0 1; }
+    EscalationsScreen #esc-status { width: 1fr; }
     EscalationsScreen #esc-body { layout: vertical; height: 1fr; }
     EscalationsScreen #esc-table { width: 1fr; }
     EscalationsScreen #esc-detail-scroll {
@@ -116,7 +97,6 @@ class EscalationsScreen(StoreScreen):
         #: Every fetched record by id (the filter only hides rows from the table).
         self._records: dict[str, EscalationDecisionRecord] = {}
         self._shown = 0
-        self._filter = ""
         self._similar: dict[str, list[EscalationDecisionRecord]] = {}
         self._similar_wanted: str | None = None
 
@@ -124,9 +104,9 @@ class EscalationsScreen(StoreScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="esc-bar"):
-            yield FilterInput("/ filter job, action…", id="esc-filter", return_to="esc-table",
-                              on_value=self._filter_changed)
-            yield Static(id="esc-status")
+            yield self.filter_input("/ filter job, action…", id="esc-filter",
+                                    return_to="esc-table")
+            yield StatusLine(id="esc-status")
         with Container(id="esc-body"):
             yield LiveTable(COLUMNS, id="esc-table")
             with VerticalScroll(id="esc-detail-scroll"):
@@ -159,7 +139,7 @@ class EscalationsScreen(StoreScreen):
         self._show_detail()
 
     def _matches(self, record: EscalationDecisionRecord) -> bool:
-        return text_matches(self._filter, (
+        return text_matches(self.filter_text, (
             record.job_hash, record.action, record.outcome_after_action or "awaiting",
             record.guidance, record.model,
         ))
@@ -169,7 +149,7 @@ class EscalationsScreen(StoreScreen):
             record.id,
             (
                 outcome_text(record.outcome_after_action),
-                Text(_local_stamp(record.recorded_at), no_wrap=True),
+                Text(stamp(record.recorded_at), no_wrap=True),
                 untrusted(record.job_hash, 8),
                 Text(str(record.sheet_num), justify="right"),
                 Text(f"{record.confidence:.2f}", justify="right"),
@@ -189,18 +169,17 @@ class EscalationsScreen(StoreScreen):
         else:
             status.append("✓ Every escalation has an outcome", style="green")
         fetched = len(self._records)
-        status.append(f" · {self._shown} shown of {fetched}", style="bold" if self._filter
+        status.append(f" · {self._shown} shown of {fetched}", style="bold" if self.filter_text
                       else "")
         if fetched >= FETCH_LIMIT:
             status.append(" fetched (pending + latest)", style="dim")
-        if self._filter:
+        if self.filter_text:
             status.append(" · text ")
-            status.append_text(untrusted(self._filter, 30, style="bold"))
-        if self.console.read_only:
+            status.append_text(untrusted(self.filter_text, 30, style="bold"))
+        if self.host.read_only:
             status.append(" · read-only: o and u disabled", style="yellow")
         # (o and u are in the footer: no key hints here, the counts need the room at 80.)
-        # One fixed-height line: a relayout of the whole screen would cost ~35 ms.
-        self.query_one("#esc-status", Static).update(status, layout=False)
+        self.query_one("#esc-status", StatusLine).show(status)
 
     # -- the detail panel: selected escalation + similar past ones ------------------------
 
@@ -212,9 +191,9 @@ class EscalationsScreen(StoreScreen):
         key = self.table.cursor_key
         record = self._records.get(key) if key is not None else None
         if record is None:
-            if self._records and self._filter:
+            if self._records and self.filter_text:
                 empty = Text("No fetched escalation matches ", style="dim")
-                empty.append_text(untrusted(self._filter, 60, style="bold"))
+                empty.append_text(untrusted(self.filter_text, 60, style="bold"))
                 empty.append(" (job, action, outcome, guidance, model). / then escape "
                              "clears the filter.", style="dim")
             else:
@@ -232,7 +211,7 @@ class EscalationsScreen(StoreScreen):
             self._look_up_similar(record)
 
     def _look_up_similar(self, record: EscalationDecisionRecord) -> None:
-        store = self.console.store
+        store = self.host.store
 
         def read() -> list[EscalationDecisionRecord]:
             return store.get_similar_escalation(
@@ -246,7 +225,7 @@ class EscalationsScreen(StoreScreen):
             if self.table.cursor_key == record.id:
                 self._show_detail()
 
-        if not self.console.poll_enabled:
+        if not self.host.poll_enabled:
             # Tests and snapshots: synchronous, like the app's own refreshes.
             done(read())
         else:
@@ -269,7 +248,7 @@ class EscalationsScreen(StoreScreen):
         record: EscalationDecisionRecord,
         similar: list[EscalationDecisionRecord] | None,
     ) -> Text:
-        now = self.console.store.clock.local()
+        now = self.host.store.clock.local()
         text = Text()
         text.append("Sheet ", style="bold")
         text.append(str(record.sheet_num), style="bold")
@@ -280,7 +259,7 @@ class EscalationsScreen(StoreScreen):
         text.append(f" at confidence {record.confidence:.2f}, pass rate "
                     f"{_pass_rate(record.validation_pass_rate)}, "
                     f"{record.retry_count} {'retry' if record.retry_count == 1 else 'retries'}")
-        text.append(f"\n{_age(record.recorded_at, now)} · outcome ")
+        text.append(f"\n{spoken_age_of(record.recorded_at, now)} · outcome ")
         text.append_text(outcome_text(record.outcome_after_action))
         if record.guidance:
             text.append("\nGuidance: ", style="dim")
@@ -306,40 +285,17 @@ class EscalationsScreen(StoreScreen):
             text.append_text(outcome_text(past.outcome_after_action))
             text.append(f"  conf {past.confidence:.2f} pass "
                         f"{_pass_rate(past.validation_pass_rate)} · "
-                        f"{_age(past.recorded_at, now)}", style="dim")
+                        f"{spoken_age_of(past.recorded_at, now)}", style="dim")
         return text
 
     # -- filter (client-side: the rows are already here) -------------------------------
 
-    def action_focus_filter(self) -> None:
-        self.query_one("#esc-filter", FilterInput).focus_now()
-
-    def _filter_changed(self, text: str) -> None:
-        if text != self._filter:
-            self._filter = text
-            self._show_rows()
-
-    def on_filter_input_done(self, event: FilterInput.Done) -> None:
-        event.stop()
-        self.table.focus()
+    def filter_changed(self, text: str) -> None:
+        self._show_rows()
 
     # -- outcome entry and undo (writes) -----------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "focus_filter":
-            return filter_key_free(self)
-        # Hidden from the footer when the store is read-only; on_key says why.
-        return not (action in ("record_outcome", "undo") and self.console.read_only)
-
-    def on_key(self, event: events.Key) -> None:
-        if event.key in ("o", "u") and self.console.read_only:
-            event.stop()
-            self.notify("The store is open read-only: outcome entry and undo are disabled.",
-                        severity="warning", markup=False)
-
     def action_record_outcome(self) -> None:
-        if self.console.read_only:
-            return
         key = self.table.cursor_key  # the target is fixed now, whatever refreshes later
         record = self._records.get(key) if key is not None else None
         if record is None:
@@ -350,7 +306,7 @@ class EscalationsScreen(StoreScreen):
     def _outcome_chosen(self, choice: OutcomeChoice | None) -> None:
         if choice is None:
             return
-        store = self.console.store
+        store = self.host.store
         try:
             store.record_escalation_outcome(choice.escalation_id, choice.outcome,
                                             note=choice.note)
@@ -364,13 +320,13 @@ class EscalationsScreen(StoreScreen):
         where = f"sheet {record.sheet_num} of job {clean(record.job_hash, 8)}" if record else ""
         self.notify(f"Recorded outcome {choice.outcome.value} for {where} (u undoes)",
                     markup=False)
-        self.console.request_refresh(force=True)
+        self.host.request_refresh(force=True)
 
     def action_undo(self) -> None:
-        if self.console.read_only:
-            return
         try:
-            entry = self.console.store.undo_last_action(target_kind=ESCALATION_KIND)
+            entry = self.host.store.undo_last_action(
+                target_kind=JournalSubject.ESCALATION
+            )
         except UndoConflictError as error:
             self.notify(clean(f"Cannot undo: {error}", 300), severity="warning", markup=False)
             return
@@ -385,4 +341,4 @@ class EscalationsScreen(StoreScreen):
             clean(f"Undone: outcome {entry.action} → back to {before or 'awaiting'}", 200),
             markup=False,
         )
-        self.console.request_refresh(force=True)
+        self.host.request_refresh(force=True)

@@ -18,15 +18,16 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
-from marianne_tui.ages import short_age
-from marianne_tui.screens.base import StoreScreen
+from marianne_tui.formatting import short_age
+from marianne_tui.screens.filtered import ListFilterMixin
 from marianne_tui.status import STATUS_WIDTH, status_text
 from marianne_tui.text import untrusted
 from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
-from marianne_tui.widgets.filter_bar import FILTER_BINDING, FilterInput, filter_key_free
+from marianne_tui.widgets.filter_bar import FILTER_BINDING
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
+from marianne_tui.widgets.status_line import StatusLine
 from store import GlobalLearningStore, PatternPage, PatternQuery, PatternRow, PatternSort
 
 #: Rows per page: one page is what the table holds (DataTable is fast up to a few thousand).
@@ -79,11 +80,10 @@ COLUMNS = (
 )
 _LABELS = {column.key: column.label for column in COLUMNS}
 
+
 def status_cell(row: PatternRow) -> Text:
     """Glyph + word. Priority 0 on a pending/validated pattern reads "drift-retired"."""
     return status_text(row.status, drift_retired=row.drift_retired)
-
-
 
 
 def score_cell(value: float, *, good: float = 0.7, fair: float = 0.4) -> Text:
@@ -127,7 +127,7 @@ class PatternsData:
     query: PatternQuery | None = None
 
 
-class PatternsScreen(PatternTriageMixin, StoreScreen):
+class PatternsScreen(PatternTriageMixin, ListFilterMixin):
     TITLE_TEXT = "Patterns"
 
     BINDINGS = [  # noqa: RUF012
@@ -145,7 +145,7 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
 
     DEFAULT_CSS = """
     PatternsScreen #patterns-bar { height: 1; }
-    PatternsScreen #patterns-status { width: 1fr; height: 1; padding: 0 1; }
+    PatternsScreen #patterns-status { width: 1fr; }
     """
 
     def __init__(self) -> None:
@@ -159,9 +159,9 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="patterns-bar"):
-            yield FilterInput("/ filter name, text", id="patterns-filter",
-                              return_to="patterns-table", on_value=self._filter_changed)
-            yield Static(id="patterns-status")
+            yield self.filter_input("/ filter name, text", id="patterns-filter",
+                                    return_to="patterns-table")
+            yield StatusLine(id="patterns-status")
         yield LiveTable(COLUMNS, id="patterns-table")
 
     def on_mount(self) -> None:
@@ -199,7 +199,7 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
         # belongs to the previous query: acting on it could hit a pattern the operator
         # has just filtered out.
         if self.page_query is not None and self.page_query != self.query_state:
-            self.console.notify("The list is still updating: press the key again.",
+            self.notify("The list is still updating: press the key again.",
                                 markup=False)
             return None
         return self.table.cursor_key
@@ -229,8 +229,7 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
         if query.text:
             status.append(" · text ")
             status.append_text(untrusted(query.text, 30, style="bold"))
-        # One fixed-height line: a relayout of the whole screen would cost ~35 ms.
-        self.query_one("#patterns-status", Static).update(status, layout=False)
+        self.query_one("#patterns-status", StatusLine).show(status)
 
     def _show_sort(self) -> None:
         query = self.query_state
@@ -249,25 +248,12 @@ class PatternsScreen(PatternTriageMixin, StoreScreen):
         self.query_state = replace(self.query_state, **changes)  # type: ignore[arg-type]
         self._show_sort()
         self._show_status()
-        self.console.request_refresh(force=True)
+        self.host.request_refresh(force=True)
 
-    # -- filter -------------------------------------------------------------------------
+    # -- filters ------------------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "focus_filter":
-            return filter_key_free(self)
-        return self.triage_check_action(action)
-
-    def action_focus_filter(self) -> None:
-        self.query_one("#patterns-filter", FilterInput).focus_now()
-
-    def _filter_changed(self, text: str) -> None:
-        if text != self.query_state.text:
-            self._set_query(text=text)
-
-    def on_filter_input_done(self, event: FilterInput.Done) -> None:
-        event.stop()
-        self.table.focus()
+    def filter_changed(self, text: str) -> None:
+        self._set_query(text=text)
 
     def action_cycle_status(self) -> None:
         current = self.query_state.statuses[0] if self.query_state.statuses else ""

@@ -14,16 +14,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import Static
 
+from marianne_tui.formatting import countdown, duration, stamp_near
 from marianne_tui.modals.confirm import ConfirmScreen
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.text import clean, untrusted
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
+from marianne_tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from store import GlobalLearningStore, RateLimitEvent
@@ -48,46 +49,18 @@ CONDUCTOR_NOTE = (
 )
 
 
-def format_remaining(seconds: float) -> str:
-    """``3d 04h``, ``1h 02m``, ``4m 05s``, ``9s``: the countdown as an operator reads it
-    (days past 24 h, so the column keeps its width: "533h 18m" did not fit)."""
-    whole = max(0, int(seconds + 0.999))  # round up: "0s" only once really expired
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
-def format_duration(seconds: float) -> str:
-    if seconds != seconds:  # NaN never reaches the store, but a viewer must not crash
-        return "?"
-    return format_remaining(seconds) if seconds >= 0 else f"-{format_remaining(-seconds)}"
-
-
-def _utc_stamp(moment: datetime, now: datetime) -> str:
-    """Time of day when it is today (UTC), otherwise month-day and time."""
-    if moment.date() == now.date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%m-%d %H:%M")
-
-
 class RateLimitsScreen(StoreScreen):
     """Active store rate limits (key 5)."""
 
     TITLE_TEXT = "Rate limits"
+    WRITE_ACTIONS = frozenset({"cleanup_expired"})
+    READ_ONLY_NOTICE = "cleanup is disabled"
 
     BINDINGS = [  # noqa: RUF012
         Binding("c", "cleanup_expired", "Clean up expired"),
     ]
 
     DEFAULT_CSS = """
-    RateLimitsScreen #rl-status { height: 1; padding: 0 1; }
     RateLimitsScreen #rl-note { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     """
 
@@ -99,7 +72,7 @@ class RateLimitsScreen(StoreScreen):
     # -- layout -------------------------------------------------------------------------
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="rl-status")
+        yield StatusLine(id="rl-status")
         yield LiveTable(COLUMNS, id="rl-table")
         yield Static(CONDUCTOR_NOTE, id="rl-note")
 
@@ -121,7 +94,7 @@ class RateLimitsScreen(StoreScreen):
 
         Called by the 1 s timer (and directly by tests, which move a frozen clock).
         """
-        now = self.console.store.clock.utc()
+        now = self.host.store.clock.utc()
         live = tuple(event for event in self._events if event.expires_at > now)
         expired = len(live) < len(self._events)
         self._events = live
@@ -130,7 +103,7 @@ class RateLimitsScreen(StoreScreen):
         self._sync_timer()
         if expired:
             # The store did not change, so the probe would not refresh the header's count.
-            self.console.request_refresh(force=True)
+            self.host.request_refresh(force=True)
 
     def _row(self, event: RateLimitEvent, now: datetime) -> Row:
         remaining = (event.expires_at - now).total_seconds()
@@ -138,13 +111,13 @@ class RateLimitsScreen(StoreScreen):
         return Row(
             event.id,
             (
-                Text(f"⏳ {format_remaining(remaining)}", style=style, no_wrap=True),
+                Text(f"⏳ {countdown(remaining)}", style=style, no_wrap=True),
                 untrusted(event.error_code),
                 untrusted(event.model or "(any model)"),
                 untrusted(event.source_job_hash, 8),
-                Text(_utc_stamp(event.expires_at, now), no_wrap=True),
-                Text(_utc_stamp(event.recorded_at, now), no_wrap=True),
-                Text(format_duration(event.duration_seconds), no_wrap=True),
+                Text(stamp_near(event.expires_at, now), no_wrap=True),
+                Text(stamp_near(event.recorded_at, now), no_wrap=True),
+                Text(duration(event.duration_seconds), no_wrap=True),
             ),
         )
 
@@ -160,15 +133,14 @@ class RateLimitsScreen(StoreScreen):
         status.append(f" · now {now.strftime('%H:%M:%S')} UTC", style="dim")
         if count >= FETCH_LIMIT:
             status.append(f" · first {FETCH_LIMIT} shown", style="dim")
-        if self.console.read_only:
+        if self.host.read_only:
             status.append(" · read-only: cleanup disabled", style="yellow")
-        # One fixed-height line: a relayout of the whole screen would cost ~35 ms.
-        self.query_one("#rl-status", Static).update(status, layout=False)
+        self.query_one("#rl-status", StatusLine).show(status)
 
     # -- the countdown timer (only while shown, only while there is something to count) --
 
     def _sync_timer(self) -> None:
-        wanted = bool(self._events) and self.console.poll_enabled and self.is_current
+        wanted = bool(self._events) and self.host.poll_enabled and self.is_current
         if wanted and self._timer is None:
             self._timer = self.set_interval(1.0, self.tick)
         elif not wanted and self._timer is not None:
@@ -187,19 +159,7 @@ class RateLimitsScreen(StoreScreen):
 
     # -- cleanup of expired rows (a write) ------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Hidden from the footer when the store is read-only; on_key says why.
-        return not (action == "cleanup_expired" and self.console.read_only)
-
-    def on_key(self, event: events.Key) -> None:
-        if event.key == "c" and self.console.read_only:
-            event.stop()
-            self.notify("The store is open read-only: cleanup is disabled.",
-                        severity="warning", markup=False)
-
     def action_cleanup_expired(self) -> None:
-        if self.console.read_only:
-            return
         self.app.push_screen(
             ConfirmScreen(
                 "Clean up expired rate limits?",
@@ -214,13 +174,13 @@ class RateLimitsScreen(StoreScreen):
         )
 
     def _cleanup_confirmed(self, confirmed: bool | None) -> None:
-        if not confirmed or self.console.read_only:
+        if not confirmed:
             return
         try:
-            deleted = self.console.store.cleanup_expired_rate_limits()
+            deleted = self.host.store.cleanup_expired_rate_limits()
         except Exception as error:  # the store's refusal is shown, not raised
             self.notify(clean(f"Cleanup failed: {error}"), severity="error", markup=False)
             return
         self.notify(f"Deleted {deleted} expired rate-limit event{'s' if deleted != 1 else ''}",
                     markup=False)
-        self.console.request_refresh(force=True)
+        self.host.request_refresh(force=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from textual.binding import Binding
 from textual.message import Message
@@ -36,7 +37,7 @@ MAX_FILTER = 200
 FILTER_BINDING = Binding("slash", "focus_filter", "Filter", priority=True)
 
 
-def filter_key_free(screen: Screen[object]) -> bool:
+def filter_key_free(screen: Screen[Any]) -> bool:
     """False while a filter has the focus: `/` is then typed into it (paths, "a/b")."""
     return not isinstance(screen.focused, FilterInput)
 

@@ -16,8 +16,6 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowDoesNotExist
 
-from marianne_tui.text import untrusted
-
 
 @dataclass(frozen=True)
 class Column:
@@ -123,8 +121,3 @@ class LiveTable(DataTable[Text]):
         except RowDoesNotExist:
             return False
         return True
-
-
-def text_cells(*values: object) -> tuple[Text, ...]:
-    """Cells from untrusted values (each sanitised and cut)."""
-    return tuple(value if isinstance(value, Text) else untrusted(value) for value in values)

@@ -17,23 +17,13 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
-from marianne_tui.ages import spoken_age
+from marianne_tui.formatting import interval, spoken_age
 from marianne_tui.status import DRIFT_RETIRED, STATUS_LOOK
 from marianne_tui.text import clean
 from store import StoreOverview
 
 #: At this width and above the header has room for three labelled lines.
 WIDE = 120
-
-
-
-
-def describe_interval(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:g} s"
-    if seconds < 3600:
-        return f"{seconds / 60:g} min"
-    return f"{seconds / 3600:g} h"
 
 
 def short_location(location: str, limit: int) -> str:
@@ -64,7 +54,7 @@ def _status_part(state: HeaderState, wide: bool) -> Text:
         part.append(f" · updated {age}", style="dim")
     elif state.live:
         part.append("● live", style="bold green")
-        part.append(f" · every {describe_interval(state.refresh_seconds)}", style="dim")
+        part.append(f" · every {interval(state.refresh_seconds)}", style="dim")
     else:
         part.append("⏸ paused", style="bold yellow")
         part.append(f" · updated {age}", style="dim")
@@ -175,10 +165,6 @@ class StoreHeader(Widget):
     """
 
     _state: HeaderState | None = None
-
-    @property
-    def state(self) -> HeaderState | None:
-        return self._state
 
     def show(
         self,

@@ -16,6 +16,7 @@ from conftest import FrozenClock
 from sqlalchemy import insert
 
 from store import (
+    EscalationDecisionRecord,
     GlobalLearningStore,
     PatternQuery,
     PatternSort,
@@ -23,6 +24,7 @@ from store import (
     TrustBand,
     tables,
 )
+from store.escalation import escalation_record_from_row
 
 # id, name, type, status, trust, effectiveness, priority, successes, failures,
 # last_seen, instrument, active, description
@@ -286,6 +288,47 @@ def test_overview_numbers(populated: GlobalLearningStore, clock: FrozenClock) ->
     assert overview.diversity == 0.25
     assert overview.active_rate_limits == 1  # r3 expires exactly now: not active
     assert overview.pending_escalations == 2
+
+
+def test_a_malformed_escalation_time_reads_as_unknown_on_the_review_list(
+    sqlite_store: GlobalLearningStore,
+) -> None:
+    _insert(sqlite_store, tables.escalation_decisions, [
+        _escalation("e1", "2026-11-25T10:00:00", None),
+        _escalation("e2", "2026-11-25T09:00:00", None),
+    ])
+    # Another writer leaves text that is no timestamp (the typed insert above cannot).
+    with sqlite3.connect(sqlite_store.db_path) as db:
+        db.execute("UPDATE escalation_decisions SET recorded_at = 'last tuesday' "
+                   "WHERE id = 'e2'")
+    by_id = {record.id: record for record in sqlite_store.escalations_for_review()}
+    assert by_id["e2"].recorded_at == datetime.min
+    assert by_id["e1"].recorded_at == datetime(2026, 11, 25, 10, 0, 0)
+
+
+def test_one_escalation_builder_lenient_only_for_viewers() -> None:
+    stored = {
+        "id": "e1", "job_hash": "job", "sheet_num": 2, "confidence": None,
+        "action": "retry", "guidance": None, "validation_pass_rate": None,
+        "retry_count": 1, "outcome_after_action": None, "recorded_at": "last tuesday",
+        "model": None,
+    }
+    viewer = escalation_record_from_row(stored, tolerant=True)
+    assert (viewer.confidence, viewer.validation_pass_rate, viewer.recorded_at) == (
+        0.0, 0.0, datetime.min
+    )
+    well_formed = {**stored, "confidence": 1.7, "validation_pass_rate": 80.0,
+                   "recorded_at": "2026-11-25T10:00:00"}
+    assert escalation_record_from_row(well_formed, tolerant=True) == EscalationDecisionRecord(
+        id="e1", job_hash="job", sheet_num=2, confidence=1.0, action="retry", guidance=None,
+        validation_pass_rate=80.0, retry_count=1, recorded_at=datetime(2026, 11, 25, 10),
+    )
+    # Marianne's reads get the values as the row holds them: nothing is parsed or filled in.
+    exact = escalation_record_from_row({**stored, "confidence": 0.4,
+                                        "validation_pass_rate": 80.0})
+    assert (exact.confidence, exact.validation_pass_rate, exact.recorded_at) == (
+        0.4, 80.0, "last tuesday"
+    )
 
 
 def test_escalations_for_review_order(store: GlobalLearningStore) -> None:

@@ -17,7 +17,11 @@ import pytest
 from store import GlobalLearningStore, get_global_store
 
 MODULE_EXPORTS = {
-    "store.base": ["GlobalLearningStoreBase", "DEFAULT_GLOBAL_STORE_PATH"],
+    "store": ["GlobalLearningStore", "get_global_store", "_global_store", "_global_store_lock"],
+    "store.base": [
+        "GlobalLearningStoreBase", "DEFAULT_GLOBAL_STORE_PATH", "SQLParam", "WhereBuilder",
+        "_logger",
+    ],
     "store.models": [
         "DriftMetrics", "EntropyResponseRecord", "EpistemicDriftMetrics", "ErrorRecoveryRecord",
         "EscalationDecisionRecord", "EvolutionEntryInput", "EvolutionTrajectoryEntry",
@@ -26,7 +30,10 @@ MODULE_EXPORTS = {
         "SuccessFactors",
     ],
     "store.patterns": ["PatternMixin"],
-    "store.patterns_crud": ["PatternCrudMixin", "PatternProvenance"],
+    "store.patterns_crud": [
+        "PatternCrudMixin", "PatternProvenance", "DECAY_BASE", "DECAY_PERIOD_DAYS",
+        "GROUNDING_BASE_WEIGHT", "GROUNDING_SENSITIVITY",
+    ],
     "store.patterns_query": ["PatternQueryMixin"],
     "store.patterns_quarantine": ["PatternQuarantineMixin"],
     "store.patterns_trust": ["PatternTrustMixin"],
@@ -115,6 +122,184 @@ def test_signatures_keep_marianne_parameter_names() -> None:
     for method, names in expected.items():
         parameters = list(inspect.signature(getattr(GlobalLearningStore, method)).parameters)
         assert parameters[1 : 1 + len(names)] == names, method
+
+
+#: Every public method of Marianne's GlobalLearningStore with its parameters after ``self``,
+#: as Marianne's source declares them (names, order, defaults, ``*``), annotations left out.
+MARIANNE_SIGNATURES = {
+    "analyze_pattern_why": "pattern_id",
+    "assign_workspace_cluster": "workspace_hash, cluster_id",
+    "batch_connection": "",
+    "calculate_budget_adjustment": (
+        "job_hash, current_entropy, floor=0.05, ceiling=0.5, decay_rate=0.95, boost_amount=0.1, "
+        "entropy_threshold=0.3, initial_budget=0.15"
+    ),
+    "calculate_effectiveness_drift": "pattern_id, window_size=5, drift_threshold=0.2",
+    "calculate_epistemic_drift": "pattern_id, window_size=5, drift_threshold=0.15",
+    "calculate_pattern_entropy": "",
+    "calculate_trust_score": "pattern_id",
+    "check_entropy_response_needed": "job_hash, entropy_threshold=0.3, cooldown_seconds=3600",
+    "check_recent_pattern_discoveries": (
+        "exclude_job_id=None, pattern_type=None, min_effectiveness=0.0, limit=20"
+    ),
+    "cleanup_expired_pattern_discoveries": "",
+    "cleanup_expired_rate_limits": "",
+    "clear_all": "",
+    "close": "",
+    "get_active_pattern_discoveries": "pattern_type=None",
+    "get_active_rate_limits": "model=None",
+    "get_drifting_patterns": "drift_threshold=0.2, window_size=5, limit=20",
+    "get_entropy_response_history": "job_hash=None, limit=50",
+    "get_entropy_response_statistics": "job_hash=None",
+    "get_epistemic_drift_summary": "",
+    "get_epistemic_drifting_patterns": "drift_threshold=0.15, window_size=5, limit=20",
+    "get_error_recovery_sample_count": "error_code",
+    "get_escalation_history": "job_id=None, action=None, limit=20",
+    "get_evolution_history": "last_n=10",
+    "get_execution_stats": "",
+    "get_exploration_budget": "job_hash=None",
+    "get_exploration_budget_history": "job_hash=None, limit=50",
+    "get_exploration_budget_statistics": "job_hash=None",
+    "get_high_trust_patterns": "threshold=0.7, limit=50",
+    "get_last_entropy_response": "job_hash=None",
+    "get_learned_wait_time": "error_code, model=None, min_samples=3",
+    "get_learned_wait_time_with_fallback": (
+        "error_code, static_delay, model=None, min_samples=3, min_confidence=0.7"
+    ),
+    "get_low_trust_patterns": "threshold=0.3, limit=50",
+    "get_optimal_execution_window": "error_code=None, model=None",
+    "get_pattern_by_id": "pattern_id",
+    "get_pattern_drift_summary": "",
+    "get_pattern_entropy_history": "limit=50",
+    "get_pattern_provenance": "pattern_id",
+    "get_patterns": (
+        "pattern_type=None, min_priority=0.01, limit=20, context_tags=None, "
+        "quarantine_status=None, exclude_quarantined=False, min_trust=None, max_trust=None, "
+        "include_inactive=False, instrument_name=None, include_universal=True"
+    ),
+    "get_patterns_for_auto_apply": (
+        "trust_threshold=0.85, require_validated=True, limit=3, context_tags=None"
+    ),
+    "get_patterns_with_why": "min_observations=1, limit=20",
+    "get_quarantined_patterns": "limit=50",
+    "get_recent_executions": "limit=20, workspace_hash=None",
+    "get_recurring_issues": "min_occurrences=2, window_cycles=None",
+    "get_retired_patterns": "limit=50",
+    "get_similar_escalation": (
+        "confidence, validation_pass_rate, confidence_tolerance=0.15, pass_rate_tolerance=15.0, "
+        "limit=5"
+    ),
+    "get_similar_executions": "job_hash=None, workspace_hash=None, sheet_num=None, limit=10",
+    "get_similar_workspaces": "cluster_id, limit=10",
+    "get_success_factors": "pattern_id",
+    "get_trajectory": "start_cycle=None, end_cycle=None, limit=50",
+    "get_workspace_cluster": "workspace_hash",
+    "hash_job": "job_name, config_hash=None",
+    "hash_workspace": "workspace_path",
+    "is_rate_limited": "error_code=None, model=None",
+    "promote_ready_patterns": "",
+    "quarantine_pattern": "pattern_id, reason=None",
+    "recalculate_all_pattern_priorities": "",
+    "recalculate_all_trust_scores": "",
+    "record_error_recovery": (
+        "error_code, suggested_wait, actual_wait, recovery_success, model=None"
+    ),
+    "record_escalation_decision": (
+        "job_id, sheet_num, confidence, action, validation_pass_rate, retry_count, guidance=None,"
+        " outcome_after_action=None, model=None"
+    ),
+    "record_evolution_cycle": (
+        "cycle_number, candidates_generated, candidates_applied, changes_summary, outcome, "
+        "learning_snapshot"
+    ),
+    "record_evolution_entry": (
+        "cycle=None, evolutions_completed=None, evolutions_deferred=None, issue_classes=None, "
+        "cv_avg=None, implementation_loc=None, test_loc=None, loc_accuracy=None, "
+        "research_candidates_resolved=0, research_candidates_created=0, notes='', *, entry=None"
+    ),
+    "record_outcome": "outcome, workspace_path, model=None, error_codes=None",
+    "record_pattern": (
+        "pattern_type, pattern_name, description=None, context_tags=None, suggested_action=None, "
+        "provenance=None, provenance_job_hash=None, provenance_sheet_num=None, "
+        "instrument_name=None"
+    ),
+    "record_pattern_application": (
+        "pattern_id, execution_id, pattern_led_to_success, retry_count_before=0, "
+        "retry_count_after=0, application_mode='exploitation', validation_passed=None, "
+        "grounding_confidence=None"
+    ),
+    "record_pattern_discovery": (
+        "pattern_id, pattern_name, pattern_type, job_id, effectiveness_score=1.0, "
+        "context_tags=None, ttl_seconds=300.0"
+    ),
+    "record_pattern_entropy": "metrics",
+    "record_rate_limit_event": "error_code, duration_seconds, job_id, model=None",
+    "retire_drifting_patterns": "drift_threshold=0.2, window_size=5, require_negative_drift=True",
+    "retire_pattern": "pattern_id",
+    "soft_delete_pattern": "pattern_id",
+    "trigger_entropy_response": (
+        "job_hash='', entropy_at_trigger=0.0, threshold_used=0.0, *, trigger=None, config=None, "
+        "boost_budget=None, revisit_quarantine=None, max_quarantine_revisits=None, "
+        "budget_floor=None, budget_ceiling=None, budget_boost_amount=None"
+    ),
+    "update_escalation_outcome": "escalation_id, outcome_after_action",
+    "update_exploration_budget": (
+        "job_hash, budget_value, adjustment_type, entropy_at_time=None, adjustment_reason=None, "
+        "floor=0.05, ceiling=0.5"
+    ),
+    "update_pattern_effectiveness": "pattern_id",
+    "update_quarantine_status": "pattern_id, new_status",
+    "update_success_factors": (
+        "pattern_id, validation_types=None, error_categories=None, prior_sheet_status=None, "
+        "retry_iteration=0, escalation_was_pending=False, grounding_confidence=None"
+    ),
+    "update_trust_score": "pattern_id, delta",
+    "validate_pattern": "pattern_id",
+}
+
+
+def _rendered(function: object, marianne: str) -> tuple[str, list[inspect.Parameter]]:
+    """Our signature in the notation above, and the parameters Marianne's does not have."""
+    known = {part.split("=")[0] for part in marianne.split(", ")}
+    parts: list[str] = []
+    extensions: list[inspect.Parameter] = []
+    star = False
+    for parameter in inspect.signature(function).parameters.values():  # type: ignore[arg-type]
+        if parameter.name == "self":
+            continue
+        if parameter.name not in known:
+            extensions.append(parameter)
+            continue
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
+        if parameter.default is parameter.empty:
+            parts.append(parameter.name)
+        else:
+            parts.append(f"{parameter.name}={parameter.default!r}")
+    return ", ".join(parts), extensions
+
+
+def test_the_list_has_all_79_of_mariannes_methods() -> None:
+    assert len(MARIANNE_SIGNATURES) == 79
+
+
+@pytest.mark.parametrize("method", sorted(MARIANNE_SIGNATURES))
+def test_every_signature_is_mariannes_and_extensions_are_keyword_only(method: str) -> None:
+    ours, extensions = _rendered(getattr(GlobalLearningStore, method), MARIANNE_SIGNATURES[method])
+    assert ours == MARIANNE_SIGNATURES[method]
+    for parameter in extensions:
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, parameter.name
+        assert parameter.default is not parameter.empty, parameter.name
+
+
+def test_a_positional_call_in_mariannes_shape_cannot_reach_an_extension() -> None:
+    with pytest.raises(TypeError):
+        inspect.signature(GlobalLearningStore.get_active_rate_limits).bind(None, "model", 5)
+    with pytest.raises(TypeError):
+        inspect.signature(GlobalLearningStore.get_active_pattern_discoveries).bind(
+            None, "type", 5
+        )
 
 
 class _MariannesOwnOutcome:

@@ -6,8 +6,6 @@ Expected numbers are the contract's vectors or worked out by hand in the comment
 from __future__ import annotations
 
 import math
-import sqlite3
-from contextlib import closing
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -15,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import FrozenClock
+from conftest import FrozenClock, raw_rows
 from sqlalchemy import insert
 
 from store import GlobalLearningStore, metrics, tables
@@ -23,16 +21,6 @@ from store.base import hash_job, hash_workspace
 from store.executions import SheetOutcome, SheetStatus
 
 STARTED = datetime(2026, 11, 25, 14, 51, 17, 724279, tzinfo=UTC)
-
-
-def raw_rows(store: GlobalLearningStore, table: str) -> list[dict[str, Any]]:
-    """Rows exactly as stored: sqlite3 on the file, or the driver without column types."""
-    if store.dialect == "sqlite":
-        with closing(sqlite3.connect(store.db_path)) as db:
-            db.row_factory = sqlite3.Row
-            return [dict(row) for row in db.execute(f"SELECT * FROM {table}")]
-    with store._engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.exec_driver_sql(f"SELECT * FROM {table}")]
 
 
 def outcome(

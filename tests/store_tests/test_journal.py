@@ -19,6 +19,7 @@ from sqlalchemy import insert
 from store import (
     EscalationOutcome,
     GlobalLearningStore,
+    JournalSubject,
     PatternAction,
     ReadOnlyStoreError,
     UndoConflictError,
@@ -248,10 +249,15 @@ def test_undo_of_one_target_kind(triage: GlobalLearningStore) -> None:
     pattern_entry = store.apply_pattern_action("c", PatternAction.RETIRE)
     escalation_entry = store.record_escalation_outcome("e1", EscalationOutcome.SUCCESS)
 
-    undone = store.undo_last_action(target_kind="pattern")
+    undone = store.undo_last_action(target_kind=JournalSubject.PATTERN)
     assert undone is not None and undone.id == pattern_entry.id
+    assert undone.target_kind is JournalSubject.PATTERN
     assert _raw_state(store, "c") == _state("c")
     assert store.journal(target_id="e1") == [escalation_entry]
+    assert escalation_entry.target_kind is JournalSubject.ESCALATION
+    # The newest entry overall is now the pattern's undo; a kind filter skips it.
+    assert store.undo_last_action(target_kind=JournalSubject.ESCALATION) is not None
+    assert store.journal(target_id="e1")[1].undone_at is not None
 
 
 def test_nothing_to_undo(triage: GlobalLearningStore) -> None:

@@ -6,26 +6,13 @@ Rate-limit rows are the only ones on the UTC clock: both times carry ``+00:00``.
 from __future__ import annotations
 
 import math
-import sqlite3
-from contextlib import closing
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from conftest import FrozenClock
+from conftest import FrozenClock, raw_rows
 
 from store import GlobalLearningStore
 from store.base import hash_job
-
-
-def raw_rows(store: GlobalLearningStore, table: str) -> list[dict[str, Any]]:
-    """Rows exactly as stored: sqlite3 on the file, or the driver without column types."""
-    if store.dialect == "sqlite":
-        with closing(sqlite3.connect(store.db_path)) as db:
-            db.row_factory = sqlite3.Row
-            return [dict(row) for row in db.execute(f"SELECT * FROM {table}")]
-    with store._engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.exec_driver_sql(f"SELECT * FROM {table}")]
 
 
 def test_record_writes_utc_text(store: GlobalLearningStore) -> None:

@@ -6,13 +6,11 @@ Expected numbers are the contract's vectors or worked out by hand in the comment
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import FrozenClock
+from conftest import FrozenClock, raw_rows
 from sqlalchemy import insert, update
 
 from store import GlobalLearningStore, patterns_trust, tables
@@ -60,16 +58,6 @@ def add_pattern(
                 success_factors=success_factors,
             )
         )
-
-
-def raw_rows(store: GlobalLearningStore, table: str) -> list[dict[str, Any]]:
-    """Rows exactly as stored: sqlite3 on the file, or the driver without column types."""
-    if store.dialect == "sqlite":
-        with closing(sqlite3.connect(store.db_path)) as db:
-            db.row_factory = sqlite3.Row
-            return [dict(row) for row in db.execute(f"SELECT * FROM {table}")]
-    with store._engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.exec_driver_sql(f"SELECT * FROM {table}")]
 
 
 def raw_pattern(store: GlobalLearningStore, pattern_id: str) -> dict[str, Any]:
@@ -401,7 +389,7 @@ def test_patterns_with_why(store: GlobalLearningStore) -> None:
 
 def test_factors_update_through_a_batch(store: GlobalLearningStore) -> None:
     add_pattern(store, "p1", successes=1)
-    with store.batch_connection() as conn:
+    with store._batch() as conn:
         store.update_success_factors("p1", error_categories=["b"])
         store.update_success_factors("p1", error_categories=["a"])
         conn.execute(update(tables.patterns).values(led_to_failure_count=1))

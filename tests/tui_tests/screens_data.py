@@ -1,4 +1,5 @@
-"""Small deterministic stores for the Drift, Budget, Escalations and Rate limits tests.
+"""Small deterministic stores for the Drift, Budget, Escalations and Rate limits tests, and
+the helpers those tests share (open a screen, read back what the store holds).
 
 Built only through the store's public API, with a frozen clock that the builder moves
 forward between writes, so every timestamp (and so every ordering) is fixed. Row ids are
@@ -7,16 +8,20 @@ random UUIDs, which no snapshot shows.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from store import GlobalLearningStore, PatternEntropyMetrics
+from conftest import TEST_NOW
+
+from marianne_tui.screens.drift import DriftScreen
+from marianne_tui.screens.escalations import EscalationsScreen
+from marianne_tui.widgets.live_table import LiveTable
+from store import GlobalLearningStore, PatternEntropyMetrics, PatternQuery
 
 T = TypeVar("T")
 
-#: The instant the builders start from (tests/conftest.py's FrozenClock default).
-START = datetime(2026, 11, 25, 12, 0, 0, 250000)
+#: The instant the builders start from (the tests' FrozenClock default).
+START = TEST_NOW
 
 
 def _clock_of(store: GlobalLearningStore):  # -> the tests' FrozenClock
@@ -153,3 +158,24 @@ async def switch_to(app: Any, pilot: Any, key: str, screen_type: type[T]) -> T:
     app.refresh_now_sync(force=True)
     await pilot.pause()
     return screen
+
+
+async def open_drift(app: Any, pilot: Any) -> tuple[DriftScreen, LiveTable]:
+    screen = await switch_to(app, pilot, "2", DriftScreen)
+    return screen, screen.query_one("#drift-table", LiveTable)
+
+
+async def open_escalations(app: Any, pilot: Any) -> tuple[EscalationsScreen, LiveTable]:
+    screen = await switch_to(app, pilot, "4", EscalationsScreen)
+    return screen, screen.query_one("#esc-table", LiveTable)
+
+
+def status_and_priority(store: GlobalLearningStore) -> dict[str, tuple[str, float]]:
+    """Every pattern's status and priority, by name."""
+    return {r.name: (r.status, r.priority) for r in store.query_patterns(
+        PatternQuery(limit=100)).rows}
+
+
+def outcomes(store: GlobalLearningStore) -> dict[str, str | None]:
+    """Every escalation's outcome, by id."""
+    return {r.id: r.outcome_after_action for r in store.escalations_for_review()}

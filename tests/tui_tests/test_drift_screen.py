@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import FrozenClock
-from screens_data import add_drift_patterns, switch_to
+from screens_data import add_drift_patterns, open_drift, status_and_priority
 
 from marianne_tui.app import MarianneApp
 from marianne_tui.modals.confirm import ConfirmScreen
@@ -36,15 +36,6 @@ def _all() -> Any:
     from store import PatternQuery
 
     return PatternQuery(limit=100)
-
-
-def pattern_state(store: GlobalLearningStore) -> dict[str, tuple[str, float]]:
-    return {r.name: (r.status, r.priority) for r in store.query_patterns(_all()).rows}
-
-
-async def open_drift(app: MarianneApp, pilot: Any) -> tuple[DriftScreen, LiveTable]:
-    screen = await switch_to(app, pilot, "2", DriftScreen)
-    return screen, screen.query_one("#drift-table", LiveTable)
 
 
 def cells(table: LiveTable, key: str) -> list[str]:
@@ -120,7 +111,7 @@ async def test_retire_preview_writes_nothing_and_confirm_retires(
     store: GlobalLearningStore,
 ) -> None:
     names = ids(store)
-    before = pattern_state(store)
+    before = status_and_priority(store)
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         _screen, table = await open_drift(app, pilot)
@@ -135,11 +126,11 @@ async def test_retire_preview_writes_nothing_and_confirm_retires(
         await pilot.press("enter")
         await pilot.pause()
         assert not isinstance(app.screen, RetirePreviewScreen)
-        assert pattern_state(store) == before
+        assert status_and_priority(store) == before
 
         await pilot.press("r", "y")
         await pilot.pause()
-        after = pattern_state(store)
+        after = status_and_priority(store)
         for name in ("declining-retry-pattern", "belief-wobbler"):
             assert after[name] == (before[name][0], 0.0)  # priority 0, status unchanged
         for name in ("improving-prompt-fix", "steady-validation"):
@@ -162,7 +153,7 @@ async def test_triage_keys_act_on_the_drift_row(store: GlobalLearningStore) -> N
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await pilot.pause()
-        state = pattern_state(store)
+        state = status_and_priority(store)
         assert state["belief-wobbler"][0] == "quarantined"
         assert {name: s for name, (s, _p) in state.items()} == {
             "belief-wobbler": "quarantined", "declining-retry-pattern": "pending",
@@ -172,7 +163,7 @@ async def test_triage_keys_act_on_the_drift_row(store: GlobalLearningStore) -> N
         assert cells(table, target)[11] == "✖ quarantined"
         await pilot.press("u")
         await pilot.pause()
-        assert pattern_state(store)["belief-wobbler"][0] == "pending"
+        assert status_and_priority(store)["belief-wobbler"][0] == "pending"
 
 
 async def test_enter_opens_the_pattern_detail(store: GlobalLearningStore) -> None:
@@ -189,7 +180,7 @@ async def test_enter_opens_the_pattern_detail(store: GlobalLearningStore) -> Non
 async def test_read_only_previews_but_never_retires(tmp_path: Path, clock: FrozenClock) -> None:
     writable = GlobalLearningStore(tmp_path / "ro.db", clock=clock)
     add_drift_patterns(writable)
-    before = pattern_state(writable)
+    before = status_and_priority(writable)
     writable.close()
     store = GlobalLearningStore(tmp_path / "ro.db", clock=clock, read_only=True)
     app = MarianneApp(store, poll=False)
@@ -207,7 +198,7 @@ async def test_read_only_previews_but_never_retires(tmp_path: Path, clock: Froze
             await pilot.press(key)
             await pilot.pause()
             assert isinstance(app.screen, DriftScreen)
-    assert pattern_state(store) == before
+    assert status_and_priority(store) == before
     store.close()
 
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import FrozenClock
-from screens_data import add_escalations, add_hostile_rows, switch_to
+from screens_data import add_escalations, add_hostile_rows, open_escalations, outcomes
 
 from marianne_tui.app import MarianneApp
 from marianne_tui.modals.outcome import OutcomeScreen
 from marianne_tui.screens.escalations import EscalationsScreen
-from marianne_tui.widgets.live_table import LiveTable
 from store import GlobalLearningStore
 
 
@@ -23,15 +21,6 @@ def store(tmp_path: Path, clock: FrozenClock) -> Iterator[GlobalLearningStore]:
     add_escalations(opened)
     yield opened
     opened.close()
-
-
-def outcomes(store: GlobalLearningStore) -> dict[str, str | None]:
-    return {r.id: r.outcome_after_action for r in store.escalations_for_review()}
-
-
-async def open_escalations(app: MarianneApp, pilot: Any) -> tuple[EscalationsScreen, LiveTable]:
-    screen = await switch_to(app, pilot, "4", EscalationsScreen)
-    return screen, screen.query_one("#esc-table", LiveTable)
 
 
 def detail_text(app: MarianneApp) -> str:

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from conftest import FrozenClock
-from screens_data import add_drift_patterns, add_escalations, switch_to
+from screens_data import (
+    add_drift_patterns,
+    add_escalations,
+    open_drift,
+    open_escalations,
+    outcomes,
+    status_and_priority,
+)
 from textual import events
 from textual._wait import wait_for_idle
 from textual.keys import _character_to_key
@@ -18,12 +25,9 @@ from textual.keys import _character_to_key
 from marianne_tui.app import MarianneApp
 from marianne_tui.modals.confirm import ConfirmScreen
 from marianne_tui.modals.reason import ReasonScreen
-from marianne_tui.screens.drift import DriftScreen
-from marianne_tui.screens.escalations import EscalationsScreen
 from marianne_tui.screens.patterns import PatternsScreen
 from marianne_tui.widgets.filter_bar import FilterInput, text_matches
-from marianne_tui.widgets.live_table import LiveTable
-from store import GlobalLearningStore, PatternQuery
+from store import GlobalLearningStore
 
 
 def test_text_matches_is_a_case_insensitive_substring_of_any_value() -> None:
@@ -42,17 +46,8 @@ def escalation_store(tmp_path: Path, clock: FrozenClock) -> GlobalLearningStore:
     return store
 
 
-def outcomes(store: GlobalLearningStore) -> dict[str, str | None]:
-    return {r.id: r.outcome_after_action for r in store.escalations_for_review()}
-
-
 def esc_status(app: MarianneApp) -> str:
     return str(app.screen.query_one("#esc-status").render())
-
-
-async def open_escalations(app: MarianneApp, pilot: Any) -> tuple[EscalationsScreen, LiveTable]:
-    screen = await switch_to(app, pilot, "4", EscalationsScreen)
-    return screen, screen.query_one("#esc-table", LiveTable)
 
 
 async def test_escalation_filter_live_enter_keeps_escape_clears(
@@ -159,19 +154,8 @@ def drift_store(tmp_path: Path, clock: FrozenClock) -> tuple[GlobalLearningStore
     return store, add_drift_patterns(store)
 
 
-def pattern_state(store: GlobalLearningStore) -> dict[str, tuple[str, float]]:
-    return {
-        r.name: (r.status, r.priority) for r in store.query_patterns(PatternQuery(limit=100)).rows
-    }
-
-
 def drift_status(app: MarianneApp) -> str:
     return str(app.screen.query_one("#drift-status").render())
-
-
-async def open_drift(app: MarianneApp, pilot: Any) -> tuple[DriftScreen, LiveTable]:
-    screen = await switch_to(app, pilot, "2", DriftScreen)
-    return screen, screen.query_one("#drift-table", LiveTable)
 
 
 async def test_drift_filter_by_name_enter_keeps_escape_clears(
@@ -206,7 +190,7 @@ async def test_keys_typed_into_the_drift_filter_fire_nothing(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     store, _names = drift_store(tmp_path, clock)
-    before = pattern_state(store)
+    before = status_and_priority(store)
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         screen, _table = await open_drift(app, pilot)
@@ -217,14 +201,14 @@ async def test_keys_typed_into_the_drift_filter_fire_nothing(
         assert app.screen is screen  # no reason, confirm or preview dialog, same mode
         assert screen.query_one("#drift-filter", FilterInput).value == "qvxnure+-<>[12345"
         assert screen.params == params  # window and thresholds untouched
-    assert pattern_state(store) == before
+    assert status_and_priority(store) == before
     assert store.journal() == []
     store.close()
 
 
 async def test_triage_acts_on_the_filtered_drift_row(tmp_path: Path, clock: FrozenClock) -> None:
     store, names = drift_store(tmp_path, clock)
-    before = pattern_state(store)
+    before = status_and_priority(store)
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         _screen, table = await open_drift(app, pilot)
@@ -234,7 +218,7 @@ async def test_triage_acts_on_the_filtered_drift_row(tmp_path: Path, clock: Froz
         await pilot.press("y")
         await pilot.pause()
         assert table.row_keys_in_order == (names["improving-prompt-fix"],)
-    after = pattern_state(store)
+    after = status_and_priority(store)
     assert after["improving-prompt-fix"][0] == "validated"
     assert {k: v for k, v in after.items() if k != "improving-prompt-fix"} == {
         k: v for k, v in before.items() if k != "improving-prompt-fix"

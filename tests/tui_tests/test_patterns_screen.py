@@ -9,8 +9,8 @@ import pytest
 from conftest import FrozenClock
 from patterns_helpers import build_patterns_store, id_by_name
 
-from marianne_tui.ages import short_age
 from marianne_tui.app import MarianneApp
+from marianne_tui.formatting import short_age
 from marianne_tui.modals.pattern_detail import PatternDetailScreen
 from marianne_tui.screens import patterns as patterns_module
 from marianne_tui.screens.patterns import PatternsScreen

@@ -11,8 +11,9 @@ from conftest import FrozenClock
 from screens_data import add_hostile_rows, add_rate_limits, switch_to
 
 from marianne_tui.app import MarianneApp
+from marianne_tui.formatting import countdown
 from marianne_tui.modals.confirm import ConfirmScreen
-from marianne_tui.screens.rate_limits import RateLimitsScreen, format_remaining
+from marianne_tui.screens.rate_limits import RateLimitsScreen
 from marianne_tui.widgets.live_table import LiveTable
 from store import GlobalLearningStore
 
@@ -37,14 +38,14 @@ def countdowns(table: LiveTable) -> dict[str, str]:
     }
 
 
-def test_format_remaining() -> None:
-    assert format_remaining(0.2) == "1s"
-    assert format_remaining(48) == "48s"
-    assert format_remaining(240) == "4m 00s"
-    assert format_remaining(3600) == "1h 00m"
-    assert format_remaining(86399) == "23h 59m"
-    assert format_remaining(533 * 3600 + 18 * 60) == "22d 05h"  # fits the 10-wide column
-    assert format_remaining(-5) == "0s"
+def test_countdown() -> None:
+    assert countdown(0.2) == "1s"
+    assert countdown(48) == "48s"
+    assert countdown(240) == "4m 00s"
+    assert countdown(3600) == "1h 00m"
+    assert countdown(86399) == "23h 59m"
+    assert countdown(533 * 3600 + 18 * 60) == "22d 05h"  # fits the 10-wide column
+    assert countdown(-5) == "0s"
 
 
 async def test_rows_with_countdown_and_utc_times(store: GlobalLearningStore) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from marianne_tui.screens import drift, patterns
-from marianne_tui.status import DRIFT_RETIRED, STATUS_LOOK, legend, status_text
+from marianne_tui.status import legend, status_text
 from marianne_tui.widgets.store_header import HeaderState, render_header
 from store import StoreOverview
 
@@ -50,7 +50,8 @@ def test_header_and_help_use_the_same_glyphs() -> None:
     )
     wide = render_header(HeaderState(overview, live=True), 118).plain
     narrow = render_header(HeaderState(overview, live=True), 78).plain
-    for count, look in enumerate((*STATUS_LOOK.values(), DRIFT_RETIRED), start=1):
-        assert f"{look.glyph} {look.word} {count}" in wide
-        assert f"{look.glyph} {look.short} {count}" in narrow
-        assert f"{look.glyph} {look.word}" in legend().plain
+    assert ("15 patterns: ○ pending 1 · ✖ quarantined 2 · ✓ validated 3 · ■ retired 4 · "
+            "↓ drift-retired 5") in wide
+    assert "15: ○ pend 1 · ✖ quar 2 · ✓ valid 3 · ■ ret 4 · ↓ drift 5" in narrow
+    assert legend().plain == ("○ pending · ✖ quarantined · ✓ validated · ■ retired · "
+                              "↓ drift-retired (priority 0, status unchanged)")

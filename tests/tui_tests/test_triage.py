@@ -184,18 +184,24 @@ async def test_escape_in_the_reason_cancels_the_whole_action(
 
 async def test_target_is_captured_when_the_key_is_pressed(store: GlobalLearningStore) -> None:
     target = id_by_name(store, PENDING_NAME)
+    elsewhere = id_by_name(store, "hallucinated import path")
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         table = await start(app, pilot)
         table.select_key(target)
         await pilot.press("v")
         assert isinstance(app.screen, ConfirmScreen)
-        # Meanwhile another writer changes the store, and a refresh is attempted.
+        # Under the open dialog the cursor moves to another pattern (a refresh, a mouse
+        # click), and another writer changes the store.
+        assert table.select_key(elsewhere)
+        assert table.cursor_key == elsewhere
         store.quarantine_pattern(id_by_name(store, "retry after"), "external")
         app.refresh_now_sync(force=True)
         await pilot.press("y")
         await pilot.pause()
+    # The pattern under the cursor when v was pressed is validated, and only that one.
     assert status_of(store, target) == "validated"
+    assert status_of(store, elsewhere) == "pending"
     assert [e.target_id for e in store.journal()] == [target]
 
 

@@ -1,0 +1,46 @@
+"""The contract between the app and the screens and dialogs it runs.
+
+Screens and dialogs never import the app (it imports every screen): they see it through
+``ConsoleHost``, the few things the app promises them. ``MarianneApp`` implements it (mypy
+checks that in ``app.py``); a test may run a screen under any app that does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
+    from textual.screen import Screen
+
+    from marianne_tui.screens.base import StoreScreen
+    from store import GlobalLearningStore
+
+
+class ConsoleHost(Protocol):
+    """What a screen or dialog may use of the app that shows it."""
+
+    @property
+    def store(self) -> GlobalLearningStore:
+        """The open store. Off the UI thread (``fetch``, workers) only; it may be slow."""
+
+    @property
+    def read_only(self) -> bool:
+        """True when no key may write (asked for, or the store was opened read-only)."""
+
+    @property
+    def poll_enabled(self) -> bool:
+        """False in tests, snapshots and screenshots: store calls then run synchronously."""
+
+    def request_refresh(
+        self, *, force: bool = False, screen: StoreScreen | None = None
+    ) -> None:
+        """Re-read the current screen (or ``screen``) soon: after a write, a new filter."""
+
+    def show_header_on(self, screen: Screen[Any]) -> None:
+        """Draw the store header, with the latest overview, on ``screen``."""
+
+
+def host_of(node: DOMNode) -> ConsoleHost:
+    """The app running ``node``, seen through the contract."""
+    return cast("ConsoleHost", node.app)

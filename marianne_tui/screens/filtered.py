@@ -1,0 +1,42 @@
+"""The `/` filter of a list screen (Patterns, Drift, Escalations), wired once.
+
+A screen mixes in ``ListFilterMixin``, binds ``FILTER_BINDING``, yields ``filter_input(...)``
+in its layout and overrides ``filter_changed``: Patterns asks the store again (the filter is
+SQL), Drift and Escalations re-filter the rows they hold (``text_matches``).
+"""
+
+from __future__ import annotations
+
+from marianne_tui.screens.base import StoreScreen
+from marianne_tui.widgets.filter_bar import FilterInput, filter_key_free
+
+
+class ListFilterMixin(StoreScreen):
+    """The filter's text, its key, and the focus going back to the list."""
+
+    #: The text the list is filtered by now ("" = no filter).
+    filter_text = ""
+
+    def filter_input(self, placeholder: str, *, id: str, return_to: str) -> FilterInput:
+        """The screen's filter box (``return_to``: the id of its list)."""
+        return FilterInput(placeholder, id=id, return_to=return_to, on_value=self._filter_typed)
+
+    def filter_changed(self, text: str) -> None:
+        """Show the list for the new filter ``text`` (already in ``filter_text``)."""
+
+    def _filter_typed(self, text: str) -> None:
+        if text != self.filter_text:
+            self.filter_text = text
+            self.filter_changed(text)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_filter":
+            return filter_key_free(self)
+        return super().check_action(action, parameters)
+
+    def action_focus_filter(self) -> None:
+        self.query_one(FilterInput).focus_now()
+
+    def on_filter_input_done(self, event: FilterInput.Done) -> None:
+        # The input has already handed the focus back to the list.
+        event.stop()

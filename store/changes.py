@@ -1,0 +1,102 @@
+"""The change probe: one cheap number that moves whenever anyone commits to the store.
+
+A console polls it every couple of seconds and reads the screen's data only when it moved.
+``ChangeProbe`` owns everything the probe keeps between calls (its SQLite connection, the
+lock around it, the generation that survives ``close()``, which PostgreSQL source it reads),
+so that no other part of the store holds probe state.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import Connection, inspect, select
+
+from store import tables
+from store.base import GlobalLearningStoreBase
+
+__all__ = ["ChangeProbe", "ChangesMixin"]
+
+
+class ChangeProbe:
+    """The probe's state and its two ways of reading a revision (SQLite, PostgreSQL)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        #: bumped on every reopen: a reopened connection restarts data_version
+        self._generation = 0
+        #: PostgreSQL: whether the revision counter exists (looked up once)
+        self._revision_counted: bool | None = None
+
+    def sqlite_token(self, connect: Callable[[], sqlite3.Connection]) -> int:
+        """``PRAGMA data_version`` on one kept-open connection (microseconds).
+
+        That counter moves only for commits by *other* connections; the store's own writes
+        go through its pool, never through this connection, so they count too.
+        """
+        with self._lock:
+            if self._connection is None:
+                self._connection = connect()
+                # The generation keeps the token from repeating an old value after close().
+                self._generation += 1
+            version = self._connection.execute("PRAGMA data_version").fetchone()[0]
+            return self._generation << 32 | int(version)
+
+    def postgresql_token(
+        self, connection: Callable[[], AbstractContextManager[Connection]]
+    ) -> int:
+        """The revision counter the store's triggers bump, else the server's WAL position.
+
+        ``connection`` is the store's own, so a failure arrives as a store error.
+        """
+        revision = tables.store_revision
+        with connection() as conn:
+            if self._revision_counted is None:
+                # Looked up once: a writable open creates the counter, and a store opened
+                # read-only keeps whichever source it started with.
+                self._revision_counted = bool(inspect(conn).has_table(revision.name))
+            value: Any
+            if self._revision_counted:
+                value = conn.execute(
+                    select(revision.c.rev).where(revision.c.id == 1)
+                ).scalar_one_or_none()
+            else:
+                # A store never opened writable by this project has no counter; the WAL
+                # position moves with every commit (of the whole server: extra refreshes
+                # at worst, never a missed one).
+                value = conn.exec_driver_sql(
+                    "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
+                ).scalar_one()
+        return int(value or 0)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+class ChangesMixin(GlobalLearningStoreBase):
+    """``change_token()``, and the probe released with the store's other connections."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Before the base opens the store: a failed open may already call close().
+        self._changes = ChangeProbe()
+        super().__init__(*args, **kwargs)
+
+    def change_token(self) -> int:
+        """A number that changes whenever any connection commits a write to the store."""
+        if self.is_postgresql:
+            return self._changes.postgresql_token(self._connection)
+        # Opened as the store's own connections are: same URI, immutable view, query_only.
+        return self._changes.sqlite_token(self._connect_sqlite)
+
+    def close(self) -> None:
+        """Release pooled connections and the change probe; the store stays usable."""
+        self._changes.close()
+        super().close()

@@ -1,0 +1,406 @@
+"""The reads behind the console's lists and header: paged patterns, the overview, escalations.
+
+Every read here is bounded and done in SQL (a few statements per call), so a console can
+refresh a 20,000-pattern store many times a second. Nothing here raises on the legacy or
+malformed values that make Marianne's own record reads fail (status ``active``, NULL or
+NaN scores, unparsable timestamps): a monitor must keep showing the store it monitors.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    Text,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.types import NullType
+
+from store import tables
+from store.base import GlobalLearningStoreBase
+from store.budget import EntropyResponseConfig
+from store.escalation import escalation_record_from_row, parse_stored_time
+from store.metrics import unvouched_score
+from store.models import EscalationDecisionRecord, QuarantineStatus
+from store.patterns_lifecycle import (
+    MIN_OCCURRENCES_FOR_PROMOTION,
+    QUARANTINE_EFFECTIVENESS_THRESHOLD,
+)
+from store.readmodels import (
+    HIGH_TRUST,
+    LOW_TRUST,
+    PatternPage,
+    PatternQuery,
+    PatternRow,
+    PatternSort,
+    StoreOverview,
+    TrustBand,
+)
+
+__all__ = [
+    "BUDGET_CEILING",
+    "BUDGET_FLOOR",
+    "DIVERSITY_THRESHOLD",
+    "ListingsMixin",
+]
+
+#: Marianne's default exploration-budget bounds (EntropyResponseConfig).
+BUDGET_FLOOR = EntropyResponseConfig.budget_floor
+BUDGET_CEILING = EntropyResponseConfig.budget_ceiling
+#: Marianne's default entropy-response threshold: below it the population lacks diversity.
+DIVERSITY_THRESHOLD = 0.3
+
+_P = tables.patterns
+_E = tables.escalation_decisions
+
+
+# ---------------------------------------------------------------------------------------
+# SQL expressions of the patterns list (clamped as PatternRecord clamps when it reads)
+# ---------------------------------------------------------------------------------------
+
+
+def _clamped(column: Any, default: float, upper: float | None) -> ColumnElement[Any]:
+    value = func.coalesce(column, default)
+    whens: list[tuple[Any, Any]] = [(value < 0.0, 0.0)]
+    if upper is not None:
+        whens.append((value > upper, upper))
+    return case(*whens, else_=value)
+
+
+# NULL scores (NaN is stored as NULL) read as the column defaults instead of failing.
+_status = func.coalesce(_P.c.quarantine_status, QuarantineStatus.PENDING.value)
+_trust = _clamped(_P.c.trust_score, 0.5, 1.0)
+_effectiveness = _clamped(_P.c.effectiveness_score, 0.5, 1.0)
+_priority = _clamped(_P.c.priority_score, 0.5, None)
+_successes = func.coalesce(_P.c.led_to_success_count, 0)
+_failures = func.coalesce(_P.c.led_to_failure_count, 0)
+_applications = _successes + _failures
+_active = func.coalesce(type_coerce(_P.c.active, Integer), 1)
+_last_seen_text = type_coerce(_P.c.last_seen, Text)
+# The scores as stored (a REAL column may hold text), to tell a real score from a clamp.
+_stored_scores: tuple[Any, ...] = (
+    type_coerce(_P.c.trust_score, NullType()).label("stored_trust"),
+    type_coerce(_P.c.effectiveness_score, NullType()).label("stored_effectiveness"),
+    type_coerce(_P.c.priority_score, NullType()).label("stored_priority"),
+)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _plain(value: str) -> str:
+    """The value of a str enum member (``str()`` of one gives its qualified name)."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def _contains_text(column: Any, text: str, postgresql: bool) -> ColumnElement[bool]:
+    needle = f"%{_escape_like(text)}%"
+    if postgresql:
+        return cast(ColumnElement[bool], column.ilike(needle, escape="\\"))
+    # SQLite's LIKE already ignores ASCII case, and its lower() knows nothing else, so
+    # the lower() calls that ilike adds would only double the cost of this filter.
+    return cast(ColumnElement[bool], column.like(needle, escape="\\"))
+
+
+def _pattern_filters(query: PatternQuery, postgresql: bool) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.text:
+        conditions.append(
+            or_(
+                _contains_text(_P.c.pattern_name, query.text, postgresql),
+                _contains_text(_P.c.description, query.text, postgresql),
+            )
+        )
+    if query.statuses:
+        conditions.append(_status.in_([_plain(status) for status in query.statuses]))
+    if query.pattern_type is not None:
+        conditions.append(_P.c.pattern_type == query.pattern_type)
+    if query.instrument is not None:
+        conditions.append(_P.c.instrument_name == query.instrument)
+    if query.trust_band is not None:
+        band = TrustBand(query.trust_band)
+        if band is TrustBand.LOW:
+            conditions.append(_trust <= LOW_TRUST)
+        elif band is TrustBand.HIGH:
+            conditions.append(_trust >= HIGH_TRUST)
+        else:
+            conditions.append(and_(_trust > LOW_TRUST, _trust < HIGH_TRUST))
+    if query.needs_attention:
+        conditions.append(
+            or_(
+                _status == QuarantineStatus.QUARANTINED.value,
+                _trust <= LOW_TRUST,
+                _priority <= 0.0,
+                and_(
+                    _status == QuarantineStatus.PENDING.value,
+                    _applications >= MIN_OCCURRENCES_FOR_PROMOTION,
+                    # the stored value, as promote_ready_patterns reads it
+                    _P.c.effectiveness_score < QUARANTINE_EFFECTIVENESS_THRESHOLD,
+                ),
+            )
+        )
+    if not query.include_inactive:
+        conditions.append(_active != 0)
+    return conditions
+
+
+def _stand_in(value: Any, default: float) -> float:
+    """A sortable number for a score SQL could not clamp (text such as ``'abc'``)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _unvouched(row: Row[Any]) -> tuple[tuple[str, str], ...]:
+    scores = (
+        ("trust", row.stored_trust, 1.0),
+        ("effectiveness", row.stored_effectiveness, 1.0),
+        ("priority", row.stored_priority, None),
+    )
+    return tuple(
+        (name, doubt)
+        for name, stored, upper in scores
+        if (doubt := unvouched_score(stored, upper)) is not None
+    )
+
+
+def _pattern_row(row: Row[Any]) -> PatternRow:
+    successes = int(row.successes)
+    failures = int(row.failures)
+    return PatternRow(
+        id=row.id,
+        name=row.pattern_name,
+        pattern_type=row.pattern_type,
+        status=str(row.status),
+        trust=_stand_in(row.trust, 0.5),
+        effectiveness=_stand_in(row.effectiveness, 0.5),
+        priority=_stand_in(row.priority, 0.5),
+        applications=successes + failures,
+        successes=successes,
+        failures=failures,
+        last_seen=parse_stored_time(row.last_seen),
+        instrument=row.instrument_name,
+        active=bool(row.active),
+        description=row.description,
+        unvouched=_unvouched(row),
+    )
+
+
+class ListingsMixin(GlobalLearningStoreBase):
+    """Paged, filtered pattern lists, the header's overview and the escalation queue."""
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _text_order(self, expression: Any) -> Any:
+        """Byte order on both backends (SQLite's default; PostgreSQL's locale differs)."""
+        return expression.collate("C") if self.is_postgresql else expression
+
+    def _sort_key(self, sort: PatternSort) -> Any:
+        keys: dict[PatternSort, Any] = {
+            PatternSort.PRIORITY: _priority,
+            PatternSort.NAME: self._text_order(_P.c.pattern_name),
+            PatternSort.TYPE: self._text_order(_P.c.pattern_type),
+            PatternSort.STATUS: self._text_order(_status),
+            PatternSort.TRUST: _trust,
+            PatternSort.EFFECTIVENESS: _effectiveness,
+            PatternSort.APPLICATIONS: _applications,
+            PatternSort.SUCCESSES: _successes,
+            PatternSort.FAILURES: _failures,
+            PatternSort.LAST_SEEN: self._text_order(_last_seen_text),
+            PatternSort.INSTRUMENT: self._text_order(_P.c.instrument_name),
+        }
+        return keys[PatternSort(sort)]
+
+    def query_patterns(self, query: PatternQuery) -> PatternPage:
+        """One page of patterns, filtered, sorted and paged in SQL.
+
+        Three statements: the page's ids, their rows, and both counts in one pass. Ties
+        in the sort column are broken by id (ascending) so that paging is stable; NULL
+        instruments and last-seen times sort last in either direction. Legacy statuses
+        (``active``) come back as stored instead of failing the read. Text matching
+        folds ASCII case only on SQLite (as SQLite's LIKE does), all case on PostgreSQL.
+        """
+        conditions = _pattern_filters(query, self.is_postgresql)
+        key = self._sort_key(query.sort)
+        ordered = key.desc() if query.descending else key.asc()
+        # Sorting only (key, id) and fetching the page's rows by id afterwards keeps wide
+        # text columns out of the sort: a deep page costs little more than the first.
+        page_ids = (
+            select(_P.c.id)
+            .where(*conditions)
+            .order_by(ordered.nulls_last(), self._text_order(_P.c.id).asc())
+            .offset(max(0, query.offset))
+            .limit(max(0, query.limit))
+        )
+        page_rows = select(
+            _P.c.id,
+            _P.c.pattern_name,
+            _P.c.pattern_type,
+            _status.label("status"),
+            _trust.label("trust"),
+            _effectiveness.label("effectiveness"),
+            _priority.label("priority"),
+            _successes.label("successes"),
+            _failures.label("failures"),
+            _last_seen_text.label("last_seen"),
+            _P.c.instrument_name,
+            _active.label("active"),
+            _P.c.description,
+            *_stored_scores,
+        )
+        matches = and_(*conditions) if conditions else None
+        counts_statement = select(
+            func.count(),
+            func.sum(case((matches, 1), else_=0)) if matches is not None else func.count(),
+        ).select_from(_P)
+        with self._connection() as conn:
+            ids = [row[0] for row in conn.execute(page_ids)]
+            by_id = {
+                row.id: _pattern_row(row)
+                for row in conn.execute(page_rows.where(_P.c.id.in_(ids)))
+            } if ids else {}
+            total, matching = conn.execute(counts_statement).one()
+        return PatternPage(
+            rows=tuple(by_id[pattern_id] for pattern_id in ids),
+            matching=int(matching or 0),
+            total=int(total or 0),
+            offset=max(0, query.offset),
+        )
+
+    def unvouched_scores(self, pattern_id: str) -> tuple[tuple[str, str], ...]:
+        """``PatternRow.unvouched`` for one pattern (for a view built on its record)."""
+        with self._connection() as conn:
+            row = conn.execute(select(*_stored_scores).where(_P.c.id == pattern_id)).first()
+        return () if row is None else _unvouched(row)
+
+    def pattern_types(self, limit: int = 200) -> list[str]:
+        """Distinct pattern types, alphabetical (for the type filter)."""
+        key = self._text_order(_P.c.pattern_type)
+        statement = (
+            select(_P.c.pattern_type).group_by(_P.c.pattern_type).order_by(key).limit(limit)
+        )
+        with self._connection() as conn:
+            return [row[0] for row in conn.execute(statement)]
+
+    def pattern_instruments(self, limit: int = 200) -> list[str]:
+        """Distinct non-NULL instrument names, alphabetical."""
+        key = self._text_order(_P.c.instrument_name)
+        statement = (
+            select(_P.c.instrument_name)
+            .where(_P.c.instrument_name.is_not(None))
+            .group_by(_P.c.instrument_name)
+            .order_by(key)
+            .limit(limit)
+        )
+        with self._connection() as conn:
+            return [row[0] for row in conn.execute(statement)]
+
+    def store_overview(self) -> StoreOverview:
+        """The header's numbers in a handful of cheap aggregates.
+
+        ``drift_retired`` counts priority 0 as read (negative stored values clamp to 0,
+        as in ``PatternRow.drift_retired``). ``budget`` is the latest row of any job;
+        ``diversity`` the latest recorded diversity index (entropy is never computed
+        here). Active rate limits compare ``expires_at`` with UTC now as text, as
+        Marianne does.
+        """
+        status_statement = select(
+            _status.label("status"),
+            func.count().label("patterns"),
+            func.sum(case((_priority <= 0.0, 1), else_=0)).label("retired"),
+        ).group_by(_status)
+        budget = tables.exploration_budget
+        history = tables.pattern_entropy_history
+        limits = tables.rate_limit_events
+        scalars_statement = select(
+            select(budget.c.budget_value)
+            .order_by(budget.c.recorded_at.desc())
+            .limit(1)
+            .scalar_subquery(),
+            select(history.c.diversity_index)
+            .order_by(history.c.calculated_at.desc())
+            .limit(1)
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(limits)
+            .where(limits.c.expires_at > self._now_utc())
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(_E)
+            .where(_E.c.outcome_after_action.is_(None))
+            .scalar_subquery(),
+        )
+        with self._connection() as conn:
+            status_rows = conn.execute(status_statement).all()
+            budget_value, diversity, rate_limits, pending = conn.execute(
+                scalars_statement
+            ).one()
+        counts = {str(row.status): int(row.patterns) for row in status_rows}
+        return StoreOverview(
+            location=self.location,
+            read_only=self.read_only,
+            schema_warning=self.schema_warning,
+            status_counts=MappingProxyType(counts),
+            drift_retired=sum(int(row.retired or 0) for row in status_rows),
+            total_patterns=sum(counts.values()),
+            budget=None if budget_value is None else float(budget_value),
+            budget_floor=BUDGET_FLOOR,
+            budget_ceiling=BUDGET_CEILING,
+            diversity=None if diversity is None else float(diversity),
+            diversity_threshold=DIVERSITY_THRESHOLD,
+            active_rate_limits=int(rate_limits or 0),
+            pending_escalations=int(pending or 0),
+        )
+
+    def _escalation_select(self) -> Select[Any]:
+        return select(
+            _E.c.id,
+            _E.c.job_hash,
+            _E.c.sheet_num,
+            _E.c.confidence,
+            _E.c.action,
+            _E.c.guidance,
+            _E.c.validation_pass_rate,
+            _E.c.retry_count,
+            _E.c.outcome_after_action,
+            type_coerce(_E.c.recorded_at, Text).label("recorded_at"),
+            _E.c.model,
+        )
+
+    def escalations_for_review(self, limit: int = 200) -> list[EscalationDecisionRecord]:
+        """Escalations awaiting an outcome first (oldest first), then the rest newest first."""
+        pending = _E.c.outcome_after_action.is_(None)
+        with self._connection() as conn:
+            waiting = conn.execute(
+                self._escalation_select()
+                .where(pending)
+                .order_by(_E.c.recorded_at.asc(), self._text_order(_E.c.id))
+                .limit(limit)
+            ).all()
+            rest = conn.execute(
+                self._escalation_select()
+                .where(~pending)
+                .order_by(_E.c.recorded_at.desc(), self._text_order(_E.c.id))
+                .limit(max(0, limit - len(waiting)))
+            ).all()
+        return [escalation_record_from_row(row, tolerant=True) for row in (*waiting, *rest)]
+
+    def pending_escalation_count(self) -> int:
+        statement = select(func.count()).select_from(_E).where(
+            _E.c.outcome_after_action.is_(None)
+        )
+        with self._connection() as conn:
+            return int(conn.execute(statement).scalar_one())
