@@ -35,6 +35,14 @@ class ChangeListener:
         self._lock = threading.Lock()
         self._connection: Any = None
         self._closed = False
+        #: whether the store's revision triggers notify (an older trigger, or none, does not)
+        self._notified = False
+
+    @property
+    def listening(self) -> bool:
+        """True while a LISTEN session is open on a store whose triggers notify (both are
+        found out by the first wait)."""
+        return self._connection is not None and self._notified and not self._closed
 
     def _listening(self) -> Any:
         if self._connection is None:
@@ -46,6 +54,10 @@ class ChangeListener:
             driver.rollback()
             driver.autocommit = True
             driver.execute(f"LISTEN {CHANNEL}")
+            source = driver.execute(
+                "SELECT prosrc FROM pg_proc WHERE oid = to_regproc('marianne_tui_bump_revision')"
+            ).fetchone()
+            self._notified = source is not None and "pg_notify" in str(source[0])
             self._connection = driver
         return self._connection
 
@@ -89,7 +101,3 @@ class ChangeListener:
                 self._discard()
             finally:
                 self._lock.release()
-
-    def reopen(self) -> None:
-        """Allow :meth:`wait` again after :meth:`close` (the store stays usable)."""
-        self._closed = False
