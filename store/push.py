@@ -75,9 +75,9 @@ class ChangeListener:
                     slice_ = min(remaining, 0.5)
                     woken = any(True for _ in connection.notifies(timeout=slice_, stop_after=1))
                     if woken:
-                        # Commits in a burst arrive as several notifications: take them
-                        # all now, so that one read answers for them.
-                        for _more in connection.notifies(timeout=0.01):
+                        # Commits in a burst arrive as several notifications: take the
+                        # ones already here, so that one read answers for them.
+                        for _more in connection.notifies(timeout=0):
                             pass
                         return True
                 self._discard()
