@@ -28,6 +28,7 @@ Progress is reported through a callback (this package draws nothing itself).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -49,6 +50,7 @@ from sqlalchemy import (
     delete,
     func,
     inspect,
+    null,
     select,
     table,
 )
@@ -216,12 +218,18 @@ def _checksum_text(total: int) -> str:
 # ---------------------------------------------------------------------------------------
 
 
+#: Columns a source may lack, read as NULL: the journal's host came after its first rows.
+_OPTIONAL_COLUMNS = {tables.operator_journal.name: frozenset({"host"})}
+
+
 @dataclass(frozen=True)
 class _TablePlan:
     schema: Table
     names: tuple[str, ...]
     kinds: tuple[_Kind, ...]
     key: str
+    #: columns this source lacks (optional ones only), read as NULL
+    absent: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -234,6 +242,12 @@ class _TablePlan:
     @property
     def key_index(self) -> int:
         return self.names.index(self.key)
+
+    def columns(self) -> list[Any]:
+        """What to SELECT: every column, NULL for an absent one."""
+        light = self.light()
+        return [null().label(name) if name in self.absent else light.c[name]
+                for name in self.names]
 
 
 def _plan(schema: Table) -> _TablePlan:
@@ -349,12 +363,13 @@ def _check_source_columns(found: dict[str, set[str]], location: str) -> list[_Ta
             if _is_journal(plan):
                 continue  # a store never acted on through the console has no journal
             raise MigrationError(f"{location} has no table {schema.name}: not a complete store")
-        missing = [name for name in plan.names if name not in found[schema.name]]
-        if missing:
+        missing = {name for name in plan.names if name not in found[schema.name]}
+        required = missing - _OPTIONAL_COLUMNS.get(schema.name, frozenset())
+        if required:
             raise MigrationError(
-                f"{location}: table {schema.name} lacks column {missing[0]}"
+                f"{location}: table {schema.name} lacks column {sorted(required)[0]}"
             )
-        plans.append(plan)
+        plans.append(dataclasses.replace(plan, absent=frozenset(missing)))
     return plans
 
 
@@ -380,9 +395,8 @@ def _rows_after(
     conn: Connection, plan: _TablePlan, last_key: Any, batch_size: int
 ) -> Iterator[Sequence[Any]]:
     """The table's rows in key order, after ``last_key`` (all of them when it is None)."""
-    light = plan.light()
-    key = light.c[plan.key]
-    statement = select(*light.c).order_by(key)
+    key = plan.light().c[plan.key]
+    statement = select(*plan.columns()).order_by(key)
     if last_key is not None:
         statement = statement.where(key > last_key)
     result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
@@ -395,9 +409,8 @@ def _rows_after(
 
 
 def _all_rows(conn: Connection, plan: _TablePlan, batch_size: int) -> Iterator[Sequence[Any]]:
-    light = plan.light()
     result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
-        select(*light.c)
+        select(*plan.columns())
     )
     try:
         yield from result
@@ -745,8 +758,14 @@ def _start(
                     "give --append to add to it or --replace to overwrite it"
                 )
         present = set(inspect(conn).get_table_names())
-        if tables.operator_journal.name not in present and any(map(_is_journal, plans)):
+        journal = tables.operator_journal.name
+        if journal not in present and any(map(_is_journal, plans)):
             tables.operator_journal.create(conn)
+        elif journal in present and "host" not in {
+            column["name"] for column in inspect(conn).get_columns(journal)
+        }:
+            # A journal from before the host column: give it one, as a journalled write would.
+            conn.exec_driver_sql(f"ALTER TABLE {journal} ADD COLUMN host TEXT")
         if requested_mode == "replace":
             for schema in reversed(COPIED_TABLES):
                 if schema.name in present:

@@ -460,3 +460,20 @@ def test_replace_empties_the_targets_journal_too(small_fixture: Path, tmp_path: 
     _migrate_ok(empty, target, mode="replace")
     with sqlite3.connect(target) as conn:
         assert conn.execute("SELECT count(*) FROM marianne_tui_journal").fetchone() == (0,)
+
+
+def test_a_journal_from_before_hosts_is_copied_with_no_host(
+    small_fixture: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    _with_journal(small_fixture)
+    with sqlite3.connect(small_fixture) as conn:
+        conn.execute("ALTER TABLE marianne_tui_journal DROP COLUMN host")
+    report = _migrate_ok(small_fixture, postgres_url)
+    assert {c.table: c.target_rows for c in report.checks}["marianne_tui_journal"] == 3
+    store = GlobalLearningStore(postgres_url, read_only=True, create=False)
+    try:
+        journal = store.journal()
+    finally:
+        store.close()
+    assert [entry.host for entry in journal] == [None, None, None]
+    assert [entry.actor for entry in journal] == ["a@h", "b@h", "a@h"]
