@@ -30,6 +30,7 @@ from marianne_tui.__main__ import (
     MAX_REFRESH,
     MIN_REFRESH,
     STORE_ENV_VARIABLE,
+    _operator_name,
     _refresh_seconds,
     open_store,
     redact,
@@ -89,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="let visitors quarantine, validate, retire and record outcomes",
     )
     parser.add_argument(
+        "--operator",
+        metavar="NAME",
+        type=_operator_name,
+        help="with --allow-writes: the name journalled for visitors' actions (textual-serve "
+        "cannot tell visitors apart; default: the OS user running serve)",
+    )
+    parser.add_argument(
         "--refresh",
         type=_refresh_seconds,
         default=2.0,
@@ -114,11 +122,13 @@ def is_loopback(host: str) -> bool:
     )
 
 
-def app_command(*, allow_writes: bool, refresh: float) -> str:
+def app_command(*, allow_writes: bool, refresh: float, operator: str | None = None) -> str:
     """The shell command textual-serve runs for each visitor (the store is in the env)."""
     words = [sys.executable, "-m", "marianne_tui", "--refresh", f"{refresh:g}", "--no-mouse"]
     if not allow_writes:
         words.append("--read-only")
+    elif operator:
+        words += ["--operator", operator]
     return shlex.join(words)
 
 
@@ -215,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"From another machine, through SSH:\n  {ssh_recipe(args.host, args.port)}")
     sys.stdout.flush()
-    server = _server(app_command(allow_writes=args.allow_writes, refresh=args.refresh),
-                     args.host, args.port)
+    command = app_command(
+        allow_writes=args.allow_writes, refresh=args.refresh, operator=args.operator
+    )
+    server = _server(command, args.host, args.port)
     try:
         server.serve()
     except OSError as error:

@@ -282,6 +282,8 @@ def test_each_visitor_gets_a_read_only_console_unless_writes_are_allowed() -> No
         "-m marianne_tui --refresh 2 --no-mouse --read-only"
     )
     assert "--read-only" not in serve.app_command(allow_writes=True, refresh=2)
+    quoted = serve.app_command(allow_writes=True, refresh=2, operator="night shift; rm -rf /")
+    assert quoted.endswith("--operator 'night shift; rm -rf /'")  # one shell word
 
 
 def test_a_store_that_cannot_open_is_one_line(
