@@ -120,7 +120,7 @@ class ProgressBars:
         if not self.started:
             self.progress.start()
             self.started = True
-        total = max(event.total, 1)
+        total = max(event.total, 0)
         if event.phase == "verify":
             label = f"check {event.table}"
             if self.verify_task is None:

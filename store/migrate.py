@@ -73,7 +73,7 @@ __all__ = [
     "migrate",
 ]
 
-DEFAULT_BATCH_SIZE = 2000
+DEFAULT_BATCH_SIZE = 10_000
 
 MigrationMode = Literal["new", "append", "replace"]
 
