@@ -243,9 +243,8 @@ class _TablePlan:
     def key_index(self) -> int:
         return self.names.index(self.key)
 
-    def columns(self) -> list[Any]:
-        """What to SELECT: every column, NULL for an absent one."""
-        light = self.light()
+    def columns(self, light: TableClause) -> list[Any]:
+        """What to SELECT from ``light``: every column, NULL for an absent one."""
         return [null().label(name) if name in self.absent else light.c[name]
                 for name in self.names]
 
@@ -395,8 +394,9 @@ def _rows_after(
     conn: Connection, plan: _TablePlan, last_key: Any, batch_size: int
 ) -> Iterator[Sequence[Any]]:
     """The table's rows in key order, after ``last_key`` (all of them when it is None)."""
-    key = plan.light().c[plan.key]
-    statement = select(*plan.columns()).order_by(key)
+    light = plan.light()
+    key = light.c[plan.key]
+    statement = select(*plan.columns(light)).select_from(light).order_by(key)
     if last_key is not None:
         statement = statement.where(key > last_key)
     result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
@@ -410,7 +410,7 @@ def _rows_after(
 
 def _all_rows(conn: Connection, plan: _TablePlan, batch_size: int) -> Iterator[Sequence[Any]]:
     result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
-        select(*plan.columns())
+        select(*plan.columns(plan.light()))
     )
     try:
         yield from result
