@@ -1,5 +1,6 @@
 """Command line: ``marianne-tui [--db PATH_OR_URL] [--refresh SECONDS] [--read-only] [--demo]
-[--no-mouse]``.
+[--no-mouse] [--operator NAME]``, and the commands ``migrate``, ``serve`` and
+``marianne-hook`` (``marianne-tui migrate --help``...).
 
 Where the store is, first match wins:
 
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             f"Store location: --db, else ${STORE_ENV_VARIABLE}, else {DEFAULT_GLOBAL_STORE_PATH}."
             " Keys: 1-5 screens, space refresh, p pause, ? help, ctrl+q quit."
+            " Other commands: migrate, serve, marianne-hook (each has --help)."
         ),
     )
     parser.add_argument(
@@ -92,7 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not capture the mouse (plain terminal copy and paste over SSH)",
     )
+    parser.add_argument(
+        "--operator",
+        metavar="NAME",
+        type=_operator_name,
+        help="the name the journal records for your actions (default: your OS user); "
+        "the host is recorded too",
+    )
     return parser
+
+
+def _operator_name(raw: str) -> str:
+    name = raw.strip()
+    if not name or len(name) > 100 or not name.isprintable():
+        raise argparse.ArgumentTypeError("needs 1-100 printable characters")
+    return name
 
 
 def store_target(db: str | None, environ: os._Environ[str] | dict[str, str] | None = None) -> str:
@@ -126,7 +142,12 @@ def _fail(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from marianne_tui.subcommands import is_subcommand, run_subcommand
+
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if is_subcommand(arguments):
+        return run_subcommand(arguments)
+    args = build_parser().parse_args(arguments)
     # The store logs schema warnings; with no handler Python would print them on stderr,
     # on top of the console's screen. The header shows them instead.
     logging.getLogger("store").addHandler(logging.NullHandler())
@@ -159,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from marianne_tui.app import MarianneApp
 
+    store.operator = args.operator
     app = MarianneApp(store, refresh_seconds=args.refresh, read_only=args.read_only)
     try:
         app.run(mouse=not args.no_mouse)

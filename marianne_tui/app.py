@@ -3,7 +3,10 @@
 Polling (see shared/docs/textual-engineering.md, B.5-B.7): a chained timer starts one thread
 worker at a time; the worker asks the store's cheap change probe first and reads the current
 screen's data only when something changed. Results are applied on the UI thread, never while
-a dialog is open (the change is then applied when the dialog closes). With ``poll=False``
+a dialog is open (the change is then applied when the dialog closes). On PostgreSQL a watcher
+thread waits for the store's change push (LISTEN/NOTIFY) and starts a poll the moment any
+host commits; the timer's poll is then only a fallback, every PUSH_FALLBACK_SECONDS at
+most often, for as long as the push session listens. With ``poll=False``
 (tests, snapshots, screenshots) there are no timers and refreshes run synchronously, so
 nothing depends on the clock.
 """
@@ -21,7 +24,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from marianne_tui.contract import ConsoleHost
 from marianne_tui.screens.base import StoreScreen
@@ -51,6 +54,12 @@ class Snapshot:
     overview: StoreOverview
     screen: StoreScreen
     data: Any
+
+
+#: With change push, the timer's poll is only the fallback: at most this often.
+PUSH_FALLBACK_SECONDS = 30.0
+#: How long the push watcher waits at a time before it checks whether to stop.
+PUSH_WAIT_SECONDS = 1.0
 
 
 class MarianneApp(App[None]):
@@ -96,6 +105,7 @@ class MarianneApp(App[None]):
         self._age_timer: Timer | None = None
         self._poll_in_flight = False
         self._force_next = False
+        self._poll_again = False
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -103,6 +113,8 @@ class MarianneApp(App[None]):
         if self.poll_enabled:
             # Ticks only while the age is shown (paused or failing): see _update_age_timer.
             self._age_timer = self.set_interval(1.0, self._tick_age, pause=True)
+            if self.store.change_push_available:
+                self._watch_changes()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette (ctrl+p) also switches screens, refreshes and pauses."""
@@ -177,7 +189,40 @@ class MarianneApp(App[None]):
     def _schedule_next_poll(self) -> None:
         # Paused: the chain stops here; resuming (or space) starts it again.
         if self.poll_enabled and not self.paused and self._poll_timer is None:
-            self._poll_timer = self.set_timer(self.refresh_seconds, self._on_poll_timer)
+            self._poll_timer = self.set_timer(self._poll_interval(), self._on_poll_timer)
+
+    def _poll_interval(self) -> float:
+        if self._pushed():
+            return max(self.refresh_seconds, PUSH_FALLBACK_SECONDS)
+        return self.refresh_seconds
+
+    def _pushed(self) -> bool:
+        return self.poll_enabled and self.store.change_push_active
+
+    @work(thread=True, group="push", exit_on_error=False)
+    def _watch_changes(self) -> None:
+        """Start a poll as soon as any host commits (PostgreSQL's NOTIFY), until the end."""
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            try:
+                changed = self.store.wait_for_change(PUSH_WAIT_SECONDS)
+            except Exception:  # never the app's fatal path: the timer's poll goes on
+                time.sleep(PUSH_WAIT_SECONDS)
+                continue
+            if changed and not worker.is_cancelled:
+                try:
+                    self.call_from_thread(self._on_pushed_change)
+                except RuntimeError:  # the app is shutting down
+                    return
+
+    def _on_pushed_change(self) -> None:
+        if self.paused:
+            return
+        if self._poll_in_flight:
+            # That poll may have read the revision before this commit: poll once more.
+            self._poll_again = True
+        else:
+            self.request_refresh()
 
     def _on_poll_timer(self) -> None:
         self._poll_timer = None
@@ -205,7 +250,8 @@ class MarianneApp(App[None]):
         ):
             return
         self._poll_in_flight = False
-        if self._force_next:
+        if self._force_next or self._poll_again:
+            self._poll_again = False
             self._start_poll()
         else:
             self._schedule_next_poll()
@@ -275,8 +321,9 @@ class MarianneApp(App[None]):
                 live=not self.paused,
                 age_seconds=self._age_seconds(),
                 error=self.last_error,
-                refresh_seconds=self.refresh_seconds,
+                refresh_seconds=self._poll_interval(),
                 read_only=self.read_only,
+                pushed=self._pushed(),
             )
 
     # -- actions ------------------------------------------------------------------------

@@ -1267,10 +1267,13 @@ def _rebuild_pattern_applications_without_foreign_keys(conn: Connection) -> None
         index.create(conn, checkfirst=True)
 
 
+# The NOTIFY wakes listening consoles on any host when the transaction commits
+# (store.push); identical notifications of one transaction are delivered once.
 _REVISION_FUNCTION = """
 CREATE OR REPLACE FUNCTION marianne_tui_bump_revision() RETURNS trigger AS $$
 BEGIN
     UPDATE marianne_tui_revision SET rev = rev + 1 WHERE id = 1;
+    PERFORM pg_notify('marianne_tui_changes', '');
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql

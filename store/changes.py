@@ -1,6 +1,8 @@
 """The change probe: one cheap number that moves whenever anyone commits to the store.
 
 A console polls it every couple of seconds and reads the screen's data only when it moved.
+On PostgreSQL it can also be woken: ``wait_for_change()`` returns as soon as any host commits
+(LISTEN/NOTIFY, see ``store.push``), so that polling is only the fallback.
 ``ChangeProbe`` owns everything the probe keeps between calls (its SQLite connection, the
 lock around it, the generation that survives ``close()``, which PostgreSQL source it reads),
 so that no other part of the store holds probe state.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -18,6 +21,7 @@ from sqlalchemy import Connection, inspect, select
 
 from store import tables
 from store.base import GlobalLearningStoreBase
+from store.push import ChangeListener
 
 __all__ = ["ChangeProbe", "ChangesMixin"]
 
@@ -87,7 +91,36 @@ class ChangesMixin(GlobalLearningStoreBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Before the base opens the store: a failed open may already call close().
         self._changes = ChangeProbe()
+        self._push_lock = threading.Lock()
+        self._push: ChangeListener | None = None
         super().__init__(*args, **kwargs)
+
+    @property
+    def change_push_available(self) -> bool:
+        """True where commits are pushed (PostgreSQL): ``wait_for_change`` can wake early."""
+        return self.is_postgresql
+
+    @property
+    def change_push_active(self) -> bool:
+        """True while a push session is listening (False before the first wait, or after a
+        lost connection until the next wait reconnects): poll at the normal pace then."""
+        listener = self._push
+        return listener is not None and listener.listening
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block until another commit is notified (True) or ``timeout`` seconds pass (False).
+
+        Never raises for connection trouble; on SQLite, which has no push, it just waits.
+        Meant for one watcher thread; ``close()`` ends a wait within half a second.
+        """
+        if not self.change_push_available:
+            time.sleep(timeout)
+            return False
+        with self._push_lock:
+            if self._push is None:
+                self._push = ChangeListener(self._engine)
+            listener = self._push
+        return listener.wait(timeout)
 
     def change_token(self) -> int:
         """A number that changes whenever any connection commits a write to the store."""
@@ -99,4 +132,8 @@ class ChangesMixin(GlobalLearningStoreBase):
     def close(self) -> None:
         """Release pooled connections and the change probe; the store stays usable."""
         self._changes.close()
+        with self._push_lock:
+            listener, self._push = self._push, None
+        if listener is not None:
+            listener.close()
         super().close()

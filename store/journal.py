@@ -7,6 +7,11 @@ exact stored text of the columns the action replaced, so that undo writes the sa
 Journal times (``acted_at``, ``undone_at``) are naive local time, like the pattern timestamps
 an action writes, so the two read side by side.
 
+Each row says who acted: the operator (``store.operator``, set from ``--operator NAME``, else
+the OS user) and the host the action ran on, in a ``host`` column that journals written
+before it existed gain at their next journalled write (older rows keep ``user@host`` in
+``actor`` and no host).
+
 Every action is one "journalled change" (``_journalled_change``): read the subject's state,
 run one of Marianne's own transitions, read the state again, append the journal row. What
 differs between patterns and escalations (table, columns, name) is a ``_Subject``.
@@ -37,7 +42,7 @@ from store.readmodels import (
     UndoConflictError,
 )
 
-__all__ = ["UNDO_ACTION", "JournalMixin", "default_actor"]
+__all__ = ["UNDO_ACTION", "JournalMixin", "default_operator", "this_host"]
 
 UNDO_ACTION = "undo"
 
@@ -96,17 +101,21 @@ class _StoreTransitions(Protocol):
     ) -> bool: ...
 
 
-def default_actor() -> str:
-    """``user@host`` of the operator running this process."""
+def default_operator() -> str:
+    """The OS user running this process (the operator when ``--operator`` is not given)."""
     try:
-        user = getpass.getuser()
+        return getpass.getuser()
     except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+        return "unknown"
+
+
+def this_host() -> str:
+    return socket.gethostname()
 
 
 def _journal_entry(row: Row[Any]) -> JournalEntry:
     return JournalEntry(
+        host=getattr(row, "host", None),
         id=int(row.id),
         acted_at=row.acted_at,
         actor=row.actor,
@@ -124,7 +133,26 @@ def _journal_entry(row: Row[Any]) -> JournalEntry:
 class JournalMixin(GlobalLearningStoreBase):
     """Journalled operator actions on patterns and escalations, and their undo."""
 
+    #: Who acts through this store, as journalled; None: the OS user (default_operator).
+    operator: str | None = None
+    #: The host journalled with each action; None: this machine's name (this_host).
+    operator_host: str | None = None
+    #: Whether the journal has its ``host`` column (looked up once; None: not yet).
+    _journal_host_column: bool | None = None
+
     # -- the journal's table ------------------------------------------------------------
+
+    def _journal_has_host(self, conn: Connection) -> bool:
+        if self._journal_host_column is None:
+            names = {column["name"] for column in inspect(conn).get_columns(_J.name)}
+            self._journal_host_column = "host" in names
+        return self._journal_host_column
+
+    def _journal_select(self, conn: Connection) -> Any:
+        """SELECT of the journal's columns, without ``host`` in a journal that lacks it."""
+        if self._journal_has_host(conn):
+            return select(_J)
+        return select(*(column for column in _J.c if column.name != "host"))
 
     def _journal_exists(self, conn: Connection) -> bool:
         if not self._journal_ready and inspect(conn).has_table(_J.name):
@@ -141,6 +169,11 @@ class JournalMixin(GlobalLearningStoreBase):
         with self._batch() as conn:
             if not self._journal_exists(conn):
                 _J.create(conn, checkfirst=True)
+                self._journal_host_column = True
+            elif not self._journal_has_host(conn):
+                # A journal from before the host column: add it in this transaction.
+                conn.exec_driver_sql(f"ALTER TABLE {_J.name} ADD COLUMN host TEXT")
+                self._journal_host_column = True
             yield conn
         self._journal_ready = True
 
@@ -160,7 +193,8 @@ class JournalMixin(GlobalLearningStoreBase):
         result = conn.execute(
             insert(_J).values(
                 acted_at=self._now_local(),
-                actor=actor or default_actor(),
+                actor=actor or self.operator or default_operator(),
+                host=self.operator_host or this_host(),
                 target_kind=kind.value,
                 target_id=target_id,
                 action=action,
@@ -172,7 +206,7 @@ class JournalMixin(GlobalLearningStoreBase):
         )
         key = result.inserted_primary_key
         assert key is not None
-        row = conn.execute(select(_J).where(_J.c.id == int(key[0]))).one()
+        row = conn.execute(self._journal_select(conn).where(_J.c.id == int(key[0]))).one()
         return _journal_entry(row)
 
     # -- subject state (raw stored text, so that undo restores the same bytes) ------------
@@ -385,7 +419,7 @@ class JournalMixin(GlobalLearningStoreBase):
             if not self._journal_exists(conn):
                 return None
         with self._journalled() as conn:
-            candidates = select(_J).where(
+            candidates = self._journal_select(conn).where(
                 _J.c.undone_at.is_(None), _J.c.action != UNDO_ACTION
             )
             if target_kind is not None:
@@ -430,15 +464,15 @@ class JournalMixin(GlobalLearningStoreBase):
                 new_state=entry.prior_state,
                 undoes=entry.id,
             )
-            undone = conn.execute(select(_J).where(_J.c.id == entry.id)).one()
+            undone = conn.execute(self._journal_select(conn).where(_J.c.id == entry.id)).one()
             return _journal_entry(undone)
 
     def journal(self, limit: int = 50, target_id: str | None = None) -> list[JournalEntry]:
         """Newest first."""
-        statement = select(_J).order_by(_J.c.id.desc()).limit(limit)
-        if target_id is not None:
-            statement = statement.where(_J.c.target_id == target_id)
         with self._connection() as conn:
             if not self._journal_exists(conn):
                 return []
+            statement = self._journal_select(conn).order_by(_J.c.id.desc()).limit(limit)
+            if target_id is not None:
+                statement = statement.where(_J.c.target_id == target_id)
             return [_journal_entry(row) for row in conn.execute(statement)]

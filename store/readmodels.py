@@ -205,6 +205,13 @@ class JournalEntry:
     undone_at: datetime | None = None
     #: for an "undo" entry, the id of the entry it undid
     undoes: int | None = None
+    #: the host the action ran on (None for entries journalled before hosts were)
+    host: str | None = None
+
+    @property
+    def who(self) -> str:
+        """``operator@host``; older entries already hold ``user@host`` as their actor."""
+        return f"{self.actor}@{self.host}" if self.host else self.actor
 
 
 class UndoConflictError(Exception):

@@ -477,6 +477,8 @@ class OperatorJournalTable(SQLModel, table=True):
     )
     acted_at: datetime = _col("acted_at", IsoTimestamp(), not_null=True)
     actor: str = _col("actor", TEXT, not_null=True)
+    #: where the action ran; NULL in rows journalled before the column existed
+    host: str | None = _col("host", TEXT)
     target_kind: str = _col("target_kind", String(32), not_null=True)
     target_id: str = _col("target_id", TEXT, not_null=True)
     action: str = _col("action", String(64), not_null=True)

@@ -212,7 +212,7 @@ def _journal_table(entries: list[Any]) -> Table | Text:
             action.append(" (undone)", style="dim italic")
         table.add_row(
             untrusted(entry.acted_at.isoformat(sep=" ", timespec="seconds"), 30),
-            untrusted(entry.actor, 40),
+            untrusted(entry.who, 60),
             action,
             Text.assemble(untrusted(before or "—", 20), " → ", untrusted(after or "—", 20)),
             untrusted_block(entry.reason) if entry.reason else Text("—", style="dim"),

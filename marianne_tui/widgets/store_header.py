@@ -43,6 +43,8 @@ class HeaderState:
     error: str | None = None
     refresh_seconds: float = 2.0
     read_only: bool = False
+    #: commits are pushed (PostgreSQL): "live · push", the interval is only a fallback
+    pushed: bool = False
 
 
 def _status_part(state: HeaderState, wide: bool) -> Text:
@@ -54,6 +56,8 @@ def _status_part(state: HeaderState, wide: bool) -> Text:
         part.append(f" · updated {age}", style="dim")
     elif state.live:
         part.append("● live", style="bold green")
+        if state.pushed:
+            part.append(" · push", style="green")
         part.append(f" · every {interval(state.refresh_seconds)}", style="dim")
     else:
         part.append("⏸ paused", style="bold yellow")
@@ -175,11 +179,12 @@ class StoreHeader(Widget):
         error: str | None = None,
         refresh_seconds: float = 2.0,
         read_only: bool = False,
+        pushed: bool = False,
     ) -> None:
         """Repaint only when what is shown differs, so an idle console sends nothing."""
         # While live the age is not shown, so it must not make two states differ.
         age = spoken_age(age_seconds) if (error or not live) else ""
-        state = HeaderState(overview, live, age, error, refresh_seconds, read_only)
+        state = HeaderState(overview, live, age, error, refresh_seconds, read_only, pushed)
         if state == self._state:
             return
         self._state = state

@@ -21,6 +21,7 @@ from store import (
     GlobalLearningStore,
     JournalSubject,
     PatternAction,
+    PatternQuery,
     ReadOnlyStoreError,
     UndoConflictError,
     tables,
@@ -135,7 +136,8 @@ def test_action_changes_only_its_columns_of_its_row(
     assert dict(entry.new_state) == expected
     assert entry.target_kind == "pattern" and entry.target_id == target
     assert entry.action == action.value and entry.reason == reason
-    assert entry.actor == f"{getpass.getuser()}@{socket.gethostname()}"
+    assert (entry.actor, entry.host) == (getpass.getuser(), socket.gethostname())
+    assert entry.who == f"{getpass.getuser()}@{socket.gethostname()}"
     assert entry.acted_at.isoformat() == NOW
     assert entry.undone_at is None and entry.undoes is None
     assert store.journal() == [entry]
@@ -170,6 +172,54 @@ def test_action_and_journal_commit_together(
 def test_actor_can_be_given(triage: GlobalLearningStore) -> None:
     entry = triage.apply_pattern_action("b", PatternAction.RETIRE, actor="ops@console")
     assert entry.actor == "ops@console"
+
+
+def test_the_operator_and_host_of_the_store_are_journalled(
+    triage: GlobalLearningStore,
+) -> None:
+    triage.operator = "night-shift"
+    triage.operator_host = "bastion-2"
+    entry = triage.apply_pattern_action("b", PatternAction.RETIRE)
+    undo = triage.undo_last_action()
+    assert undo is not None
+    newest = triage.journal()[0]
+    assert (entry.actor, entry.host, entry.who) == ("night-shift", "bastion-2",
+                                                   "night-shift@bastion-2")
+    assert (newest.action, newest.actor, newest.host) == ("undo", "night-shift", "bastion-2")
+    # An actor given for one action wins over the store's operator.
+    other = triage.apply_pattern_action("c", PatternAction.RETIRE, actor="alice")
+    assert (other.actor, other.host) == ("alice", "bastion-2")
+
+
+def test_a_journal_from_before_hosts_gains_the_column_at_the_next_action(
+    sqlite_store: GlobalLearningStore,
+) -> None:
+    store = sqlite_store
+    store.record_pattern("retry", "first")
+    store.record_pattern("retry", "second")
+    first, second = sorted(row.id for row in store.query_patterns(PatternQuery()).rows)
+    store.apply_pattern_action(first, PatternAction.RETIRE, actor="old@laptop")
+    path = store.db_path
+    store.close()
+    with sqlite3.connect(path) as conn:  # the journal as it was before the host column
+        conn.execute("ALTER TABLE marianne_tui_journal DROP COLUMN host")
+
+    viewer = GlobalLearningStore(path, read_only=True, create=False)
+    try:
+        (old,) = viewer.journal()
+    finally:
+        viewer.close()
+    assert (old.actor, old.host, old.who) == ("old@laptop", None, "old@laptop")
+
+    writer = GlobalLearningStore(path, create=False)
+    try:
+        writer.operator, writer.operator_host = "ops", "bastion-2"
+        new = writer.apply_pattern_action(second, PatternAction.RETIRE)
+        entries = writer.journal()
+    finally:
+        writer.close()
+    assert (new.actor, new.host) == ("ops", "bastion-2")
+    assert [(e.actor, e.host) for e in entries] == [("ops", "bastion-2"), ("old@laptop", None)]
 
 
 # -- undo ------------------------------------------------------------------------------

@@ -158,3 +158,25 @@ def test_process_exit_status_and_stderr(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_operator_names_who_acts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "store.db"
+    GlobalLearningStore(target).close()
+    seen: dict[str, object] = {}
+
+    def fake_run(self: MarianneApp, *, mouse: bool = True) -> None:
+        seen["operator"] = self.store.operator
+
+    monkeypatch.setattr(MarianneApp, "run", fake_run)
+    assert cli.main(["--db", str(target), "--operator", " night-shift "]) == 0
+    assert seen == {"operator": "night-shift"}
+    assert cli.main(["--db", str(target)]) == 0
+    assert seen == {"operator": None}  # the journal then records the OS user
+
+
+def test_an_unprintable_operator_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["--operator", "evil\x1b]0;title\x07"])
+    assert raised.value.code == 2
+    assert "--operator" in capsys.readouterr().err
