@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Integer, Text, case, func, insert, select, type_coerce, update
 from sqlalchemy.engine import Row
@@ -258,41 +258,15 @@ class BudgetMixin(GlobalLearningStoreBase):
     # -- entropy of the pattern population ----------------------------------------------
 
     def _application_counts(self, *, applied_only: bool) -> list[int]:
-        """Applications per pattern row, in one statement over every pattern.
+        """Applications per pattern row (Marianne's ``COUNT(pa.id) ... GROUP BY p.id``).
 
-        Same numbers as Marianne's ``COUNT(pa.id) ... LEFT JOIN ... GROUP BY p.id``
-        (orphan applications and applications without an id are not counted), but the
-        applications are counted first, per pattern id, from the pattern index alone:
-        about ten times faster on a 20,000-pattern, 200,000-application file.
+        The counts are kept between reads with the drift windows and updated for the
+        patterns whose applications changed (``DriftMixin._kept_counts``).
         """
-        per_pattern = (
-            select(_applications.c.pattern_id, func.count().label("n"))
-            .group_by(_applications.c.pattern_id)
-            .subquery("per_pattern")
-        )
-        # Rows with a NULL id are counted above but not by COUNT(pa.id); take them back out.
-        without_id = (
-            select(_applications.c.pattern_id, func.count().label("n"))
-            .where(_applications.c.id.is_(None))
-            .group_by(_applications.c.pattern_id)
-            .subquery("without_id")
-        )
-        count = func.coalesce(func.max(per_pattern.c.n), 0) - func.coalesce(
-            func.max(without_id.c.n), 0
-        )
-        statement = (
-            select(count.label("applications"))
-            .select_from(
-                _patterns.outerjoin(per_pattern, per_pattern.c.pattern_id == _patterns.c.id)
-                .outerjoin(without_id, without_id.c.pattern_id == _patterns.c.id)
-            )
-            # Grouping by the id, as Marianne does, folds id-less pattern rows into one.
-            .group_by(_patterns.c.id)
-        )
+        counts: list[int] = cast(Any, self)._kept_counts()
         if applied_only:
-            statement = statement.having(count > 0)
-        with self._connection() as conn:
-            return [int(value) for value in conn.execute(statement).scalars()]
+            return [count for count in counts if count > 0]
+        return counts
 
     def calculate_pattern_entropy(self) -> PatternEntropyMetrics:
         """Shannon entropy of applications over patterns, now. Read-only.
