@@ -21,7 +21,7 @@ from sqlalchemy.engine import Row
 
 from store import tables
 from store.base import GlobalLearningStoreBase, with_limit
-from store.metrics import budget_step, clamp_budget, entropy_of_counts
+from store.metrics import EntropySummary, budget_step, clamp_budget
 from store.models import EntropyResponseRecord, ExplorationBudgetRecord, PatternEntropyMetrics
 
 __all__ = ["BudgetMixin", "EntropyResponseConfig", "EntropyTriggerContext"]
@@ -257,16 +257,15 @@ class BudgetMixin(GlobalLearningStoreBase):
 
     # -- entropy of the pattern population ----------------------------------------------
 
-    def _application_counts(self, *, applied_only: bool) -> list[int]:
-        """Applications per pattern row (Marianne's ``COUNT(pa.id) ... GROUP BY p.id``).
+    def _entropy_now(self) -> tuple[EntropySummary, int]:
+        """The entropy of applications over pattern rows, and how many rows there are.
 
-        The counts are kept between reads with the drift windows and updated for the
-        patterns whose applications changed (``DriftMixin._kept_counts``).
+        Counted as Marianne does (``COUNT(pa.id) ... GROUP BY p.id``); the counts are kept
+        between reads with the drift windows, updated for the patterns whose applications
+        changed, with running totals for the entropy (``DriftMixin._kept_entropy``).
         """
-        counts: list[int] = cast(Any, self)._kept_counts()
-        if applied_only:
-            return [count for count in counts if count > 0]
-        return counts
+        kept: tuple[EntropySummary, int] = cast(Any, self)._kept_entropy()
+        return kept
 
     def calculate_pattern_entropy(self) -> PatternEntropyMetrics:
         """Shannon entropy of applications over patterns, now. Read-only.
@@ -275,14 +274,13 @@ class BudgetMixin(GlobalLearningStoreBase):
         the entropy itself covers the applied patterns only. ``threshold_exceeded`` is
         left False for the caller to set.
         """
-        counts = self._application_counts(applied_only=False)
-        summary = entropy_of_counts(counts)
+        summary, pattern_rows = self._entropy_now()
         return PatternEntropyMetrics(
             calculated_at=self._now_local(),
             shannon_entropy=summary.shannon_entropy,
             max_possible_entropy=summary.max_possible_entropy,
             diversity_index=summary.diversity_index,
-            unique_pattern_count=len(counts),
+            unique_pattern_count=pattern_rows,
             effective_pattern_count=summary.effective_pattern_count,
             total_applications=summary.total_applications,
             dominant_pattern_share=summary.dominant_pattern_share,
@@ -349,7 +347,7 @@ class BudgetMixin(GlobalLearningStoreBase):
                 remaining = cooldown_seconds - elapsed
                 return False, None, f"Cooldown active ({remaining:.0f}s remaining)"
 
-        summary = entropy_of_counts(self._application_counts(applied_only=True))
+        summary, _ = self._entropy_now()
         if summary.total_applications == 0:
             return False, None, "No pattern applications to analyze"
         diversity = summary.diversity_index

@@ -29,12 +29,16 @@ Deliberate differences from Marianne:
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeVar, cast
+from fractions import Fraction
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -57,7 +61,13 @@ from sqlalchemy.sql.elements import UnaryExpression
 from store import tables
 from store.base import GlobalLearningStoreBase, with_limit
 from store.drift_cache import ChangeFeed
-from store.metrics import effectiveness_drift, epistemic_drift
+from store.metrics import (
+    EntropySummary,
+    effectiveness_drift,
+    entropy_from_totals,
+    epistemic_drift,
+    weighted_log,
+)
 from store.models import (
     DriftMetrics,
     EpistemicDriftMetrics,
@@ -128,6 +138,8 @@ def _by_pattern_id(windows: Iterable[_Windows]) -> list[_Windows]:
     """
     return sorted(windows, key=lambda w: (w.pattern_id is not None, w.pattern_id or ""))
 
+
+_T = TypeVar("_T")
 
 #: Pattern ids bound in one statement (SQLite allows 32,766 parameters).
 _IDS_PER_STATEMENT = 5_000
@@ -208,59 +220,6 @@ def _epistemic_metrics(
     )
 
 
-def _effectiveness_summary(total: int, windows: Sequence[_Windows]) -> dict[str, Any]:
-    """``get_pattern_drift_summary`` from the W=5 aggregates of patterns with 10+ rows."""
-    metrics = [
-        _effectiveness_metrics(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
-        for w in windows
-        if w.known
-    ]
-    if not metrics:
-        # Marianne reports the number of qualifying ids here, orphans included.
-        return {
-            "total_patterns": total,
-            "patterns_analyzed": len(windows),
-            "patterns_drifting": 0,
-            "avg_drift_magnitude": 0.0,
-            "most_drifted": None,
-        }
-    most = max(metrics, key=lambda m: m.drift_magnitude)
-    return {
-        "total_patterns": total,
-        "patterns_analyzed": len(metrics),
-        "patterns_drifting": sum(1 for m in metrics if m.threshold_exceeded),
-        "avg_drift_magnitude": sum(m.drift_magnitude for m in metrics) / len(metrics),
-        "most_drifted": most.pattern_id,
-    }
-
-
-def _epistemic_summary(total: int, windows: Sequence[_Windows]) -> dict[str, Any]:
-    """``get_epistemic_drift_summary`` from the W=5 aggregates of grounded applications."""
-    metrics = [
-        _epistemic_metrics(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
-        for w in windows
-        if w.known
-    ]
-    if not metrics:
-        return {
-            "total_patterns": total,
-            "patterns_analyzed": len(windows),
-            "patterns_with_epistemic_drift": 0,
-            "avg_belief_change": 0.0,
-            "avg_belief_entropy": 0.0,
-            "most_unstable": None,
-        }
-    most = max(metrics, key=lambda m: abs(m.belief_change))
-    return {
-        "total_patterns": total,
-        "patterns_analyzed": len(metrics),
-        "patterns_with_epistemic_drift": sum(1 for m in metrics if m.threshold_exceeded),
-        "avg_belief_change": sum(m.belief_change for m in metrics) / len(metrics),
-        "avg_belief_entropy": sum(m.belief_entropy for m in metrics) / len(metrics),
-        "most_unstable": most.pattern_id,
-    }
-
-
 def _retirement_reason(metrics: DriftMetrics) -> str:
     return (
         f"Auto-retired: drift {metrics.drift_direction} ({metrics.drift_magnitude:.2f}), "
@@ -273,45 +232,36 @@ def _shown_priority(priority: float | None) -> float:
     return max(0.0, priority) if priority is not None else 0.0
 
 
-def _report_rows(
-    windows: Sequence[_Windows],
+def _report_row(
+    w: _Windows,
+    span: int,
     window_size: int,
     drift_threshold: float,
     epistemic_threshold: float,
     only_exceeding: bool,
-) -> list[DriftRow]:
-    span = 2 * window_size
-    rows: list[DriftRow] = []
-    for w in windows:
-        if not w.known:
-            continue
-        effectiveness = (
-            _effectiveness_metrics(w, window_size, drift_threshold)
-            if w.eff_rows >= span
-            else None
-        )
-        epistemic = (
-            _epistemic_metrics(w, window_size, epistemic_threshold)
-            if w.epi_rows >= span
-            else None
-        )
-        exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
-            epistemic is not None and epistemic.threshold_exceeded
-        )
-        if only_exceeding and not exceeded:
-            continue
-        rows.append(
-            DriftRow(
-                pattern_id=str(w.pattern_id),
-                pattern_name=str(w.name),
-                status=w.status or "pending",
-                priority=_shown_priority(w.priority),
-                effectiveness=effectiveness,
-                epistemic=epistemic,
-            )
-        )
-    rows.sort(key=_row_sort_key)
-    return rows
+) -> DriftRow | None:
+    """One pattern's row of the drift report; None when it is not in the report."""
+    if not w.known:
+        return None
+    effectiveness = (
+        _effectiveness_metrics(w, window_size, drift_threshold) if w.eff_rows >= span else None
+    )
+    epistemic = (
+        _epistemic_metrics(w, window_size, epistemic_threshold) if w.epi_rows >= span else None
+    )
+    exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
+        epistemic is not None and epistemic.threshold_exceeded
+    )
+    if only_exceeding and not exceeded:
+        return None
+    return DriftRow(
+        pattern_id=str(w.pattern_id),
+        pattern_name=str(w.name),
+        status=w.status or "pending",
+        priority=_shown_priority(w.priority),
+        effectiveness=effectiveness,
+        epistemic=epistemic,
+    )
 
 
 def _row_sort_key(row: DriftRow) -> tuple[float, float, str]:
@@ -327,6 +277,146 @@ def _row_sort_key(row: DriftRow) -> tuple[float, float, str]:
         if row.epistemic.threshold_exceeded:
             exceeded.append(abs(row.epistemic.belief_change))
     return (-max(exceeded), -max(magnitudes), row.pattern_id)
+
+
+def _id_order(pattern_id: str | None) -> tuple[bool, str]:
+    """Marianne's GROUP BY order of pattern ids on SQLite: NULL first, then bytes."""
+    return (pattern_id is not None, pattern_id or "")
+
+
+class _Ranked(Generic[_T]):
+    """Values derived from each pattern's windows, kept sorted by a key as windows change.
+
+    ``build`` gives (sort key, value) for a pattern's windows, or None to leave it out; sort
+    keys end with the pattern's id order, so they are unique. A change to a few patterns
+    costs a few bisections instead of a new sort of every pattern. With ``measure``, the
+    sums of the numbers it picks from each value are kept too, exactly (as fractions), so
+    that they do not depend on the order values came and went in.
+    """
+
+    def __init__(
+        self,
+        build: Callable[[_Windows], tuple[Any, _T] | None],
+        measure: Callable[[_T], tuple[float, ...]] | None = None,
+    ) -> None:
+        self.build = build
+        self.measure = measure
+        self.keys: list[Any] = []
+        self.values: list[_T] = []
+        self.key_of: dict[str | None, Any] = {}
+        self.totals: list[Fraction] = []
+        self.exact = True
+
+    def fill(self, windows: Iterable[_Windows]) -> None:
+        built = []
+        for w in windows:
+            entry = self.build(w)
+            if entry is not None:
+                built.append(entry)
+                self.key_of[w.pattern_id] = entry[0]
+        built.sort(key=lambda entry: entry[0])
+        self.keys = [key for key, _ in built]
+        self.values = [value for _, value in built]
+        for value in self.values:
+            self._count(value, 1)
+
+    def update(self, pattern_id: str | None, windows: _Windows | None) -> None:
+        old = self.key_of.pop(pattern_id, None)
+        if old is not None:
+            index = bisect.bisect_left(self.keys, old)
+            del self.keys[index]
+            self._count(self.values.pop(index), -1)
+        entry = self.build(windows) if windows is not None else None
+        if entry is not None:
+            key, value = entry
+            index = bisect.bisect_left(self.keys, key)
+            self.keys.insert(index, key)
+            self.values.insert(index, value)
+            self.key_of[pattern_id] = key
+            self._count(value, 1)
+
+    def _count(self, value: _T, sign: int) -> None:
+        if self.measure is None or not self.exact:
+            return
+        numbers = self.measure(value)
+        if not self.totals:
+            self.totals = [Fraction(0)] * len(numbers)
+        try:
+            for index, number in enumerate(numbers):
+                self.totals[index] += sign * Fraction(number)
+        except (ValueError, OverflowError):  # NaN or infinity: sum plainly when asked
+            self.exact = False
+
+    def total(self, index: int) -> float:
+        if not self.values:
+            return 0.0
+        if self.exact:
+            return float(self.totals[index])
+        assert self.measure is not None
+        return math.fsum(self.measure(value)[index] for value in self.values)
+
+
+def _counts_statement(*, restricted: bool) -> Select[Any]:
+    """Applications per pattern row (see ``DriftMixin._pattern_counts``)."""
+    a = _applications.c
+    p = _patterns.c
+    per_pattern = select(a.pattern_id, func.count().label("n"))
+    # Rows with a NULL id are counted above but not by COUNT(pa.id); take them back out.
+    without_id = select(a.pattern_id, func.count().label("n")).where(a.id.is_(None))
+    if restricted:
+        chosen = a.pattern_id.in_(bindparam("ids", expanding=True))
+        per_pattern = per_pattern.where(chosen)
+        without_id = without_id.where(chosen)
+    per = per_pattern.group_by(a.pattern_id).subquery("per_pattern")
+    missing = without_id.group_by(a.pattern_id).subquery("without_id")
+    count = func.coalesce(func.max(per.c.n), 0) - func.coalesce(func.max(missing.c.n), 0)
+    statement = (
+        select(p.id, count.label("applications"))
+        .select_from(
+            _patterns.outerjoin(per, per.c.pattern_id == p.id)
+            .outerjoin(missing, missing.c.pattern_id == p.id)
+        )
+        .group_by(p.id)
+    )
+    if restricted:
+        statement = statement.where(p.id.in_(bindparam("pids", expanding=True)))
+    return statement
+
+
+class _Counts:
+    """Applications per pattern row, with the entropy's running totals (exact sums)."""
+
+    def __init__(self, by_row: dict[str | None, int]) -> None:
+        self.by_row = by_row
+        self.total = 0
+        self.weighted = Fraction(0)
+        self.applied = 0
+        self.sizes: Counter[int] = Counter()
+        for count in by_row.values():
+            self._count(count, 1)
+
+    def _count(self, count: int, sign: int) -> None:
+        if count <= 0:
+            return
+        self.total += sign * count
+        self.weighted += sign * Fraction(weighted_log(count))
+        self.applied += sign
+        self.sizes[count] += sign
+        if not self.sizes[count]:
+            del self.sizes[count]
+
+    def set(self, pattern_id: str | None, count: int | None) -> None:
+        """A row's new count; None when the id has no pattern row (any more)."""
+        old = self.by_row.pop(pattern_id, None)
+        if old is not None:
+            self._count(old, -1)
+        if count is not None:
+            self.by_row[pattern_id] = count
+            self._count(count, 1)
+
+    def entropy(self) -> EntropySummary:
+        largest = max(self.sizes) if self.sizes else 0
+        return entropy_from_totals(self.total, float(self.weighted), self.applied, largest)
 
 
 class _DriftState:
@@ -346,15 +436,38 @@ class _DriftState:
         self.synced = False
         self.total_patterns = 0
         self.windows: dict[int, dict[str | None, _Windows]] = {}
-        self.counts: dict[str | None, int] | None = None
+        self.counts: _Counts | None = None
         self.version = 0
         self.results: dict[Hashable, tuple[int, Any]] = {}
+        self.ranked: dict[tuple[Any, ...], _Ranked[Any]] = {}
 
     def clear(self) -> None:
         self.windows.clear()
         self.counts = None
         self.results.clear()
+        self.ranked.clear()
         self.version += 1
+
+    def set_windows(self, window_size: int, windows: dict[str | None, _Windows]) -> None:
+        """Replace every window at W (what was derived from the old ones goes too)."""
+        self.windows[window_size] = windows
+        for key in [k for k in self.ranked if k[1] == window_size]:
+            del self.ranked[key]
+        self.version += 1
+
+    def rank(
+        self,
+        key: tuple[Any, ...],
+        build: Callable[[_Windows], tuple[Any, _T] | None],
+        measure: Callable[[_T], tuple[float, ...]] | None = None,
+    ) -> _Ranked[_T]:
+        """What ``build`` derives from the windows at W = ``key[1]``, kept (see _Ranked)."""
+        ranked = self.ranked.get(key)
+        if ranked is None:
+            ranked = _Ranked(build, measure)
+            ranked.fill(self.windows[key[1]].values())
+            self.ranked[key] = ranked
+        return cast(_Ranked[_T], ranked)
 
     def memo(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         cached = self.results.get(key)
@@ -374,7 +487,6 @@ _MEMO_LIMIT = 64
 _WINDOW_SIZES_KEPT = 4
 #: Above this share of the cached patterns changed, recomputing everything is cheaper.
 _INCREMENTAL_SHARE = 0.25
-_T = TypeVar("_T")
 
 
 class DriftMixin(GlobalLearningStoreBase):
@@ -571,6 +683,13 @@ class DriftMixin(GlobalLearningStoreBase):
             statement = statement.where(windows.c.epi_rows >= span)
         return statement
 
+    def _built(self, key: Hashable, build: Callable[[], _T]) -> _T:
+        """A statement built once per store (building one costs more than running it)."""
+        built: dict[Hashable, Any] = self.__dict__.setdefault("_drift_statements", {})
+        if key not in built:
+            built[key] = build()
+        return cast(_T, built[key])
+
     def _scan_windows(
         self,
         conn: Connection,
@@ -590,8 +709,12 @@ class DriftMixin(GlobalLearningStoreBase):
         if pattern_ids is not None:
             ids = [i for i in pattern_ids if i is not None]
             found: list[_Windows] = []
-            statement = self._window_statement(
-                window_size, effectiveness=effectiveness, epistemic=epistemic, restricted=True
+            statement = self._built(
+                ("restricted", window_size, effectiveness, epistemic),
+                lambda: self._window_statement(
+                    window_size, effectiveness=effectiveness, epistemic=epistemic,
+                    restricted=True,
+                ),
             )
             for start in range(0, len(ids), _IDS_PER_STATEMENT):
                 rows = conn.execute(
@@ -690,9 +813,9 @@ class DriftMixin(GlobalLearningStoreBase):
                 had_counts = state.counts is not None
                 state.clear()
                 for window_size in sizes:
-                    state.windows[window_size] = self._all_windows(conn, window_size)
+                    state.set_windows(window_size, self._all_windows(conn, window_size))
                 if had_counts:
-                    state.counts = self._pattern_counts(conn)
+                    state.counts = _Counts(self._pattern_counts(conn))
             elif not changes.empty:
                 self._apply_changes(conn, state, changes.pattern_ids)
             if total != state.total_patterns:
@@ -704,9 +827,9 @@ class DriftMixin(GlobalLearningStoreBase):
 
     def _apply_changes(self, conn: Connection, state: _DriftState, ids: set[str]) -> None:
         ordered = sorted(ids)
-        for window_size, windows in state.windows.items():
+        for window_size, windows in list(state.windows.items()):
             if len(ordered) > max(1000, _INCREMENTAL_SHARE * len(windows)):
-                state.windows[window_size] = self._all_windows(conn, window_size)
+                state.set_windows(window_size, self._all_windows(conn, window_size))
                 continue
             for pattern_id in ordered:
                 windows.pop(pattern_id, None)
@@ -714,28 +837,31 @@ class DriftMixin(GlobalLearningStoreBase):
                 conn, window_size, effectiveness=True, epistemic=True, pattern_ids=ordered
             ):
                 windows[w.pattern_id] = w
+            for key, ranked in state.ranked.items():
+                if key[1] == window_size:
+                    for pattern_id in ordered:
+                        ranked.update(pattern_id, windows.get(pattern_id))
         if state.counts is not None:
+            counted = self._pattern_counts(conn, ordered)
             for pattern_id in ordered:
-                state.counts.pop(pattern_id, None)
-            state.counts.update(self._pattern_counts(conn, ordered))
+                state.counts.set(pattern_id, counted.get(pattern_id))
         state.version += 1
 
     def _all_windows(self, conn: Connection, window_size: int) -> dict[str | None, _Windows]:
         windows = self._scan_windows(conn, window_size, effectiveness=True, epistemic=True)
         return {w.pattern_id: w for w in windows}
 
-    def _kept_windows(self, window_size: int) -> tuple[_DriftState, list[_Windows]]:
-        """All qualifying windows at W (both kinds), in Marianne's GROUP BY order."""
+    def _kept(self, window_size: int) -> _DriftState:
+        """The state, synced, with the windows at W computed (call with the lock held)."""
         state = self._synced()
         if window_size not in state.windows:
             if len(state.windows) >= _WINDOW_SIZES_KEPT:
-                state.windows.pop(next(iter(state.windows)))
+                oldest = next(iter(state.windows))
+                state.set_windows(oldest, {})
+                del state.windows[oldest]
             with self._connection() as conn:
-                state.windows[window_size] = self._all_windows(conn, window_size)
-            state.version += 1
-        windows = state.windows[window_size]
-        ordered = state.memo(("ordered", window_size), lambda: _by_pattern_id(windows.values()))
-        return state, ordered
+                state.set_windows(window_size, self._all_windows(conn, window_size))
+        return state
 
     def _pattern_counts(
         self, conn: Connection, pattern_ids: Sequence[str] | None = None
@@ -748,29 +874,12 @@ class DriftMixin(GlobalLearningStoreBase):
         pattern index alone (about ten times faster on a 20,000-pattern file); with
         ``pattern_ids``, only those pattern rows are counted.
         """
-        a = _applications.c
-        p = _patterns.c
-        per_pattern = select(a.pattern_id, func.count().label("n"))
-        # Rows with a NULL id are counted above but not by COUNT(pa.id); take them back out.
-        without_id = select(a.pattern_id, func.count().label("n")).where(a.id.is_(None))
-        if pattern_ids is not None:
-            chosen = a.pattern_id.in_(bindparam("ids", expanding=True))
-            per_pattern = per_pattern.where(chosen)
-            without_id = without_id.where(chosen)
-        per = per_pattern.group_by(a.pattern_id).subquery("per_pattern")
-        missing = without_id.group_by(a.pattern_id).subquery("without_id")
-        count = func.coalesce(func.max(per.c.n), 0) - func.coalesce(func.max(missing.c.n), 0)
-        statement = (
-            select(p.id, count.label("applications"))
-            .select_from(
-                _patterns.outerjoin(per, per.c.pattern_id == p.id)
-                .outerjoin(missing, missing.c.pattern_id == p.id)
-            )
-            .group_by(p.id)
+        restricted = pattern_ids is not None
+        statement = self._built(
+            ("counts", restricted), lambda: _counts_statement(restricted=restricted)
         )
         if pattern_ids is None:
             return {row[0]: int(row[1]) for row in conn.execute(statement)}
-        statement = statement.where(p.id.in_(bindparam("pids", expanding=True)))
         found: dict[str | None, int] = {}
         ids = list(pattern_ids)
         for start in range(0, len(ids), _IDS_PER_STATEMENT):
@@ -781,19 +890,19 @@ class DriftMixin(GlobalLearningStoreBase):
             )
         return found
 
-    def _kept_counts(self) -> list[int]:
-        """The entropy's applications per pattern row, one count per row (kept, see above)."""
+    def _kept_entropy(self) -> tuple[EntropySummary, int]:
+        """The entropy of the kept counts, and how many pattern rows there are.
+
+        Computed from running totals (:func:`store.metrics.entropy_from_totals`), so a
+        changed count costs a few additions, not a pass over every pattern.
+        """
         with self._drift_state().lock:
             state = self._synced()
             if state.counts is None:
                 with self._connection() as conn:
-                    state.counts = self._pattern_counts(conn)
+                    state.counts = _Counts(self._pattern_counts(conn))
                 state.version += 1
-            counts = state.counts
-            return state.memo(
-                "counts",
-                lambda: [counts[k] for k in sorted(counts, key=lambda i: (i is not None, i or ""))],
-            )
+            return state.counts.entropy(), len(state.counts.by_row)
 
     # -- 8.1 effectiveness drift ----------------------------------------------------------
 
@@ -884,6 +993,52 @@ class DriftMixin(GlobalLearningStoreBase):
 
     # -- 8.3 scans and summaries ----------------------------------------------------------
 
+    def _effectiveness_ranked(
+        self, drift_threshold: float, window_size: int, *, drifting: bool
+    ) -> list[DriftMetrics]:
+        """Effectiveness drift of known patterns with 2W applications (kept, see ``_synced``).
+
+        In pattern-id order, or with ``drifting`` only those exceeding the threshold,
+        largest magnitude first (ties in pattern-id order, as Marianne's stable sort).
+        """
+        span = 2 * window_size
+
+        def build(w: _Windows) -> tuple[Any, DriftMetrics] | None:
+            if not w.known or w.eff_rows < span:
+                return None
+            metrics = _effectiveness_metrics(w, window_size, drift_threshold)
+            if not drifting:
+                return _id_order(w.pattern_id), metrics
+            if not metrics.threshold_exceeded:
+                return None
+            return (-metrics.drift_magnitude, _id_order(w.pattern_id)), metrics
+
+        with self._drift_state().lock:
+            state = self._kept(window_size)
+            return list(state.rank(("effectiveness", window_size, drift_threshold, drifting),
+                                   build).values)
+
+    def _epistemic_ranked(
+        self, drift_threshold: float, window_size: int, *, drifting: bool
+    ) -> list[EpistemicDriftMetrics]:
+        """Epistemic drift of known patterns with 2W grounded applications (as above)."""
+        span = 2 * window_size
+
+        def build(w: _Windows) -> tuple[Any, EpistemicDriftMetrics] | None:
+            if not w.known or w.epi_rows < span:
+                return None
+            metrics = _epistemic_metrics(w, window_size, drift_threshold)
+            if not drifting:
+                return _id_order(w.pattern_id), metrics
+            if not metrics.threshold_exceeded:
+                return None
+            return (-abs(metrics.belief_change), _id_order(w.pattern_id)), metrics
+
+        with self._drift_state().lock:
+            state = self._kept(window_size)
+            return list(state.rank(("epistemic", window_size, drift_threshold, drifting),
+                                   build).values)
+
     def _effectiveness_scan(
         self, drift_threshold: float, window_size: int
     ) -> list[DriftMetrics]:
@@ -893,44 +1048,84 @@ class DriftMixin(GlobalLearningStoreBase):
             with self._connection() as conn:
                 windows = self._scan_windows(conn, 0, effectiveness=True)
             return [_effectiveness_metrics(w, 0, drift_threshold) for w in windows if w.known]
-        span = 2 * window_size
-        with self._drift_state().lock:
-            state, windows = self._kept_windows(window_size)
-            return state.memo(
-                ("effectiveness", window_size, drift_threshold),
-                lambda: [
-                    _effectiveness_metrics(w, window_size, drift_threshold)
-                    for w in windows
-                    if w.known and w.eff_rows >= span
-                ],
-            )
+        return self._effectiveness_ranked(drift_threshold, window_size, drifting=False)
 
-    def _epistemic_scan(
-        self, drift_threshold: float, window_size: int
-    ) -> list[EpistemicDriftMetrics]:
-        """Epistemic drift of every known pattern with 2W grounded applications."""
-        span = 2 * window_size
-        with self._drift_state().lock:
-            state, windows = self._kept_windows(window_size)
-            return state.memo(
-                ("epistemic", window_size, drift_threshold),
-                lambda: [
-                    _epistemic_metrics(w, window_size, drift_threshold)
-                    for w in windows
-                    if w.known and w.epi_rows >= span
-                ],
-            )
-
-    def _summary_windows(self, *, grounded: bool) -> tuple[int, list[_Windows]]:
-        """The pattern count and the W=5 windows of ids with 10 (grounded) applications."""
+    def _qualifying_count(self, state: _DriftState, *, grounded: bool) -> int:
         span = 2 * SUMMARY_WINDOW
+        return sum(
+            1 for w in state.windows[SUMMARY_WINDOW].values()
+            if (w.epi_rows if grounded else w.eff_rows) >= span
+        )
+
+    def _effectiveness_summary_now(self) -> dict[str, Any]:
+        """``get_pattern_drift_summary`` from kept drift, ranked by magnitude, with sums."""
+        span = 2 * SUMMARY_WINDOW
+
+        def build(w: _Windows) -> tuple[Any, DriftMetrics] | None:
+            if not w.known or w.eff_rows < span:
+                return None
+            metrics = _effectiveness_metrics(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
+            # Marianne's max() keeps the first largest magnitude in pattern-id order.
+            return (-metrics.drift_magnitude, _id_order(w.pattern_id)), metrics
+
+        def measure(m: DriftMetrics) -> tuple[float, ...]:
+            return (m.drift_magnitude, 1.0 if m.threshold_exceeded else 0.0)
+
         with self._drift_state().lock:
-            state, windows = self._kept_windows(SUMMARY_WINDOW)
-            kept = state.memo(
-                ("summary windows", grounded),
-                lambda: [w for w in windows if (w.epi_rows if grounded else w.eff_rows) >= span],
-            )
-            return state.total_patterns, kept
+            state = self._kept(SUMMARY_WINDOW)
+            ranked = state.rank(("effectiveness summary", SUMMARY_WINDOW), build, measure)
+            analyzed = len(ranked.values)
+            if not analyzed:
+                # Marianne reports the number of qualifying ids here, orphans included.
+                return {
+                    "total_patterns": state.total_patterns,
+                    "patterns_analyzed": self._qualifying_count(state, grounded=False),
+                    "patterns_drifting": 0,
+                    "avg_drift_magnitude": 0.0,
+                    "most_drifted": None,
+                }
+            return {
+                "total_patterns": state.total_patterns,
+                "patterns_analyzed": analyzed,
+                "patterns_drifting": round(ranked.total(1)),
+                "avg_drift_magnitude": ranked.total(0) / analyzed,
+                "most_drifted": ranked.values[0].pattern_id,
+            }
+
+    def _epistemic_summary_now(self) -> dict[str, Any]:
+        """``get_epistemic_drift_summary`` from kept drift, ranked by |change|, with sums."""
+        span = 2 * SUMMARY_WINDOW
+
+        def build(w: _Windows) -> tuple[Any, EpistemicDriftMetrics] | None:
+            if not w.known or w.epi_rows < span:
+                return None
+            metrics = _epistemic_metrics(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
+            return (-abs(metrics.belief_change), _id_order(w.pattern_id)), metrics
+
+        def measure(m: EpistemicDriftMetrics) -> tuple[float, ...]:
+            return (m.belief_change, m.belief_entropy, 1.0 if m.threshold_exceeded else 0.0)
+
+        with self._drift_state().lock:
+            state = self._kept(SUMMARY_WINDOW)
+            ranked = state.rank(("epistemic summary", SUMMARY_WINDOW), build, measure)
+            analyzed = len(ranked.values)
+            if not analyzed:
+                return {
+                    "total_patterns": state.total_patterns,
+                    "patterns_analyzed": self._qualifying_count(state, grounded=True),
+                    "patterns_with_epistemic_drift": 0,
+                    "avg_belief_change": 0.0,
+                    "avg_belief_entropy": 0.0,
+                    "most_unstable": None,
+                }
+            return {
+                "total_patterns": state.total_patterns,
+                "patterns_analyzed": analyzed,
+                "patterns_with_epistemic_drift": round(ranked.total(2)),
+                "avg_belief_change": ranked.total(0) / analyzed,
+                "avg_belief_entropy": ranked.total(1) / analyzed,
+                "most_unstable": ranked.values[0].pattern_id,
+            }
 
     def get_drifting_patterns(
         self,
@@ -943,12 +1138,13 @@ class DriftMixin(GlobalLearningStoreBase):
         Computed from the kept window aggregates (see ``_synced``). Ties keep pattern-id
         order, as Marianne's stable sort over her GROUP BY does.
         """
-        drifting = [
-            m for m in self._effectiveness_scan(drift_threshold, window_size)
-            if m.threshold_exceeded
-        ]
-        drifting.sort(key=lambda m: m.drift_magnitude, reverse=True)
-        return drifting[:limit]
+        _check_window(window_size)
+        if window_size == 0:
+            drifting = [m for m in self._effectiveness_scan(drift_threshold, 0)
+                        if m.threshold_exceeded]
+            drifting.sort(key=lambda m: m.drift_magnitude, reverse=True)
+            return drifting[:limit]
+        return self._effectiveness_ranked(drift_threshold, window_size, drifting=True)[:limit]
 
     def get_pattern_drift_summary(self) -> dict[str, Any]:
         """Effectiveness drift over all patterns with 10+ applications (W=5, threshold 0.2).
@@ -956,8 +1152,7 @@ class DriftMixin(GlobalLearningStoreBase):
         Keys: total_patterns, patterns_analyzed, patterns_drifting, avg_drift_magnitude,
         most_drifted.
         """
-        total, windows = self._summary_windows(grounded=False)
-        return _effectiveness_summary(total, windows)
+        return self._effectiveness_summary_now()
 
     def get_epistemic_drifting_patterns(
         self,
@@ -972,11 +1167,10 @@ class DriftMixin(GlobalLearningStoreBase):
             with self._connection() as conn:
                 windows = self._scan_windows(conn, 0, epistemic=True)
             metrics = [_epistemic_metrics(w, 0, drift_threshold) for w in windows if w.known]
-        else:
-            metrics = self._epistemic_scan(drift_threshold, window_size)
-        drifting = [m for m in metrics if m.threshold_exceeded]
-        drifting.sort(key=lambda m: abs(m.belief_change), reverse=True)
-        return drifting[:limit]
+            drifting = [m for m in metrics if m.threshold_exceeded]
+            drifting.sort(key=lambda m: abs(m.belief_change), reverse=True)
+            return drifting[:limit]
+        return self._epistemic_ranked(drift_threshold, window_size, drifting=True)[:limit]
 
     def get_epistemic_drift_summary(self) -> dict[str, Any]:
         """Epistemic drift over all patterns with 10+ grounded applications (W=5, 0.15).
@@ -984,8 +1178,7 @@ class DriftMixin(GlobalLearningStoreBase):
         Keys: total_patterns, patterns_analyzed, patterns_with_epistemic_drift,
         avg_belief_change (signed), avg_belief_entropy, most_unstable.
         """
-        total, windows = self._summary_windows(grounded=True)
-        return _epistemic_summary(total, windows)
+        return self._epistemic_summary_now()
 
     # -- 8.5 drift retirement -------------------------------------------------------------
 
@@ -1089,33 +1282,32 @@ class DriftMixin(GlobalLearningStoreBase):
         """
         if window_size < 1:
             raise ValueError(f"window_size must be >= 1, not {window_size}")
+        span = 2 * window_size
+
+        def build(w: _Windows) -> tuple[Any, DriftRow] | None:
+            row = _report_row(w, span, window_size, drift_threshold, epistemic_threshold,
+                              only_exceeding)
+            return None if row is None else (_row_sort_key(row), row)
+
         with self._drift_state().lock:
-            state, windows = self._kept_windows(window_size)
-            rows = state.memo(
+            state = self._kept(window_size)
+            ranked = state.rank(
                 ("report", window_size, drift_threshold, epistemic_threshold, only_exceeding),
-                lambda: _report_rows(
-                    windows, window_size, drift_threshold, epistemic_threshold, only_exceeding
-                ),
-            )
-            total, effectiveness_windows = self._summary_windows(grounded=False)
-            _, epistemic_windows = self._summary_windows(grounded=True)
-            summary = state.memo(
-                "effectiveness summary",
-                lambda: _effectiveness_summary(total, effectiveness_windows),
-            )
-            epistemic_summary = state.memo(
-                "epistemic summary", lambda: _epistemic_summary(total, epistemic_windows)
-            )
-        start = max(0, offset)
-        page = rows[start:] if limit < 0 else rows[start:start + limit]
+                build,
+            ).values
+            start = max(0, offset)
+            page = ranked[start:] if limit < 0 else ranked[start:start + limit]
+            matching = len(ranked)
+            summary = self._effectiveness_summary_now()
+            epistemic_summary = self._epistemic_summary_now()
         return DriftReport(
             rows=tuple(self._with_current_state(page)),
             window_size=window_size,
             drift_threshold=drift_threshold,
             epistemic_threshold=epistemic_threshold,
-            summary=dict(summary),
-            epistemic_summary=dict(epistemic_summary),
-            matching=len(rows),
+            summary=summary,
+            epistemic_summary=epistemic_summary,
+            matching=matching,
             offset=start,
         )
 
