@@ -722,7 +722,9 @@ class DriftMixin(GlobalLearningStoreBase):
                 ).mappings()
                 found.extend(_windows_from_row(row) for row in rows)
             return _by_pattern_id(found)
-        if self._has_drift_index(conn):
+        # PostgreSQL plans the windowed statement onto the index by itself (an ordered
+        # index scan feeding the window, no sort); the per-pattern subqueries are for SQLite.
+        if not self.is_postgresql and self._has_drift_index(conn):
             statement = self._indexed_window_statement(
                 window_size, effectiveness=effectiveness, epistemic=epistemic
             )
