@@ -1348,7 +1348,7 @@ class DriftMixin(GlobalLearningStoreBase):
         it was created. With it, each pattern's newest 2W applications are a short range of
         the index, read without touching the table and without sorting (see
         ``_indexed_window_statement``). Marianne ignores an extra index, but it does change
-        the file's schema (and grows the file by roughly a third of the table's size), which
+        the file's schema (and grows it by about 100 bytes per application), which
         is why this is a separate, explicit step (contract section 13.4).
         """
         self._assert_writable()
