@@ -5,14 +5,22 @@ Two ways to compute drift live here, on purpose:
 * ``calculate_effectiveness_drift`` and ``calculate_epistemic_drift`` look at one pattern with
   two small queries, as Marianne does. They are the reference.
 * Every scan and summary (``get_drifting_patterns``, ``get_pattern_drift_summary``, the two
-  epistemic ones, ``retire_drifting_patterns`` and the console's ``drift_report``) computes
-  the window aggregates of **all** patterns in one windowed statement: applications are
-  numbered newest first per pattern with ``ROW_NUMBER()``, rows 1..2W are kept and summed
-  per window. Marianne runs two queries per pattern on a fresh connection instead, which
-  takes seconds on a large store (contract section 13.3).
+  epistemic ones, ``retire_drifting_patterns`` and the console's ``drift_report``) works from
+  the window aggregates of **all** patterns, computed set-based: in one windowed statement
+  (applications numbered newest first per pattern with ``ROW_NUMBER()``, rows 1..2W summed
+  per window, the table read in storage order and sorted once), or, when the optional index
+  of ``add_drift_index`` is there on SQLite, with short per-pattern ``LIMIT`` reads of that
+  index. Marianne runs two queries per pattern on a fresh connection instead, which takes
+  seconds on a large store (contract section 13.3).
 
-Both paths feed the same pure formulas (``store.metrics``) and return the same metrics;
-the tests check this pattern by pattern on a copy of one of Marianne's databases.
+The aggregates are **kept** between reads (``_DriftState``): when the change probe says the
+store moved, ``store.drift_cache.ChangeFeed`` names the patterns that got applications or
+were inserted, and only their aggregates are recomputed, with the windowed statement
+restricted to them; anything the feed cannot follow recomputes everything. What is derived
+from them (sorted scans, report rows, summaries, entropy) is kept too and updated pattern by
+pattern. Both paths feed the same pure formulas (``store.metrics``) and return the same
+metrics; the tests check this pattern by pattern, and check the kept results against a
+fresh computation after every kind of write.
 
 Deliberate differences from Marianne:
 
@@ -21,6 +29,9 @@ Deliberate differences from Marianne:
   alone, so which of two applications with the same timestamp falls into which window is
   left to SQLite; here it is defined, and the same on SQLite and PostgreSQL.
   ``get_retired_patterns`` likewise breaks ``last_seen`` ties by id.
+* **Sums.** The summaries' averages are taken from exact sums (kept as fractions, so that
+  they do not depend on the order patterns changed in), where Marianne adds left to right;
+  the two can differ in the last bit of the float.
 * A negative ``window_size`` raises ValueError. Marianne passes it to ``LIMIT`` (where
   SQLite reads it as "no limit") and slices with it, which yields meaningless numbers.
 * ``get_recurring_issues`` takes a ``limit`` keyword (default 10,000) that bounds the
@@ -420,13 +431,12 @@ class _Counts:
 
 
 class _DriftState:
-    """Window aggregates and derived results kept between reads (see ``_synced``).
+    """Window aggregates and what is derived from them, kept between reads (see ``_synced``).
 
     ``windows[W]`` holds the aggregates (both kinds) of every pattern id that qualifies for
-    either kind at window W; ``counts`` the entropy's applications per pattern row.
-    ``version`` moves whenever any of them changed, and ``results`` memoizes whatever was
-    computed from them at a version (sorted scans, summaries, report rows), so an unchanged
-    store answers from memory and a changed one recomputes only what is asked for.
+    either kind at window W; ``ranked`` what the reads derive from them (sorted scans, report
+    rows, summaries), updated pattern by pattern; ``counts`` the entropy's applications per
+    pattern row.
     """
 
     def __init__(self, feed: ChangeFeed) -> None:
@@ -437,23 +447,18 @@ class _DriftState:
         self.total_patterns = 0
         self.windows: dict[int, dict[str | None, _Windows]] = {}
         self.counts: _Counts | None = None
-        self.version = 0
-        self.results: dict[Hashable, tuple[int, Any]] = {}
         self.ranked: dict[tuple[Any, ...], _Ranked[Any]] = {}
 
     def clear(self) -> None:
         self.windows.clear()
         self.counts = None
-        self.results.clear()
         self.ranked.clear()
-        self.version += 1
 
     def set_windows(self, window_size: int, windows: dict[str | None, _Windows]) -> None:
         """Replace every window at W (what was derived from the old ones goes too)."""
         self.windows[window_size] = windows
         for key in [k for k in self.ranked if k[1] == window_size]:
             del self.ranked[key]
-        self.version += 1
 
     def rank(
         self,
@@ -469,20 +474,8 @@ class _DriftState:
             self.ranked[key] = ranked
         return cast(_Ranked[_T], ranked)
 
-    def memo(self, key: Hashable, compute: Callable[[], _T]) -> _T:
-        cached = self.results.get(key)
-        if cached is not None and cached[0] == self.version:
-            return cast(_T, cached[1])
-        value = compute()
-        if len(self.results) > _MEMO_LIMIT:
-            self.results.clear()
-        self.results[key] = (self.version, value)
-        return value
-
 
 _STATE_LOCK = threading.Lock()
-#: Derived results kept at once (several thresholds and windows of a busy console).
-_MEMO_LIMIT = 64
 #: Window sizes kept at once; another one is computed afresh.
 _WINDOW_SIZES_KEPT = 4
 #: Above this share of the cached patterns changed, recomputing everything is cheaper.
@@ -820,8 +813,6 @@ class DriftMixin(GlobalLearningStoreBase):
                     state.counts = _Counts(self._pattern_counts(conn))
             elif not changes.empty:
                 self._apply_changes(conn, state, changes.pattern_ids)
-            if total != state.total_patterns:
-                state.version += 1
             state.total_patterns = total
         state.token = token
         state.synced = True
@@ -847,7 +838,6 @@ class DriftMixin(GlobalLearningStoreBase):
             counted = self._pattern_counts(conn, ordered)
             for pattern_id in ordered:
                 state.counts.set(pattern_id, counted.get(pattern_id))
-        state.version += 1
 
     def _all_windows(self, conn: Connection, window_size: int) -> dict[str | None, _Windows]:
         windows = self._scan_windows(conn, window_size, effectiveness=True, epistemic=True)
@@ -903,7 +893,6 @@ class DriftMixin(GlobalLearningStoreBase):
             if state.counts is None:
                 with self._connection() as conn:
                     state.counts = _Counts(self._pattern_counts(conn))
-                state.version += 1
             return state.counts.entropy(), len(state.counts.by_row)
 
     # -- 8.1 effectiveness drift ----------------------------------------------------------
