@@ -29,8 +29,8 @@ Deliberate differences from Marianne:
   alone, so which of two applications with the same timestamp falls into which window is
   left to SQLite; here it is defined, and the same on SQLite and PostgreSQL.
   ``get_retired_patterns`` likewise breaks ``last_seen`` ties by id.
-* **Sums.** The summaries' averages are taken from exact sums (kept as fractions, so that
-  they do not depend on the order patterns changed in), where Marianne adds left to right;
+* **Sums.** The summaries' averages are taken from exact sums (kept as scaled integers, so
+  that they do not depend on the order patterns changed in), where Marianne adds left to right;
   the two can differ in the last bit of the float.
 * A negative ``window_size`` raises ValueError. Marianne passes it to ``LIMIT`` (where
   SQLite reads it as "no limit") and slices with it, which yields meaningless numbers.
@@ -48,7 +48,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from sqlalchemy import (
@@ -244,6 +243,7 @@ def _shown_priority(priority: float | None) -> float:
 
 
 def _report_row(
+    state: _DriftState,
     w: _Windows,
     span: int,
     window_size: int,
@@ -255,10 +255,10 @@ def _report_row(
     if not w.known:
         return None
     effectiveness = (
-        _effectiveness_metrics(w, window_size, drift_threshold) if w.eff_rows >= span else None
+        state.effectiveness(w, window_size, drift_threshold) if w.eff_rows >= span else None
     )
     epistemic = (
-        _epistemic_metrics(w, window_size, epistemic_threshold) if w.epi_rows >= span else None
+        state.epistemic(w, window_size, epistemic_threshold) if w.epi_rows >= span else None
     )
     exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
         epistemic is not None and epistemic.threshold_exceeded
@@ -290,6 +290,17 @@ def _row_sort_key(row: DriftRow) -> tuple[float, float, str]:
     return (-max(exceeded), -max(magnitudes), row.pattern_id)
 
 
+#: Every finite float is a whole multiple of 2**-1074, so sums of floats scaled by this are
+#: exact integers: adding and taking away in any order gives the same total, and dividing
+#: the total back rounds it once, correctly.
+_FIXED_ONE = 1 << 1074
+
+
+def _fixed(number: float) -> int:
+    numerator, denominator = number.as_integer_ratio()
+    return numerator * (_FIXED_ONE // denominator)
+
+
 def _id_order(pattern_id: str | None) -> tuple[bool, str]:
     """Marianne's GROUP BY order of pattern ids on SQLite: NULL first, then bytes."""
     return (pattern_id is not None, pattern_id or "")
@@ -301,7 +312,7 @@ class _Ranked(Generic[_T]):
     ``build`` gives (sort key, value) for a pattern's windows, or None to leave it out; sort
     keys end with the pattern's id order, so they are unique. A change to a few patterns
     costs a few bisections instead of a new sort of every pattern. With ``measure``, the
-    sums of the numbers it picks from each value are kept too, exactly (as fractions), so
+    sums of the numbers it picks from each value are kept too, exactly (see ``_fixed``), so
     that they do not depend on the order values came and went in.
     """
 
@@ -315,7 +326,7 @@ class _Ranked(Generic[_T]):
         self.keys: list[Any] = []
         self.values: list[_T] = []
         self.key_of: dict[str | None, Any] = {}
-        self.totals: list[Fraction] = []
+        self.totals: list[int] = []
         self.exact = True
 
     def fill(self, windows: Iterable[_Windows]) -> None:
@@ -351,10 +362,10 @@ class _Ranked(Generic[_T]):
             return
         numbers = self.measure(value)
         if not self.totals:
-            self.totals = [Fraction(0)] * len(numbers)
+            self.totals = [0] * len(numbers)
         try:
             for index, number in enumerate(numbers):
-                self.totals[index] += sign * Fraction(number)
+                self.totals[index] += sign * _fixed(number)
         except (ValueError, OverflowError):  # NaN or infinity: sum plainly when asked
             self.exact = False
 
@@ -362,7 +373,7 @@ class _Ranked(Generic[_T]):
         if not self.values:
             return 0.0
         if self.exact:
-            return float(self.totals[index])
+            return self.totals[index] / _FIXED_ONE
         assert self.measure is not None
         return math.fsum(self.measure(value)[index] for value in self.values)
 
@@ -400,7 +411,7 @@ class _Counts:
     def __init__(self, by_row: dict[str | None, int]) -> None:
         self.by_row = by_row
         self.total = 0
-        self.weighted = Fraction(0)
+        self.weighted = 0  # sum of weighted_log, scaled by _FIXED_ONE (exact)
         self.applied = 0
         self.sizes: Counter[int] = Counter()
         for count in by_row.values():
@@ -410,7 +421,7 @@ class _Counts:
         if count <= 0:
             return
         self.total += sign * count
-        self.weighted += sign * Fraction(weighted_log(count))
+        self.weighted += sign * _fixed(weighted_log(count))
         self.applied += sign
         self.sizes[count] += sign
         if not self.sizes[count]:
@@ -427,7 +438,9 @@ class _Counts:
 
     def entropy(self) -> EntropySummary:
         largest = max(self.sizes) if self.sizes else 0
-        return entropy_from_totals(self.total, float(self.weighted), self.applied, largest)
+        return entropy_from_totals(
+            self.total, self.weighted / _FIXED_ONE, self.applied, largest
+        )
 
 
 class _DriftState:
@@ -448,8 +461,32 @@ class _DriftState:
         self.windows: dict[int, dict[str | None, _Windows]] = {}
         self.counts: _Counts | None = None
         self.ranked: dict[tuple[Any, ...], _Ranked[Any]] = {}
+        #: metrics by (formula, windows, W, threshold): the report and the summaries share
+        self.computed: dict[tuple[Any, ...], Any] = {}
+
+    def effectiveness(self, w: _Windows, window_size: int, threshold: float) -> DriftMetrics:
+        """Effectiveness drift of one pattern's windows, computed once for every read."""
+        return cast(DriftMetrics, self._metrics(_effectiveness_metrics, w, window_size,
+                                                threshold))
+
+    def epistemic(
+        self, w: _Windows, window_size: int, threshold: float
+    ) -> EpistemicDriftMetrics:
+        return cast(EpistemicDriftMetrics, self._metrics(_epistemic_metrics, w, window_size,
+                                                         threshold))
+
+    def _metrics(self, compute: Callable[[_Windows, int, float], Any], w: _Windows,
+                 window_size: int, threshold: float) -> Any:
+        key = (compute, w, window_size, threshold)
+        found = self.computed.get(key)
+        if found is None:
+            if len(self.computed) > _METRICS_KEPT:
+                self.computed.clear()  # windows replaced since: start over
+            found = self.computed[key] = compute(w, window_size, threshold)
+        return found
 
     def clear(self) -> None:
+        self.computed.clear()
         self.windows.clear()
         self.counts = None
         self.ranked.clear()
@@ -476,6 +513,8 @@ class _DriftState:
 
 
 _STATE_LOCK = threading.Lock()
+#: Metrics kept for sharing between reads (a few per pattern).
+_METRICS_KEPT = 500_000
 #: Window sizes kept at once; another one is computed afresh.
 _WINDOW_SIZES_KEPT = 4
 #: Above this share of the cached patterns changed, recomputing everything is cheaper.
@@ -997,7 +1036,7 @@ class DriftMixin(GlobalLearningStoreBase):
         def build(w: _Windows) -> tuple[Any, DriftMetrics] | None:
             if not w.known or w.eff_rows < span:
                 return None
-            metrics = _effectiveness_metrics(w, window_size, drift_threshold)
+            metrics = state.effectiveness(w, window_size, drift_threshold)
             if not drifting:
                 return _id_order(w.pattern_id), metrics
             if not metrics.threshold_exceeded:
@@ -1018,7 +1057,7 @@ class DriftMixin(GlobalLearningStoreBase):
         def build(w: _Windows) -> tuple[Any, EpistemicDriftMetrics] | None:
             if not w.known or w.epi_rows < span:
                 return None
-            metrics = _epistemic_metrics(w, window_size, drift_threshold)
+            metrics = state.epistemic(w, window_size, drift_threshold)
             if not drifting:
                 return _id_order(w.pattern_id), metrics
             if not metrics.threshold_exceeded:
@@ -1055,7 +1094,7 @@ class DriftMixin(GlobalLearningStoreBase):
         def build(w: _Windows) -> tuple[Any, DriftMetrics] | None:
             if not w.known or w.eff_rows < span:
                 return None
-            metrics = _effectiveness_metrics(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
+            metrics = state.effectiveness(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
             # Marianne's max() keeps the first largest magnitude in pattern-id order.
             return (-metrics.drift_magnitude, _id_order(w.pattern_id)), metrics
 
@@ -1090,7 +1129,7 @@ class DriftMixin(GlobalLearningStoreBase):
         def build(w: _Windows) -> tuple[Any, EpistemicDriftMetrics] | None:
             if not w.known or w.epi_rows < span:
                 return None
-            metrics = _epistemic_metrics(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
+            metrics = state.epistemic(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
             return (-abs(metrics.belief_change), _id_order(w.pattern_id)), metrics
 
         def measure(m: EpistemicDriftMetrics) -> tuple[float, ...]:
@@ -1276,8 +1315,8 @@ class DriftMixin(GlobalLearningStoreBase):
         span = 2 * window_size
 
         def build(w: _Windows) -> tuple[Any, DriftRow] | None:
-            row = _report_row(w, span, window_size, drift_threshold, epistemic_threshold,
-                              only_exceeding)
+            row = _report_row(state, w, span, window_size, drift_threshold,
+                              epistemic_threshold, only_exceeding)
             return None if row is None else (_row_sort_key(row), row)
 
         with self._drift_state().lock:
