@@ -402,6 +402,8 @@ def main() -> int:
     parser.add_argument("--no-loops", action="store_true", help="skip the per-pattern loops")
     parser.add_argument("--console", action="store_true", help="also time the console in tmux")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--no-reads", action="store_true",
+                        help="leave out the store reads (with --console: only the console)")
     options = parser.parse_args()
     sizes = (options.patterns, options.applications, options.executions)
 
@@ -414,8 +416,9 @@ def main() -> int:
         shutil.copyfile(cached, copy)
         if options.marianne_python:
             marianne = measure_marianne(options.marianne_python, copy)
-        backends["SQLite"] = measure_backend(str(copy), not options.no_loops)
-        if options.postgres:
+        if not options.no_reads:
+            backends["SQLite"] = measure_backend(str(copy), not options.no_loops)
+        if options.postgres and not options.no_reads:
             url = cached_postgres(options.postgres, sizes, options.seed)
             backends["PostgreSQL"] = measure_backend(url, False)
         if options.console:

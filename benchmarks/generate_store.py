@@ -188,6 +188,7 @@ class _Generator:
         self.application_count = applications
         self.execution_count = executions
         self.jobs = _jobs(max(8, patterns // 400))
+        self.job_hashes = {job: hash_job(job) for job in self.jobs}
 
     def _moment(self, earliest: datetime, latest: datetime | None = None) -> datetime:
         latest = latest or self.now
@@ -201,6 +202,9 @@ class _Generator:
         rng = self.rng
         times = sorted(self._moment(self.start) for _ in range(self.execution_count))
         ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in times]
+        # The store's own hashes, once per job (there are far fewer jobs than executions).
+        hashes = {job: (hash_workspace(Path("/srv/workspaces") / job), hash_job(job))
+                  for job in self.jobs}
 
         def rows() -> Iterator[dict[str, Any]]:
             for completed, execution_id in zip(times, ids, strict=True):
@@ -210,10 +214,11 @@ class _Generator:
                 duration = round(rng.uniform(20, 900), 1)
                 pass_rate = round(rng.uniform(0.8, 1.0) if success else rng.uniform(0, 0.6), 2)
                 first_try = success and retries == 0
+                workspace_hash, job_hash = hashes[job]
                 yield {
                     "id": execution_id,
-                    "workspace_hash": hash_workspace(Path("/srv/workspaces") / job),
-                    "job_hash": hash_job(job),
+                    "workspace_hash": workspace_hash,
+                    "job_hash": job_hash,
                     "sheet_num": rng.randint(1, 30),
                     # Marianne stores the outcome's own (aware UTC) time as started_at and
                     # local time as completed_at.
@@ -313,7 +318,7 @@ class _Generator:
                 "context_tags": [f"job:{pattern.job}", f"module:{rng.choice(MODULES)}"],
                 "priority_score": 0.5,
                 "quarantine_status": status,
-                "provenance_job_hash": hash_job(pattern.job),
+                "provenance_job_hash": self.job_hashes[pattern.job],
                 "provenance_sheet_num": rng.randint(1, 30),
                 "quarantined_at": self._moment(pattern.first_seen) if quarantined else None,
                 "validated_at": self._moment(pattern.first_seen)
@@ -337,7 +342,7 @@ class _Generator:
             waiting = number >= count - 20  # the latest ones still wait for an outcome
             yield {
                 "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "job_hash": hash_job(rng.choice(self.jobs)),
+                "job_hash": self.job_hashes[rng.choice(self.jobs)],
                 "sheet_num": rng.randint(1, 30),
                 "confidence": round(rng.uniform(0.1, 0.7), 3),
                 "action": rng.choice(ACTIONS),
@@ -358,7 +363,7 @@ class _Generator:
             value = min(0.5, max(0.05, value * 0.95 if rng.random() < 0.8 else value + 0.1))
             yield {
                 "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "job_hash": hash_job(self.jobs[0]),
+                "job_hash": self.job_hashes[self.jobs[0]],
                 "recorded_at": self.start + timedelta(hours=12 * half_day),
                 "budget_value": value,
                 "entropy_at_time": round(rng.uniform(0.2, 0.9), 3),
@@ -397,7 +402,7 @@ class _Generator:
                 "recorded_at": recorded,
                 "expires_at": now_utc + timedelta(minutes=rng.uniform(1, 30))
                 if number < 4 else recorded + timedelta(minutes=5),
-                "source_job_hash": hash_job(rng.choice(self.jobs)),
+                "source_job_hash": self.job_hashes[rng.choice(self.jobs)],
                 "duration_seconds": 300.0,
             }
 
