@@ -46,7 +46,8 @@ import math
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Literal, TypeVar, cast
 
@@ -457,6 +458,9 @@ class _DriftState:
         self.lock = threading.RLock()
         self.token: int | None = None
         self.synced = False
+        #: reads in progress (nested), and whether the outermost one has looked for changes
+        self.depth = 0
+        self.fresh = False
         self.total_patterns = 0
         self.windows: dict[int, dict[str | None, _Windows]] = {}
         self.counts: _Counts | None = None
@@ -826,6 +830,19 @@ class DriftMixin(GlobalLearningStoreBase):
         except Exception:  # a probe that fails only means: look for changes every time
             return None
 
+    @contextmanager
+    def _reading(self) -> Iterator[_DriftState]:
+        """Hold the kept state for one read; nested reads look for changes only once."""
+        state = self._drift_state()
+        with state.lock:
+            state.depth += 1
+            try:
+                yield state
+            finally:
+                state.depth -= 1
+                if not state.depth:
+                    state.fresh = False
+
     def _synced(self) -> _DriftState:
         """The kept state, brought up to date with the store (call with ``state.lock`` held).
 
@@ -836,7 +853,10 @@ class DriftMixin(GlobalLearningStoreBase):
         write landing in between is looked at again next time rather than missed.
         """
         state = self._drift_state()
+        if state.fresh:
+            return state  # already looked during this read
         token = self._change_token_now()
+        state.fresh = state.depth > 0
         if state.synced and token is not None and token == state.token:
             return state
         with self._connection() as conn:
@@ -927,7 +947,7 @@ class DriftMixin(GlobalLearningStoreBase):
         Computed from running totals (:func:`store.metrics.entropy_from_totals`), so a
         changed count costs a few additions, not a pass over every pattern.
         """
-        with self._drift_state().lock:
+        with self._reading():
             state = self._synced()
             if state.counts is None:
                 with self._connection() as conn:
@@ -1043,7 +1063,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 return None
             return (-metrics.drift_magnitude, _id_order(w.pattern_id)), metrics
 
-        with self._drift_state().lock:
+        with self._reading():
             state = self._kept(window_size)
             return list(state.rank(("effectiveness", window_size, drift_threshold, drifting),
                                    build).values)
@@ -1064,7 +1084,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 return None
             return (-abs(metrics.belief_change), _id_order(w.pattern_id)), metrics
 
-        with self._drift_state().lock:
+        with self._reading():
             state = self._kept(window_size)
             return list(state.rank(("epistemic", window_size, drift_threshold, drifting),
                                    build).values)
@@ -1101,7 +1121,7 @@ class DriftMixin(GlobalLearningStoreBase):
         def measure(m: DriftMetrics) -> tuple[float, ...]:
             return (m.drift_magnitude, 1.0 if m.threshold_exceeded else 0.0)
 
-        with self._drift_state().lock:
+        with self._reading():
             state = self._kept(SUMMARY_WINDOW)
             ranked = state.rank(("effectiveness summary", SUMMARY_WINDOW), build, measure)
             analyzed = len(ranked.values)
@@ -1135,7 +1155,7 @@ class DriftMixin(GlobalLearningStoreBase):
         def measure(m: EpistemicDriftMetrics) -> tuple[float, ...]:
             return (m.belief_change, m.belief_entropy, 1.0 if m.threshold_exceeded else 0.0)
 
-        with self._drift_state().lock:
+        with self._reading():
             state = self._kept(SUMMARY_WINDOW)
             ranked = state.rank(("epistemic summary", SUMMARY_WINDOW), build, measure)
             analyzed = len(ranked.values)
@@ -1319,7 +1339,7 @@ class DriftMixin(GlobalLearningStoreBase):
                               epistemic_threshold, only_exceeding)
             return None if row is None else (_row_sort_key(row), row)
 
-        with self._drift_state().lock:
+        with self._reading():
             state = self._kept(window_size)
             ranked = state.rank(
                 ("report", window_size, drift_threshold, epistemic_threshold, only_exceeding),
