@@ -481,13 +481,15 @@ class _DriftState:
 
     def _metrics(self, compute: Callable[[_Windows, int, float], Any], w: _Windows,
                  window_size: int, threshold: float) -> Any:
-        key = (compute, w, window_size, threshold)
+        # Keyed by the windows object's identity (hashing its fields costs more than the
+        # lookup saves); the entry holds the object, so the identity cannot be reused.
+        key = (compute, id(w), window_size, threshold)
         found = self.computed.get(key)
-        if found is None:
+        if found is None or found[0] is not w:
             if len(self.computed) > _METRICS_KEPT:
                 self.computed.clear()  # windows replaced since: start over
-            found = self.computed[key] = compute(w, window_size, threshold)
-        return found
+            found = self.computed[key] = (w, compute(w, window_size, threshold))
+        return found[1]
 
     def clear(self) -> None:
         self.computed.clear()
@@ -1380,9 +1382,10 @@ class DriftMixin(GlobalLearningStoreBase):
         fresh = []
         for row in rows:
             status, priority = current.get(row.pattern_id, (row.status, row.priority))
-            fresh.append(
-                replace(row, status=status or "pending", priority=_shown_priority(priority))
-            )
+            status, priority = status or "pending", _shown_priority(priority)
+            if (status, priority) != (row.status, row.priority):
+                row = replace(row, status=status, priority=priority)
+            fresh.append(row)
         return fresh
 
     # -- optional index -----------------------------------------------------------------
