@@ -152,7 +152,8 @@ class ChangeFeed:
         # count now and then (a scan of the smallest index) catches it.
         if (
             time.monotonic() - self._last_count >= self.count_every
-            and self._count_applications(conn) != self._applications_expected
+            and self._count_applications(conn, current.application_rowid)
+            != self._applications_expected
         ):
             return self._sqlite_full(conn)
         return Changes(
@@ -162,12 +163,25 @@ class ChangeFeed:
         )
 
     def _sqlite_full(self, conn: Connection) -> Changes:
-        self._applications_expected = self._count_applications(conn)
+        position = self._sqlite
+        self._applications_expected = self._count_applications(
+            conn, position.application_rowid if position is not None else None
+        )
         return _FULL
 
-    def _count_applications(self, conn: Connection) -> int:
+    def _count_applications(self, conn: Connection, upto: int | None) -> int:
+        """Applications up to the position's rowid (later ones are next time's).
+
+        All of them (from the smallest index) less those above the rowid (a range of the
+        table), in one statement, so that both counts see the same rows.
+        """
         self._last_count = time.monotonic()
-        return int(conn.exec_driver_sql("SELECT count(*) FROM pattern_applications").scalar_one())
+        everything, above = conn.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM pattern_applications), "
+            "(SELECT count(*) FROM pattern_applications WHERE rowid > ?)",
+            (upto if upto is not None else -1,),
+        ).one()
+        return int(everything) - int(above)
 
     # -- PostgreSQL -----------------------------------------------------------------------
 
@@ -271,11 +285,16 @@ def _rows_above(
         start = rowid
     if newest is not None and newest - start > MAX_INCREMENTAL_ROWS:
         return None
-    # Counted here, not with GROUP BY: the planner would walk a whole index to group.
+    if newest is None:
+        return Counter()
+    # Up to the rowid the position was read at, so that rows landing meanwhile are counted
+    # once, next time. Counted here, not with GROUP BY: the planner would walk a whole
+    # index to group.
     return Counter(
         row[0]
         for row in conn.exec_driver_sql(
-            f"SELECT {column} FROM {table.name} WHERE rowid > ?", (start,)
+            f"SELECT {column} FROM {table.name} WHERE rowid > ? AND rowid <= ?",
+            (start, newest),
         )
     )
 

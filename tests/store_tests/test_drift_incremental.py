@@ -267,3 +267,37 @@ def test_equal_timestamps_from_an_older_clock(
     for success in (True, False, True):
         kept.record_pattern_application(pattern_id, "late", success, grounding_confidence=0.4)
     _assert_same_as_fresh(kept)
+
+
+def test_a_write_landing_while_the_feed_looks(
+    kept: GlobalLearningStore, no_full_recompute: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: rows committed between reading the position and reading the new rows are
+    taken next time, once: no double count, so no needless full recompute."""
+    if kept.is_postgresql:
+        pytest.skip("the PostgreSQL feed reads by transaction, not by position")
+    from store import drift_cache
+
+    monkeypatch.setattr(ChangeFeed, "count_every", 0.0)  # check the count on every read
+    writer = GlobalLearningStore(kept.url, clock=kept.clock)
+    pattern_id = writer.record_pattern("validation_failure", "pattern 4")
+    real_position = drift_cache._sqlite_position
+    raced: list[bool] = []
+
+    def position_then_a_write(conn: Any) -> Any:
+        position = real_position(conn)
+        if not raced:
+            raced.append(True)
+            writer.record_pattern_application(pattern_id, "race", False,
+                                              grounding_confidence=0.1)
+        return position
+
+    try:
+        kept.record_pattern_application(pattern_id, "before", True, grounding_confidence=0.9)
+        monkeypatch.setattr(drift_cache, "_sqlite_position", position_then_a_write)
+        _everything(kept)
+        monkeypatch.setattr(drift_cache, "_sqlite_position", real_position)
+        assert raced
+        _assert_same_as_fresh(kept)
+    finally:
+        writer.close()
