@@ -212,7 +212,9 @@ SCREENS = (("Patterns", "1"), ("Drift", "2"), ("Budget", "3"), ("Escalations", "
            ("Rate limits", "5"))
 
 
-def measure_console(path: Path, seconds: float) -> list[tuple[str, str]]:
+def measure_console(
+    path: Path, seconds: float, screens: tuple[str, ...] = ()
+) -> list[tuple[str, str]]:
     from bench_ui import STATUS_MARK, Tmux, _cpu_seconds, console_command
 
     if shutil.which("tmux") is None:
@@ -222,6 +224,8 @@ def measure_console(path: Path, seconds: float) -> list[tuple[str, str]]:
     tmux.open()
     try:
         for number, (screen, key) in enumerate(SCREENS):
+            if screens and screen not in screens and number:
+                continue
             name = f"live{number}"
             started = time.perf_counter()
             pid = tmux.start(name, (120, 40), console_command(path))
@@ -235,7 +239,7 @@ def measure_console(path: Path, seconds: float) -> list[tuple[str, str]]:
                                  f"{(time.perf_counter() - started) * 1000:.0f} ms"))
                 pressed = time.perf_counter()
                 tmux.run("send-keys", "-t", name, key)
-                time.sleep(0.2)
+                time.sleep(0.5)  # the switch itself
                 loading = False
                 while "loading" in tmux.screen(name) and time.perf_counter() - pressed < 120:
                     loading = True  # the screen's first (cold) fetch is still running
@@ -411,6 +415,8 @@ def main() -> int:
     parser.add_argument("--no-loops", action="store_true", help="skip the per-pattern loops")
     parser.add_argument("--console", action="store_true", help="also time the console in tmux")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--screens", default="",
+                        help="with --console: only these screens, comma-separated (Drift,...)")
     parser.add_argument("--no-reads", action="store_true",
                         help="leave out the store reads (with --console: only the console)")
     options = parser.parse_args()
@@ -433,7 +439,8 @@ def main() -> int:
         if options.console:
             console_copy = Path(folder) / f"console-{cached.name}"
             shutil.copyfile(cached, console_copy)
-            console = measure_console(console_copy, options.seconds)
+            screens = tuple(name.strip() for name in options.screens.split(",") if name.strip())
+            console = measure_console(console_copy, options.seconds, screens)
     print_table(sizes, backends, marianne, console)
     return 0
 
