@@ -24,6 +24,7 @@ __all__ = [
     "drift_direction",
     "effectiveness",
     "effectiveness_drift",
+    "entropy_from_totals",
     "entropy_of_counts",
     "epistemic_direction",
     "epistemic_drift",
@@ -35,6 +36,7 @@ __all__ = [
     "sheet_number",
     "trust",
     "unvouched_score",
+    "weighted_log",
     "whole_days",
     "window_effectiveness",
 ]
@@ -259,6 +261,38 @@ def entropy_of_counts(counts: Iterable[int]) -> EntropySummary:
         effective_pattern_count=effective,
         total_applications=total,
         dominant_pattern_share=max(shares),
+    )
+
+
+def weighted_log(count: int) -> float:
+    """``c * log2(c)``, one application count's term of :func:`entropy_from_totals`."""
+    return count * math.log2(count) if count > 0 else 0.0
+
+
+def entropy_from_totals(
+    total: int, weighted_logs: float, applied: int, largest: int
+) -> EntropySummary:
+    """:func:`entropy_of_counts` from running totals, for counts kept up to date one by one.
+
+    ``total`` is the sum of the positive counts, ``weighted_logs`` the sum of
+    :func:`weighted_log` over them, ``applied`` how many there are and ``largest`` the
+    largest. With shares p = c / T, -sum(p log2 p) = log2 T - sum(c log2 c) / T, so no
+    count has to be read again when one changes. The value may differ from
+    :func:`entropy_of_counts` in the last bits of the float; one applied pattern still
+    gives H = -0.0, as in Marianne.
+    """
+    if total <= 0:
+        return EntropySummary(0.0, 0.0, 0.0, 0, 0, 0.0)
+    # Rounding can leave a hair below zero where the entropy is 0 (all in one pattern).
+    entropy = -0.0 if applied == 1 else max(0.0, math.log2(total) - weighted_logs / total)
+    maximum = math.log2(applied) if applied > 1 else 1.0
+    return EntropySummary(
+        shannon_entropy=entropy,
+        max_possible_entropy=maximum,
+        diversity_index=entropy / maximum,
+        effective_pattern_count=applied,
+        total_applications=total,
+        dominant_pattern_share=largest / total,
     )
 
 

@@ -238,3 +238,6 @@ class DriftReport:
     epistemic_threshold: float
     summary: Mapping[str, Any] = field(default_factory=dict)
     epistemic_summary: Mapping[str, Any] = field(default_factory=dict)
+    #: How many rows the report has in all (``rows`` is the page from ``offset``).
+    matching: int = 0
+    offset: int = 0

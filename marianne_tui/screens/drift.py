@@ -6,8 +6,9 @@ The docs' rule of thumb: declining effectiveness *and* weakening belief means th
 is "losing ground". Window and thresholds are adjustable and sent to the store's set-based
 ``drift_report``.
 
-``/`` filters the rows by pattern name as you type. It filters the rows the report
-returned (the ROW_LIMIT most drifting), without asking the store again.
+The report pages through every drifting pattern, ROW_LIMIT rows at a time (``}`` next page,
+``{`` previous; "N shown of M · rows a–b"). ``/`` filters the page's rows by pattern name
+as you type, without asking the store again.
 
 ``r`` previews ``retire_drifting_patterns`` (a dry run that writes nothing) and offers to
 run it. That sets priority 0 ("drift-retired") and leaves the status alone, unlike ``x``,
@@ -99,6 +100,7 @@ class DriftParams:
     epistemic_threshold: float = DEFAULT_EPISTEMIC_THRESHOLD
     only_exceeding: bool = True
     limit: int = ROW_LIMIT
+    offset: int = 0
 
 
 def _direction(value: str, table: dict[str, tuple[str, str]]) -> Text:
@@ -173,6 +175,8 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
         Binding("right_square_bracket", "window(1)", "Window +", show=False),
         Binding("left_square_bracket", "window(-1)", "Window −", show=False),
         Binding("e", "toggle_exceeding", "Only exceeding / all", show=False),
+        Binding("right_curly_bracket", "page(1)", "Next page", show=False),
+        Binding("left_curly_bracket", "page(-1)", "Previous page", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -223,9 +227,14 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
             epistemic_threshold=params.epistemic_threshold,
             only_exceeding=params.only_exceeding,
             limit=params.limit,
+            offset=params.offset,
         )
 
     def apply(self, data: DriftReport) -> None:
+        if not data.rows and data.offset > 0 and data.matching > 0:
+            # Rows left the report under the last page: show the new last page instead.
+            self._change(offset=(data.matching - 1) // ROW_LIMIT * ROW_LIMIT)
+            return
         self.report = data
         self._names = {row.pattern_id: row.pattern_name for row in data.rows}
         self._show_rows()
@@ -266,7 +275,12 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
                         "needs ([ smaller)", style="bold")
             text.append(" · ")
         else:
-            text.append(f"{self._shown} shown of {len(self.report.rows)}", style="bold")
+            report = self.report
+            text.append(f"{self._shown:,} shown of {report.matching:,}", style="bold")
+            if report.matching > len(report.rows):
+                text.append(f" · rows {report.offset + 1:,}–{report.offset + len(report.rows):,}")
+                if keys:
+                    text.append(" { }", style="dim")
             text.append(" · ")
         if self.filter_text:
             text.append("name ")
@@ -340,6 +354,8 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
     # -- thresholds, window, only exceeding ----------------------------------------------
 
     def _change(self, **changes: Any) -> None:
+        # Other thresholds or window: another list, shown from its first page.
+        changes.setdefault("offset", 0)
         self.params = replace(self.params, **changes)
         self._show_status()
         self.host.request_refresh(force=True)
@@ -360,6 +376,12 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
 
     def action_toggle_exceeding(self) -> None:
         self._change(only_exceeding=not self.params.only_exceeding)
+
+    def action_page(self, step: int) -> None:
+        matching = self.report.matching if self.report is not None else 0
+        offset = self.params.offset + step * ROW_LIMIT
+        if 0 <= offset < matching:
+            self._change(offset=offset)
 
     # -- retire_drifting_patterns: dry run, then (confirmed) the real thing --------------
 

@@ -791,3 +791,38 @@ def test_optional_drift_index_is_opt_in_and_changes_no_result(
     assert store.drop_drift_index() is True
     assert store.drop_drift_index() is False
     assert "idx_marianne_tui_app_pattern_applied" not in index_names()
+
+
+def test_scans_through_the_drift_index_equal_the_reference(
+    store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    """With the optional index, each pattern's windows are read through it: same numbers."""
+    chooser = random.Random(7)
+    rows = []
+    for number in range(30):
+        pattern_id = f"q{number:02d}"
+        if number % 11:
+            add_pattern(store, pattern_id)
+        for _ in range(chooser.randint(0, 30)):
+            rows.append(
+                {
+                    "id": str(uuid.UUID(int=chooser.getrandbits(128), version=4)),
+                    "pattern_id": pattern_id,
+                    "applied_at": clock.now + timedelta(seconds=chooser.randint(0, 15)),
+                    "pattern_led_to_success": chooser.random() < 0.5,
+                    "grounding_confidence": None if chooser.random() < 0.4
+                    else round(chooser.uniform(0.1, 1.0), 3),
+                }
+            )
+    with store._connection() as conn:
+        conn.execute(insert(tables.pattern_applications), rows)
+    without = (store.get_drifting_patterns(-1.0, 3, 1000),
+               store.get_epistemic_drifting_patterns(-1.0, 4, 1000),
+               store.drift_report(only_exceeding=False, limit=-1))
+
+    assert store.add_drift_index() is True
+    assert store.has_drift_index()
+    _assert_scans_match_reference(store)
+    assert (store.get_drifting_patterns(-1.0, 3, 1000),
+            store.get_epistemic_drifting_patterns(-1.0, 4, 1000),
+            store.drift_report(only_exceeding=False, limit=-1)) == pytest.approx(without)

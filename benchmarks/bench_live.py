@@ -1,0 +1,449 @@
+"""The live-at-scale benchmark: every read a refresh makes, cold and as applications arrive.
+
+    .venv/bin/python benchmarks/bench_live.py                         # 20k / 500k / 200k, SQLite
+    .venv/bin/python benchmarks/bench_live.py --postgres URL          # and PostgreSQL beside it
+    .venv/bin/python benchmarks/bench_live.py --marianne-python PATH/TO/python   # Marianne too
+    .venv/bin/python benchmarks/bench_live.py --console               # and the console in tmux
+    .venv/bin/python benchmarks/bench_live.py --patterns 100000 --applications 2500000 \\
+        --executions 1000000
+
+Prints one table. The store is made once by ``generate_store.py`` (SQLite: a file in
+``--cache``; PostgreSQL: a schema named after the size, kept for the next run) and every run
+works on a copy of the SQLite file, so the cached one never changes (the PostgreSQL schema
+gains the few hundred applications each run records).
+
+Rows, for each backend:
+
+* **cold**: a new store object (nothing kept in the process) and its first call of the read;
+  the drift reads again with the optional index of ``add_drift_index()`` (built, timed, and
+  dropped at the end);
+* **+1 / +10 / +100**: the same read on a store object that has already answered, right
+  after another store object (another connection) recorded that many applications through
+  ``record_pattern_application``: what one refresh costs while Marianne writes;
+* **loop**: the per-pattern reference (one ``calculate_*`` call per pattern with 10 or more
+  applications, as Marianne computes scans and summaries), on SQLite, and the ratio cold /
+  loop; with ``--marianne-python``, Marianne's own store timed on the same file in that
+  interpreter (cold, one new store object per read), and the ratio.
+
+With ``--console``, the console itself on a copy of the SQLite file, in tmux at 120x40:
+time to the first painted Patterns page, then on each screen the CPU of the console process
+over ``--seconds`` while a writer records 1 and then 10 applications per second, the CPU
+and the bytes written to the terminal while nothing changes, and the peak RSS. The slowest
+frame while scrolling is measured by ``bench_ui.py``'s in-process harness, not here.
+
+All times are wall-clock milliseconds of one run (the machine's other load shows in them);
+nothing here asserts anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_drift import (  # the sibling scripts, found through sys.path
+    _loop_drifting,
+    _loop_epistemic_drifting,
+    _loop_epistemic_summary,
+    _loop_summary,
+)
+from generate_store import generate_store
+
+from store import GlobalLearningStore, PatternQuery
+
+Read = Callable[[GlobalLearningStore], Any]
+
+
+def _budget_screen(store: GlobalLearningStore) -> Any:
+    """What the Budget & entropy screen reads on each refresh."""
+    return (
+        store.get_exploration_budget(None),
+        store.get_exploration_budget_history(None, limit=60),
+        store.get_exploration_budget_statistics(None),
+        store.get_pattern_entropy_history(limit=60),
+        store.get_entropy_response_history(None, limit=20),
+        store.get_entropy_response_statistics(None),
+        store.check_entropy_response_needed("", entropy_threshold=0.3),
+    )
+
+
+#: (label, read, the per-pattern reference or None, Marianne's method name or None)
+READS: list[tuple[str, Read, Read | None, str | None]] = [
+    ("change_token (every poll)", lambda s: s.change_token(), None, None),
+    ("store_overview (header)", lambda s: s.store_overview(), None, None),
+    ("Patterns: query_patterns + types", lambda s: (s.query_patterns(PatternQuery()),
+                                                    s.pattern_types()), None, None),
+    ("Drift: drift_report", lambda s: s.drift_report(), None, None),
+    ("Budget: the screen's 7 reads", _budget_screen, None, None),
+    ("Escalations: escalations_for_review", lambda s: s.escalations_for_review(200), None, None),
+    ("Rate limits: get_active_rate_limits", lambda s: s.get_active_rate_limits(limit=200),
+     None, None),
+    ("get_drifting_patterns", lambda s: s.get_drifting_patterns(), _loop_drifting,
+     "get_drifting_patterns"),
+    ("get_pattern_drift_summary", lambda s: s.get_pattern_drift_summary(), _loop_summary,
+     "get_pattern_drift_summary"),
+    ("get_epistemic_drifting_patterns", lambda s: s.get_epistemic_drifting_patterns(),
+     _loop_epistemic_drifting, "get_epistemic_drifting_patterns"),
+    ("get_epistemic_drift_summary", lambda s: s.get_epistemic_drift_summary(),
+     _loop_epistemic_summary, "get_epistemic_drift_summary"),
+    ("calculate_pattern_entropy", lambda s: s.calculate_pattern_entropy(), None,
+     "calculate_pattern_entropy"),
+    ("preview_retire_drifting_patterns", lambda s: s.preview_retire_drifting_patterns(),
+     None, None),
+]
+DRIFT_READS = {"Drift: drift_report", "get_drifting_patterns", "get_pattern_drift_summary",
+               "get_epistemic_drifting_patterns", "get_epistemic_drift_summary",
+               "preview_retire_drifting_patterns"}
+BATCHES = (1, 10, 100)
+
+
+def _ms(read: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    read()
+    return (time.perf_counter() - started) * 1000
+
+
+class _Writer:
+    """Another connection recording applications, as Marianne's conductor does."""
+
+    def __init__(self, location: str) -> None:
+        self.store = GlobalLearningStore(location)
+        with self.store._connection() as conn:
+            self.ids = [row[0] for row in conn.exec_driver_sql(
+                "SELECT id FROM patterns ORDER BY id LIMIT 5000")]
+        self.rng = random.Random(1)
+
+    def write(self, count: int) -> None:
+        for _ in range(count):
+            self.store.record_pattern_application(
+                self.rng.choice(self.ids), "bench-live", self.rng.random() < 0.6,
+                grounding_confidence=None if self.rng.random() < 0.2 else self.rng.random(),
+            )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def measure_backend(location: str, loops: bool) -> dict[str, dict[str, float]]:
+    """{read label: {column: ms}} for one store location."""
+    results: dict[str, dict[str, float]] = {label: {} for label, *_ in READS}
+    for label, read, _, _ in READS:
+        store = GlobalLearningStore(location)
+        try:
+            results[label]["cold"] = _ms(lambda: read(store))  # noqa: B023 - run right here
+        finally:
+            store.close()
+    writer = _Writer(location)
+    console = GlobalLearningStore(location)
+    try:
+        for _, read, _, _ in READS:
+            read(console)
+        for count in BATCHES:
+            for label, read, _, _ in READS:
+                writer.write(count)
+                results[label][f"+{count}"] = _ms(lambda: read(console))  # noqa: B023
+        if loops:
+            for label, _, loop, _ in READS:
+                if loop is not None:
+                    results[label]["loop"] = _ms(lambda: loop(console))  # noqa: B023
+        started = time.perf_counter()
+        console.add_drift_index()
+        built = (time.perf_counter() - started) * 1000
+        try:
+            for label, read, _, _ in READS:
+                if label in DRIFT_READS:
+                    store = GlobalLearningStore(location)
+                    try:
+                        results[label]["indexed"] = _ms(lambda: read(store))  # noqa: B023
+                    finally:
+                        store.close()
+        finally:
+            console.drop_drift_index()
+        results["add_drift_index() build"] = {"cold": built}
+    finally:
+        console.close()
+        writer.close()
+    return results
+
+
+_MARIANNE_PROGRAM = """
+import json, sys, time
+from pathlib import Path
+from marianne.learning.store import GlobalLearningStore
+results = {}
+for name in sys.argv[2:]:
+    store = GlobalLearningStore(Path(sys.argv[1]))
+    started = time.perf_counter()
+    getattr(store, name)()
+    results[name] = (time.perf_counter() - started) * 1000
+print(json.dumps(results))
+"""
+
+
+def measure_marianne(python: str, path: Path) -> dict[str, float]:
+    names = [name for *_, name in READS if name is not None]
+    done = subprocess.run([python, "-c", _MARIANNE_PROGRAM, str(path), *names],
+                          capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        print(f"Marianne could not be timed: {done.stderr.strip().splitlines()[-1:]}",
+              file=sys.stderr)
+        return {}
+    return {k: float(v) for k, v in json.loads(done.stdout).items()}
+
+
+# ---------------------------------------------------------------------------------------
+# The console in tmux
+# ---------------------------------------------------------------------------------------
+
+
+SCREENS = (("Patterns", "1"), ("Drift", "2"), ("Budget", "3"), ("Escalations", "4"),
+           ("Rate limits", "5"))
+
+
+def measure_console(
+    path: Path, seconds: float, screens: tuple[str, ...] = ()
+) -> list[tuple[str, str]]:
+    from bench_ui import STATUS_MARK, Tmux, _cpu_seconds, console_command
+
+    if shutil.which("tmux") is None:
+        return [("console", "tmux not found: skipped")]
+    rows: list[tuple[str, str]] = []
+    tmux = Tmux()
+    tmux.open()
+    try:
+        for number, (screen, key) in enumerate(SCREENS):
+            if screens and screen not in screens and number:
+                continue
+            name = f"live{number}"
+            started = time.perf_counter()
+            pid = tmux.start(name, (120, 40), console_command(path))
+            try:
+                while STATUS_MARK not in tmux.screen(name):
+                    if time.perf_counter() - started > 60:
+                        raise RuntimeError("the console did not start:\n" + tmux.screen(name))
+                    time.sleep(0.02)
+                if number == 0:
+                    rows.append(("console: start to first painted Patterns page",
+                                 f"{(time.perf_counter() - started) * 1000:.0f} ms"))
+                pressed = time.perf_counter()
+                tmux.run("send-keys", "-t", name, key)
+                time.sleep(0.5)  # the switch itself
+                loading = False
+                while "loading" in tmux.screen(name) and time.perf_counter() - pressed < 120:
+                    loading = True  # the screen's first (cold) fetch is still running
+                    time.sleep(0.05)
+                if loading:
+                    rows.append((f"console on {screen}: rows painted after its key",
+                                 f"{(time.perf_counter() - pressed) * 1000:.0f} ms"))
+                time.sleep(3.0)
+                idle_cpu, idle_bytes = _idle(tmux, name, pid, seconds, path.parent)
+                rows.append((f"console on {screen}: idle CPU, bytes to the terminal",
+                             f"{idle_cpu:.1f} % · {idle_bytes} B"))
+                for rate in (1, 10):
+                    cpu = _cpu_with_writer(pid, str(path), rate, seconds, _cpu_seconds)
+                    rows.append((f"console on {screen}: CPU with {rate} write/s", f"{cpu:.1f} %"))
+                peak = _peak_rss(pid)
+                rows.append((f"console on {screen}: peak RSS", f"{peak / 1024:.0f} MB"))
+            finally:
+                tmux.stop(name, pid)
+    finally:
+        tmux.close()
+    return rows
+
+
+def _idle(tmux: Any, name: str, pid: int, seconds: float, folder: Path) -> tuple[float, int]:
+    from bench_ui import _cpu_seconds
+
+    log = folder / f"{name}-terminal.bytes"
+    tmux.run("pipe-pane", "-o", "-t", name, f"cat > {log}")
+    time.sleep(0.2)
+    cpu, wall = _cpu_seconds(pid), time.perf_counter()
+    time.sleep(seconds)
+    percent = 100 * (_cpu_seconds(pid) - cpu) / (time.perf_counter() - wall)
+    tmux.run("pipe-pane", "-t", name)
+    time.sleep(0.2)
+    return percent, log.stat().st_size if log.exists() else -1
+
+
+def _cpu_with_writer(
+    pid: int, location: str, rate: int, seconds: float, cpu_seconds: Callable[[int], float]
+) -> float:
+    writer = _Writer(location)
+    stop = threading.Event()
+
+    def run() -> None:
+        interval = 1.0 / rate
+        next_write = time.monotonic()
+        while not stop.is_set():
+            writer.write(1)
+            next_write += interval
+            stop.wait(max(0.0, next_write - time.monotonic()))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(2.0)
+        cpu, wall = cpu_seconds(pid), time.perf_counter()
+        time.sleep(seconds)
+        return 100 * (cpu_seconds(pid) - cpu) / (time.perf_counter() - wall)
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+
+
+def _peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return -1
+
+
+# ---------------------------------------------------------------------------------------
+# Stores and the table
+# ---------------------------------------------------------------------------------------
+
+
+def cached_sqlite(cache: Path, sizes: tuple[int, int, int], seed: int) -> Path:
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"live-{sizes[0]}p-{sizes[1]}a-{sizes[2]}e-seed{seed}.db"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        started = time.perf_counter()
+        generate_store(partial, patterns=sizes[0], applications=sizes[1],
+                       executions=sizes[2], seed=seed)
+        partial.rename(path)
+        print(f"generated {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return path
+
+
+def cached_postgres(base_url: str, sizes: tuple[int, int, int], seed: int) -> str:
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, inspect
+
+    schema = f"bench_live_{sizes[0]}_{sizes[1]}_{sizes[2]}_{seed}"
+    separator = "&" if "?" in base_url else "?"
+    url = f"{base_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    engine = create_engine(base_url)
+    try:
+        with engine.begin() as conn:
+            ready = inspect(conn).has_table("marianne_tui_bench_ready", schema=schema)
+            if not ready:
+                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        if not ready:
+            started = time.perf_counter()
+            generate_store(url, patterns=sizes[0], applications=sizes[1],
+                           executions=sizes[2], seed=seed)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"CREATE TABLE {schema}.marianne_tui_bench_ready (x int)")
+            print(f"generated PostgreSQL schema {schema} in "
+                  f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+    finally:
+        engine.dispose()
+    return url
+
+
+def _cell(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def print_table(
+    sizes: tuple[int, int, int],
+    backends: dict[str, dict[str, dict[str, float]]],
+    marianne: dict[str, float],
+    console: list[tuple[str, str]],
+) -> None:
+    columns = ["cold", "indexed", "+1", "+10", "+100"]
+    header = ["read (ms)"]
+    for backend in backends:
+        header += [f"{backend} {column}" for column in columns]
+    header += ["loop", "loop/cold", "Marianne", "Marianne/cold"]
+    labels = [label for label, *_ in READS] + ["add_drift_index() build"]
+    marianne_names = {label: name for label, *_, name in READS}
+    table: list[list[str]] = [header]
+    for label in labels:
+        line = [label]
+        for results in backends.values():
+            line += [_cell(results.get(label, {}).get(column)) for column in columns]
+        sqlite = backends.get("SQLite", {}).get(label, {})
+        loop, cold = sqlite.get("loop"), sqlite.get("cold")
+        line += [_cell(loop), f"{loop / cold:.1f}x" if loop and cold else "—"]
+        ours_name = marianne_names.get(label)
+        theirs = marianne.get(ours_name) if ours_name else None
+        line += [_cell(theirs), f"{theirs / cold:.1f}x" if theirs and cold else "—"]
+        table.append(line)
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    print(f"\nstore: {sizes[0]:,} patterns, {sizes[1]:,} applications, {sizes[2]:,} executions"
+          " (benchmarks/generate_store.py)")
+    for number, row in enumerate(table):
+        print("| " + " | ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))) + " |")
+        if number == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for label, value in console:
+        print(f"| {label.ljust(widths[0])} | {value} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=Path(".bench-cache"))
+    parser.add_argument("--patterns", type=int, default=20_000)
+    parser.add_argument("--applications", type=int, default=500_000)
+    parser.add_argument("--executions", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--postgres", default=os.environ.get("MARIANNE_BENCH_POSTGRES_URL"),
+                        help="a SQLAlchemy URL of a PostgreSQL database to use beside SQLite")
+    parser.add_argument("--marianne-python", help="a Python that can import marianne")
+    parser.add_argument("--no-loops", action="store_true", help="skip the per-pattern loops")
+    parser.add_argument("--console", action="store_true", help="also time the console in tmux")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--screens", default="",
+                        help="with --console: only these screens, comma-separated (Drift,...)")
+    parser.add_argument("--no-reads", action="store_true",
+                        help="leave out the store reads (with --console: only the console)")
+    options = parser.parse_args()
+    sizes = (options.patterns, options.applications, options.executions)
+
+    cached = cached_sqlite(options.cache, sizes, options.seed)
+    backends: dict[str, dict[str, dict[str, float]]] = {}
+    marianne: dict[str, float] = {}
+    console: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="bench_live_") as folder:
+        copy = Path(folder) / cached.name
+        shutil.copyfile(cached, copy)
+        if options.marianne_python:
+            marianne = measure_marianne(options.marianne_python, copy)
+        if not options.no_reads:
+            backends["SQLite"] = measure_backend(str(copy), not options.no_loops)
+        if options.postgres and not options.no_reads:
+            url = cached_postgres(options.postgres, sizes, options.seed)
+            backends["PostgreSQL"] = measure_backend(url, False)
+        if options.console:
+            console_copy = Path(folder) / f"console-{cached.name}"
+            shutil.copyfile(cached, console_copy)
+            screens = tuple(name.strip() for name in options.screens.split(",") if name.strip())
+            console = measure_console(console_copy, options.seconds, screens)
+    print_table(sizes, backends, marianne, console)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
