@@ -17,7 +17,6 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -284,12 +283,10 @@ class PatternDetailScreen(ModalScreen[None]):
             yield Static(Text("escape: close · ↑ ↓ PgUp PgDn: scroll"), id="detail-hint")
 
     def on_mount(self) -> None:
-        self._load(host_of(self).store)
-
-    @work(thread=True, exit_on_error=False, group="pattern-detail")
-    def _load(self, store: GlobalLearningStore) -> None:
-        detail = load_detail(store, self.pattern_id)
-        self.app.call_from_thread(self._show, detail)
+        host = host_of(self)
+        store = host.store
+        host.run_store(lambda: load_detail(store, self.pattern_id), self._show,
+                       label="Pattern detail")
 
     def _show(self, detail: PatternDetail) -> None:
         if not self.is_attached:

@@ -43,15 +43,30 @@ class HeaderState:
     error: str | None = None
     refresh_seconds: float = 2.0
     read_only: bool = False
+    #: why the store is read-only (the store's read_only_reason)
+    read_only_reason: str | None = None
+    #: True when other processes' changes are not seen (SQLite immutable=1)
+    immutable: bool = False
+    #: "saving…" or the busy notice while a write is in flight
+    activity: str | None = None
+    #: seconds until the next try after a failed read
+    retry_seconds: float | None = None
 
 
 def _status_part(state: HeaderState, wide: bool) -> Text:
-    """"● live · every 2 s", "⏸ paused · updated 14 s ago" or the error."""
+    """"● live · every 2 s", "⏸ paused · updated 14 s ago", a write's progress or the
+    error with its next retry."""
     part = Text(no_wrap=True, end="")
     age = state.age
-    if state.error:
+    if state.activity:
+        busy = state.activity.startswith(("store busy", "cancelling"))
+        part.append(f"{'⧗' if busy else '⟳'} {clean(state.activity, 80 if wide else 60)}",
+                    style="bold yellow" if busy else "bold")
+    elif state.error:
         part.append(f"✖ {clean(state.error, 60 if wide else 30)}", style="bold red")
         part.append(f" · updated {age}", style="dim")
+        if state.retry_seconds is not None:
+            part.append(f" · retrying every {interval(state.retry_seconds)}", style="dim")
     elif state.live:
         part.append("● live", style="bold green")
         part.append(f" · every {interval(state.refresh_seconds)}", style="dim")
@@ -125,8 +140,13 @@ def render_header(state: HeaderState, width: int) -> Text:
     status = _status_part(state, wide)
     banners = Text(no_wrap=True, end="")
     read_only = state.read_only or (overview is not None and overview.read_only)
+    if state.immutable:
+        banners.append("  SNAPSHOT: not live", style="bold black on yellow")
     if read_only:
         banners.append("  READ-ONLY", style="bold black on yellow")
+        if wide and state.read_only_reason:
+            banners.append(f": {clean(state.read_only_reason, 40)}",
+                           style="bold black on yellow")
     if overview is not None and overview.schema_warning:
         # Whatever room is left after a short location, the state and READ-ONLY.
         room = max(12, width - status.cell_len - banners.cell_len - 20)
@@ -175,11 +195,16 @@ class StoreHeader(Widget):
         error: str | None = None,
         refresh_seconds: float = 2.0,
         read_only: bool = False,
+        read_only_reason: str | None = None,
+        immutable: bool = False,
+        activity: str | None = None,
+        retry_seconds: float | None = None,
     ) -> None:
         """Repaint only when what is shown differs, so an idle console sends nothing."""
         # While live the age is not shown, so it must not make two states differ.
         age = spoken_age(age_seconds) if (error or not live) else ""
-        state = HeaderState(overview, live, age, error, refresh_seconds, read_only)
+        state = HeaderState(overview, live, age, error, refresh_seconds, read_only,
+                            read_only_reason, immutable, activity, retry_seconds)
         if state == self._state:
             return
         self._state = state
