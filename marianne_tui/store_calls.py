@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: The console's store waits at most this long for a lock per try (the store's default is
+#: 30 s): between tries the console can say why it waits and honour a cancel.
+CONSOLE_BUSY_TIMEOUT_SECONDS = 1.0
 #: After this long a waiting write says why it waits.
 BUSY_NOTICE_SECONDS = 1.0
 #: A write still refused as busy after this long is given up (nothing written).

@@ -57,6 +57,8 @@ class PatternDetail:
     drift: Read
     epistemic: Read
     journal: Read
+    #: (score, stored text) the store cannot vouch for: shown as such, not as numbers
+    doubtful: Read = Read(())
 
 
 def load_detail(store: GlobalLearningStore, pattern_id: str) -> PatternDetail:
@@ -70,6 +72,7 @@ def load_detail(store: GlobalLearningStore, pattern_id: str) -> PatternDetail:
         drift=_read(lambda: store.calculate_effectiveness_drift(pattern_id)),
         epistemic=_read(lambda: store.calculate_epistemic_drift(pattern_id)),
         journal=_read(lambda: store.journal(limit=JOURNAL_LIMIT, target_id=pattern_id)),
+        doubtful=_read(lambda: store.unvouched_scores(pattern_id)),
     )
 
 
@@ -115,22 +118,36 @@ def _section(title: str, body: RenderableType | None, read: Read | None = None) 
     return Group(heading, body if body is not None else Text("none", style="dim"))
 
 
-def _record_fields(record: Any, now: datetime) -> Table:
+def _doubtful(stored: str) -> Text:
+    text = Text("? stored as ", style="bold red", end="")
+    text.append_text(untrusted(stored, 40, style="red reverse"))
+    text.append(": not a score the store can vouch for", style="red")
+    return text
+
+
+def _record_fields(
+    record: Any, now: datetime, doubtful: dict[str, str] | None = None
+) -> Table:
     applications = record.led_to_success_count + record.led_to_failure_count
+    doubtful = doubtful or {}
+    priority = Text(
+        f"{record.priority_score:g}"
+        + ("  (drift-retired: priority 0, status unchanged)"
+           if record.priority_score == 0 else ""), end="")
     return _fields(
         [
             ("id", record.id),
             ("type", record.pattern_type),
             ("instrument", record.instrument_name),
             ("active", record.active),
-            ("trust", record.trust_score),
+            ("trust", _doubtful(doubtful["trust"]) if "trust" in doubtful
+             else record.trust_score),
             ("trust calculated", record.trust_calculation_date),
-            ("effectiveness", record.effectiveness_score),
+            ("effectiveness", _doubtful(doubtful["effectiveness"])
+             if "effectiveness" in doubtful else record.effectiveness_score),
             ("variance", record.variance),
-            ("priority", Text(
-                f"{record.priority_score:g}"
-                + ("  (drift-retired: priority 0, status unchanged)"
-                   if record.priority_score == 0 else ""), end="")),
+            ("priority", _doubtful(doubtful["priority"]) if "priority" in doubtful
+             else priority),
             ("occurrences", record.occurrence_count),
             ("applications", Text(
                 f"{applications} ({record.led_to_success_count} ✓ success, "
@@ -233,7 +250,8 @@ def render_detail(detail: PatternDetail) -> Group:
         parts.append(untrusted_block(record.pattern_name, style="bold"))
     else:
         parts.append(untrusted(detail.pattern_id, 80, style="bold"))
-    parts.append(_section("Record", _record_fields(record, now) if record else None,
+    parts.append(_section("Record", _record_fields(record, now, dict(detail.doubtful.value or ()))
+                                    if record else None,
                           record_read))
     parts.append(_section(
         "Quarantine and provenance",
