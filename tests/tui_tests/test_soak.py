@@ -12,8 +12,12 @@ wait shown to the operator) are printed, and written as JSON to ``$MARIANNE_SOAK
 when that is set.
 
 The UI-thread block is measured by a 20 ms heartbeat timer on the UI loop: its longest gap.
-The assertion on it is deliberately loose (1 s, on a loaded 2-core machine) so that only a
-real freeze fails it: a write on the UI thread during the 3 s lock would block about 3 s.
+The heartbeat is a Textual timer, so a gap also counts time the UI loop spent on other
+messages (a screen's first compose, a table rebuild) and time the process was not
+scheduled. On a shared 2-core machine that reaches a few hundred ms without any store call
+on the UI thread, so the assertion is deliberately loose (2.5 s) and only a real freeze
+fails it: a store write on the UI thread during the 3 s lock blocks for the whole lock.
+The measured figure is what the report gives.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ WRITES_PER_SECOND = 250.0
 LOCK_SECONDS = 3.0
 PROCESSES = Path(__file__).with_name("soak_processes.py")
 #: Generous on purpose (see the module docstring); the measured figure is reported.
-UI_BLOCK_LIMIT_SECONDS = 1.0
+UI_BLOCK_LIMIT_SECONDS = 2.5
 
 
 class Heartbeat:
@@ -51,10 +55,13 @@ class Heartbeat:
     def __init__(self) -> None:
         self.last = time.monotonic()
         self.longest_gap = 0.0
+        self.worst_at = self.last
 
     def beat(self) -> None:
         now = time.monotonic()
-        self.longest_gap = max(self.longest_gap, now - self.last)
+        if now - self.last > self.longest_gap:
+            self.longest_gap = now - self.last
+            self.worst_at = now
         self.last = now
 
 
@@ -184,6 +191,8 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
         "longest_console_write_wait_seconds": round(longest_wait, 3),
         "longest_busy_notice_seconds": round(longest_busy, 3),
         "integrity_check": integrity,
+        "worst_gap_at_seconds": round(heartbeat.worst_at - started, 2),
+        "lock_at_seconds": round((lock_started or started) - started, 2),
     }
     print("SOAK", json.dumps(figures))
     if report := os.environ.get("MARIANNE_SOAK_REPORT"):
@@ -194,4 +203,4 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
     assert journal == actions
     assert integrity in ("ok", "ok (PostgreSQL)")
     assert lock_started is not None
-    assert longest_ui_block < UI_BLOCK_LIMIT_SECONDS, figures
+    assert longest_ui_block < UI_BLOCK_LIMIT_SECONDS, json.dumps(figures)
