@@ -30,7 +30,7 @@ from marianne_tui.screens.drift import DriftScreen
 from marianne_tui.screens.escalations import EscalationsScreen
 from marianne_tui.screens.patterns import PatternsScreen
 from marianne_tui.screens.rate_limits import RateLimitsScreen
-from marianne_tui.store_calls import StoreCalls, describe_failure
+from marianne_tui.store_calls import StoreCalls, short_failure
 from marianne_tui.text import clean
 from marianne_tui.widgets.store_header import StoreHeader
 from store import GlobalLearningStore, StoreOverview
@@ -284,7 +284,7 @@ class MarianneApp(App[None]):
 
     def _show_error(self, error: BaseException, screen: StoreScreen | None = None) -> None:
         # One line: a driver's message can span many lines; the header has one.
-        self.last_error = describe_failure(error).removesuffix("; nothing was written")
+        self.last_error = short_failure(error)
         self.failed_polls += 1
         if screen is not None and screen.is_attached:
             screen.read_failed(self.last_error)

@@ -59,17 +59,38 @@ GIVE_UP_SECONDS = 120.0
 RETRY_PAUSE_SECONDS = 0.1
 
 
-def describe_failure(error: BaseException) -> str:
-    """One line for an operator: what went wrong, in their terms, and what it means."""
+def _detail(error: BaseException, limit: int = 110) -> str:
+    """The driver's words, without the store's "<location> is unavailable: " prefix."""
     first = (str(error).strip().splitlines() or [""])[0]
+    for marker in (" is unavailable: ", " is busy: "):
+        if marker in first:
+            first = first.split(marker, 1)[1]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def short_failure(error: BaseException) -> str:
+    """A few words for the header: what is wrong with the store."""
     if isinstance(error, StoreBusyError):
-        return "store busy: another process kept the write lock; nothing was written"
+        return "store busy"
     if isinstance(error, StoreUnavailableError):
-        return f"store unavailable ({first}); nothing was written"
+        return "store unavailable"
     if isinstance(error, (ReadOnlyStoreError, SchemaError)):
-        return f"the store is read-only ({first})"
+        return "store read-only"
+    return f"{type(error).__name__}: {_detail(error, 40)}"
+
+
+def describe_failure(error: BaseException, *, write: bool = True) -> str:
+    """One line for an operator: what went wrong, in their terms, and what it means."""
+    nothing = "; nothing was written" if write else ""
+    if isinstance(error, StoreBusyError):
+        return f"store busy: another process kept the write lock{nothing}"
+    if isinstance(error, StoreUnavailableError):
+        return f"store unavailable ({_detail(error)}){nothing}"
+    if isinstance(error, (ReadOnlyStoreError, SchemaError)):
+        return f"the store is read-only ({_detail(error)})"
     if isinstance(error, KeyError):
         return "it no longer exists in the store"
+    first = _detail(error, 200)
     if isinstance(error, StoreError):
         return first or type(error).__name__
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
@@ -221,13 +242,13 @@ class StoreCalls:
                 if failure is not None:
                     failure(outcome.error)
                 else:
-                    self.say_failure(call.label, outcome.error)
+                    self.say_failure(call.label, outcome.error, write=call.write)
             else:
                 then(outcome.value)
         except Exception as error:  # a bug in a callback must not end the console
-            self.say_failure(call.label, error)
+            self.say_failure(call.label, error, write=call.write)
 
-    def say_failure(self, label: str, error: BaseException) -> None:
+    def say_failure(self, label: str, error: BaseException, *, write: bool = True) -> None:
         """The one toast for a refused or failed call."""
-        self._app.notify(clean(f"{label} failed: {describe_failure(error)}", 300),
+        self._app.notify(clean(f"{label} failed: {describe_failure(error, write=write)}", 300),
                          severity="error", markup=False, timeout=8)

@@ -164,12 +164,13 @@ def render_header(state: HeaderState, width: int) -> Text:
     top.append_text(status)
 
     if overview is None:
-        return Text("\n", end="").join([top, Text("loading…", style="dim")])
-    counts = _counts_line(overview, wide)
-    health = Text(" │ ", style="dim", end="").join(_health_parts(overview, wide))
-    health.no_wrap = True
-    health.overflow = "ellipsis"
-    return Text("\n", end="").join([top, counts, health])
+        lines = [top, Text("loading…", style="dim")]
+    else:
+        health = Text(" │ ", style="dim", end="").join(_health_parts(overview, wide))
+        lines = [top, _counts_line(overview, wide), health]
+    # One line each, whatever their length: a wrapped line would push the others out.
+    joined = Text("\n", end="", no_wrap=True, overflow="ellipsis").join(lines)
+    return joined
 
 
 class StoreHeader(Widget):

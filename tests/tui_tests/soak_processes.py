@@ -3,7 +3,7 @@
 writer URL SECONDS RATE PATTERN_ID...: records pattern applications through the store's
     API at RATE per second for SECONDS (exec ids ``soak-<n>``), then prints how many
     calls returned and the longest a single call took.
-lock URL SECONDS FLAG: holds the write lock on the patterns and escalation tables for
+lock URL SECONDS FLAG: holds the write lock on the patterns table for
     SECONDS (creates the file FLAG once it holds it, so the test never blocks waiting).
 """
 
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from store import GlobalLearningStore
+from store import GlobalLearningStore, StoreError
 
 
 def writer(url: str, seconds: float, rate: float, pattern_ids: list[str]) -> None:
@@ -38,13 +38,21 @@ def writer(url: str, seconds: float, rate: float, pattern_ids: list[str]) -> Non
 
 def lock(url: str, seconds: float, flag: str) -> None:
     store = GlobalLearningStore(url)
-    with store.batch_connection() as conn:
-        if store.dialect == "sqlite":
-            conn.execute("UPDATE patterns SET priority_score = priority_score")
-        else:
-            conn.execute("LOCK TABLE patterns, escalation_decisions IN EXCLUSIVE MODE")
-        Path(flag).touch()
-        time.sleep(seconds)
+    # One table only: a second lock taken while holding the first could deadlock with
+    # the writer. Tried again until it is held (the writer may hold it for a moment).
+    statement = ("UPDATE patterns SET priority_score = priority_score"
+                 if store.dialect == "sqlite" else "LOCK TABLE patterns IN EXCLUSIVE MODE")
+    while True:
+        try:
+            with store.batch_connection() as conn:
+                conn.execute(statement)
+                Path(flag).touch()
+                time.sleep(seconds)
+            break
+        except StoreError:
+            if Path(flag).exists():
+                raise
+            time.sleep(0.05)
     store.close()
 
 
