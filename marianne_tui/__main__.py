@@ -121,8 +121,15 @@ def store_target(db: str | None, environ: os._Environ[str] | dict[str, str] | No
 
 
 def open_store(target: str, *, read_only: bool) -> GlobalLearningStore:
-    """Open an existing store, or raise StoreError / a driver error (never creates one)."""
-    return GlobalLearningStore(target, create=False, read_only=read_only)
+    """Open an existing store, or raise StoreError / a driver error (never creates one).
+
+    A short busy timeout: a write waiting on another process's lock gives the console
+    back control every second, to say so and to let the operator cancel (store_calls).
+    """
+    from marianne_tui.store_calls import CONSOLE_BUSY_TIMEOUT_SECONDS
+
+    return GlobalLearningStore(target, create=False, read_only=read_only,
+                               busy_timeout=CONSOLE_BUSY_TIMEOUT_SECONDS)
 
 
 def _one_line(error: BaseException) -> str:

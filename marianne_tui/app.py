@@ -14,10 +14,10 @@ nothing depends on the clock.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -33,8 +33,19 @@ from marianne_tui.screens.drift import DriftScreen
 from marianne_tui.screens.escalations import EscalationsScreen
 from marianne_tui.screens.patterns import PatternsScreen
 from marianne_tui.screens.rate_limits import RateLimitsScreen
+from marianne_tui.store_calls import StoreCalls, short_failure
+from marianne_tui.text import clean
 from marianne_tui.widgets.store_header import StoreHeader
 from store import GlobalLearningStore, StoreOverview
+
+if TYPE_CHECKING:
+    from marianne_tui.widgets.live_table import LiveTable
+
+T = TypeVar("T")
+LiveTableRow = tuple["LiveTable", str]
+
+#: After failed polls the next one waits longer, doubling up to this (seconds).
+MAX_RETRY_SECONDS = 30.0
 
 #: Mode name -> screen class, in the order of the 1-5 keys.
 SCREENS: dict[str, type[StoreScreen]] = {
@@ -78,6 +89,8 @@ class MarianneApp(App[None]):
         Binding("space", "refresh_now", "Refresh now", show=False),
         Binding("p", "toggle_pause", "Pause / resume live refresh", show=False),
         Binding("question_mark", "help", "Help"),
+        # Lowest priority: a dialog's or a filter's own escape comes first.
+        Binding("escape", "cancel_store_call", "Cancel saving", show=False),
     ]
 
     HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (80, "-normal"), (120, "-wide")]  # noqa: RUF012
@@ -106,6 +119,9 @@ class MarianneApp(App[None]):
         self._poll_in_flight = False
         self._force_next = False
         self._poll_again = False
+        #: polls failed in a row (the next one waits longer: see _next_poll_delay)
+        self.failed_polls = 0
+        self.store_calls = StoreCalls(self, threaded=poll, on_activity=self._refresh_header)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -115,6 +131,22 @@ class MarianneApp(App[None]):
             self._age_timer = self.set_interval(1.0, self._tick_age, pause=True)
             if self.store.change_push_available:
                 self._watch_changes()
+        self._tell_read_only()
+
+    def _tell_read_only(self) -> None:
+        """Why the store is read-only, whole (the header has room for a few words)."""
+        reason = getattr(self.store, "read_only_reason", None)
+        if getattr(self.store, "immutable_view", False):
+            self.notify(
+                "The store is read as a snapshot: changes other processes make are not "
+                "shown until the console is restarted (the folder is not writable, so "
+                "SQLite cannot share its -shm file).",
+                title="Snapshot", severity="warning", markup=False, timeout=15,
+            )
+        elif self.read_only and reason:
+            self.notify(clean(f"The store is open read-only: {reason}. Keys that write "
+                              "are hidden.", 300),
+                        title="Read-only", markup=False, timeout=10)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette (ctrl+p) also switches screens, refreshes and pauses."""
@@ -156,7 +188,7 @@ class MarianneApp(App[None]):
         try:
             snapshot = self._read(screen, screen.query_params(), force=force)
         except Exception as error:  # any store failure is shown, not raised
-            self._show_error(error)
+            self._show_error(error, screen)
             return False
         if snapshot is None:
             self._mark_checked()
@@ -189,7 +221,15 @@ class MarianneApp(App[None]):
     def _schedule_next_poll(self) -> None:
         # Paused: the chain stops here; resuming (or space) starts it again.
         if self.poll_enabled and not self.paused and self._poll_timer is None:
-            self._poll_timer = self.set_timer(self._poll_interval(), self._on_poll_timer)
+            self._poll_timer = self.set_timer(self.next_poll_delay(), self._on_poll_timer)
+
+    def next_poll_delay(self) -> float:
+        """The refresh interval (a longer fallback while commits are pushed); after failures
+        it doubles each time, up to 30 s."""
+        if not self.failed_polls:
+            return self._poll_interval()
+        backoff = self.refresh_seconds * 2.0 ** (self.failed_polls - 1)
+        return max(self.refresh_seconds, min(MAX_RETRY_SECONDS, backoff))
 
     def _poll_interval(self) -> float:
         if self._pushed():
@@ -236,7 +276,7 @@ class MarianneApp(App[None]):
         try:
             snapshot = self._read(screen, params, force=force)
         except Exception as error:  # shown in the header, never raised
-            self.call_from_thread(self._show_error, error)
+            self.call_from_thread(self._show_error, error, screen)
             return
         if snapshot is None:
             self.call_from_thread(self._mark_checked)
@@ -274,19 +314,27 @@ class MarianneApp(App[None]):
         self._seen_token = snapshot.token
         self._mark_checked()
         snapshot.screen.has_data = True
-        snapshot.screen.apply(snapshot.data)
+        snapshot.screen.read_error = None
+        try:
+            snapshot.screen.apply(snapshot.data)
+        except Exception as error:  # a value the screen cannot show must not end it
+            self._show_error(error, snapshot.screen)
+            return False
         return True
 
     def _mark_checked(self) -> None:
         self._last_success = time.monotonic()
         self.last_error = None
+        self.failed_polls = 0
         self._update_age_timer()
         self._refresh_header()
 
-    def _show_error(self, error: BaseException) -> None:
-        # First line only: a driver's message can span many lines; the header has one.
-        message = (str(error).strip().splitlines() or [""])[0]
-        self.last_error = f"{type(error).__name__}: {message}"
+    def _show_error(self, error: BaseException, screen: StoreScreen | None = None) -> None:
+        # One line: a driver's message can span many lines; the header has one.
+        self.last_error = short_failure(error)
+        self.failed_polls += 1
+        if screen is not None and screen.is_attached:
+            screen.read_failed(self.last_error)
         self._update_age_timer()
         self._refresh_header()
 
@@ -315,6 +363,7 @@ class MarianneApp(App[None]):
             self.show_header_on(screen)
 
     def show_header_on(self, screen: Screen[Any]) -> None:
+        retry = self.next_poll_delay() if self.last_error and self.poll_enabled else None
         for header in screen.query(StoreHeader):
             header.show(
                 self.overview,
@@ -324,7 +373,37 @@ class MarianneApp(App[None]):
                 refresh_seconds=self._poll_interval(),
                 read_only=self.read_only,
                 pushed=self._pushed(),
+                read_only_reason=getattr(self.store, "read_only_reason", None),
+                immutable=bool(getattr(self.store, "immutable_view", False)),
+                activity=self.store_calls.activity(),
+                retry_seconds=retry,
             )
+
+    # -- store calls started by keys (the one path: marianne_tui.store_calls) ------------
+
+    def run_store(
+        self,
+        job: Callable[[], T],
+        then: Callable[[T], None],
+        *,
+        label: str,
+        write: bool = False,
+        saving: LiveTableRow | None = None,
+        failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.store_calls.run(job, then, label=label, write=write, saving=saving,
+                             failure=failure)
+
+    def say_failure(self, label: str, error: BaseException) -> None:
+        self.store_calls.say_failure(label, error)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_store_call":
+            return self.store_calls.writing  # else escape is left to whoever wants it
+        return True
+
+    def action_cancel_store_call(self) -> None:
+        self.store_calls.cancel_writes()
 
     # -- actions ------------------------------------------------------------------------
 

@@ -7,14 +7,18 @@ checks that in ``app.py``); a test may run a screen under any app that does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
     from textual.screen import Screen
 
     from marianne_tui.screens.base import StoreScreen
+    from marianne_tui.widgets.live_table import LiveTable
     from store import GlobalLearningStore
+
+T = TypeVar("T")
 
 
 class ConsoleHost(Protocol):
@@ -39,6 +43,28 @@ class ConsoleHost(Protocol):
 
     def show_header_on(self, screen: Screen[Any]) -> None:
         """Draw the store header, with the latest overview, on ``screen``."""
+
+    def run_store(
+        self,
+        job: Callable[[], T],
+        then: Callable[[T], None],
+        *,
+        label: str,
+        write: bool = False,
+        saving: tuple[LiveTable, str] | None = None,
+        failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """The one way a key reaches the store (see ``marianne_tui.store_calls``).
+
+        ``job`` runs off the UI thread (store calls only), ``then`` gets its result on
+        it. Errors go to ``failure``, else to one toast ("<label> failed: ..."). A write
+        (``write=True``) marks ``saving`` (table, row key) "saving…", retries while the
+        store is busy, says so after a second, and escape cancels it.
+        """
+
+    def say_failure(self, label: str, error: BaseException) -> None:
+        """The one toast for a failed store call (for a ``failure`` that handles some
+        errors itself and leaves the rest)."""
 
 
 def host_of(node: DOMNode) -> ConsoleHost:

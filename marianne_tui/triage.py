@@ -14,10 +14,14 @@ pending, ``u`` undo the last pattern action. The target is the pattern id under 
 cannot move the action onto another pattern. Each action shows a confirm dialog with the
 store's before -> after preview ("No" focused; ``y`` confirms), then calls
 ``store.apply_pattern_action`` (the store journals it), shows a toast and forces a refresh.
+Every store call goes through ``host.run_store``: previews and writes run off the UI
+thread, the row shows "saving…" until the write commits, and the write is compare-and-set
+on the "before" the dialog showed: if another operator changed the pattern meanwhile,
+nothing is written and the dialog opens again on the pattern's state now.
 
 In read-only mode the screen base disables the keys (``WRITE_ACTIONS``: the footer hides
-them) and pressing one only says that the store is read-only. Store errors become error
-toasts.
+them) and pressing one only says that the store is read-only. Store errors become one
+error toast each.
 
 The screen can override ``triage_target`` (which id) and ``triage_done`` (what happens after
 a successful action or undo; default: a forced refresh).
@@ -25,6 +29,8 @@ a successful action or undo; default: a forced refresh).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -38,14 +44,14 @@ from marianne_tui.widgets.live_table import LiveTable
 from store import (
     MIN_OCCURRENCES_FOR_PROMOTION,
     QUARANTINE_EFFECTIVENESS_THRESHOLD,
+    ActionConflictError,
     JournalSubject,
     PatternAction,
-    StoreError,
     UndoConflictError,
 )
 
 if TYPE_CHECKING:
-    from store import ActionPreview
+    from store import ActionPreview, GlobalLearningStore, JournalEntry
 
 TRIAGE_BINDINGS = [
     Binding("q", "triage_quarantine", "Quarantine"),
@@ -123,24 +129,30 @@ class PatternTriageMixin(StoreScreen):
 
     def action_triage_undo(self) -> None:
         store = self.host.store
-        try:
+
+        def undo() -> tuple[JournalEntry | None, str]:
             entry = store.undo_last_action(target_kind=JournalSubject.PATTERN)
-        except UndoConflictError as error:
-            self._error(f"Cannot undo: {error}")
-            return
-        except (StoreError, KeyError, ValueError) as error:
-            self._error(f"Undo failed: {type(error).__name__}: {error}")
-            return
-        if entry is None:
-            self.notify("Nothing to undo.", markup=False)
-            return
-        restored = entry.prior_state.get("quarantine_status") or "pending"
-        name = self._name_of(entry.target_id)
-        self.notify(
-            f"Undid {entry.action} of {clean(name, 60)}: back to {clean(restored, 20)}.",
-            title="Undone", markup=False,
-        )
-        self.triage_done(entry.target_id)
+            return entry, (_name_in(store, entry.target_id) if entry is not None else "")
+
+        def undone(result: tuple[JournalEntry | None, str]) -> None:
+            entry, name = result
+            if entry is None:
+                self.notify("Nothing to undo.", markup=False)
+                return
+            restored = entry.prior_state.get("quarantine_status") or "pending"
+            self.notify(
+                f"Undid {entry.action} of {clean(name, 60)}: back to {clean(restored, 20)}.",
+                title="Undone", markup=False,
+            )
+            self.triage_done(entry.target_id)
+
+        def refused(error: BaseException) -> None:
+            if isinstance(error, UndoConflictError):
+                self._error(f"Cannot undo: {error}")
+            else:
+                self.host.say_failure("Undo", error)
+
+        self.host.run_store(undo, undone, label="Undo", write=True, failure=refused)
 
     # -- the flow -----------------------------------------------------------------------
 
@@ -150,117 +162,177 @@ class PatternTriageMixin(StoreScreen):
         if target is None:
             self.notify("No pattern selected.", markup=False)
             return
-        preview = self._preview(target, action, None)
-        if preview is None:
-            return
         if action is PatternAction.QUARANTINE:
-            subject = pattern_subject(preview.target_name, target)
-
-            def with_reason(reason: str | None) -> None:
-                if reason is not None:  # None = escape: the whole action is cancelled
-                    self._confirm(target, action, reason or None)
-
-            self.app.push_screen(
-                ReasonScreen("Why quarantine this pattern?", subject,
-                             placeholder="reason (kept in the journal)"),
-                with_reason,
-            )
+            self._read_preview(target, action, None, self._ask_reason)
         else:
-            self._confirm(target, action, None, preview)
+            self._read_preview(target, action, None, self._confirm)
 
-    def _preview(
-        self, target: str, action: PatternAction, reason: str | None
-    ) -> ActionPreview | None:
-        try:
-            return self.host.store.preview_pattern_action(target, action, reason)
-        except KeyError:
-            self._error("That pattern no longer exists.")
-        except (StoreError, ValueError) as error:
-            self._error(f"{type(error).__name__}: {error}")
-        return None
-
-    def _confirm(
+    def _read_preview(
         self,
         target: str,
         action: PatternAction,
         reason: str | None,
-        preview: ActionPreview | None = None,
+        then: Callable[[_Planned], None],
+        *,
+        changed_meanwhile: bool = False,
     ) -> None:
-        preview = preview or self._preview(target, action, reason)
-        if preview is None:
-            return
+        """Read the before -> after (and the guard rails) off the UI thread, then ``then``."""
+        store = self.host.store
+
+        def read() -> _Planned:
+            preview = store.preview_pattern_action(target, action, reason)
+            warnings = list(triage_warnings(store, target, action))
+            if changed_meanwhile:
+                warnings.insert(0, "It changed while the last dialog was open: this is its "
+                                   "state now.")
+            return _Planned(target, action, reason, preview, tuple(warnings))
+
+        self.host.run_store(read, then, label="Preview", failure=self._preview_failed)
+
+    def _preview_failed(self, error: BaseException) -> None:
+        if isinstance(error, KeyError):
+            self._error("That pattern no longer exists.")
+        else:
+            self.host.say_failure("Preview", error)
+
+    def _ask_reason(self, planned: _Planned) -> None:
+        subject = pattern_subject(planned.preview.target_name, planned.target)
+
+        def with_reason(reason: str | None) -> None:
+            if reason is not None:  # None = escape: the whole action is cancelled
+                self._read_preview(planned.target, planned.action, reason or None,
+                                   self._confirm)
+
+        self.app.push_screen(
+            ReasonScreen("Why quarantine this pattern?", subject,
+                         placeholder="reason (kept in the journal)"),
+            with_reason,
+        )
+
+    def _confirm(self, planned: _Planned) -> None:
+        preview = planned.preview
         if not preview.before and not preview.after:
             self.notify(
-                f"Nothing to do: the pattern is already {action.value}.", markup=False
+                f"Nothing to do: the pattern is already {planned.action.value}.", markup=False
             )
             return
 
         def on_answer(confirmed: bool | None) -> None:
             if confirmed:
-                self._apply(target, action, reason, preview.target_name)
+                self._apply(planned)
 
         self.app.push_screen(
             ConfirmScreen(
-                _TITLES[action],
-                pattern_subject(preview.target_name, target),
+                _TITLES[planned.action],
+                pattern_subject(preview.target_name, planned.target),
                 preview.before,
                 preview.after,
-                warnings=self.triage_warnings(target, action),
+                warnings=planned.warnings,
             ),
             on_answer,
         )
 
-    def triage_warnings(self, target: str, action: PatternAction) -> list[str]:
-        """Guard rails shown in the confirm dialog (ux-anchors: validating weak evidence)."""
-        if action is not PatternAction.VALIDATE:
-            return []
-        try:
-            record = self.host.store.get_pattern_by_id(target)
-        except Exception:  # a legacy row the record cannot read: no advice
-            return []
-        if record is None:
-            return []
-        warnings = []
-        applications = record.led_to_success_count + record.led_to_failure_count
-        if applications < MIN_OCCURRENCES_FOR_PROMOTION:
-            warnings.append(
-                f"Only {applications} application(s): the lifecycle needs "
-                f"{MIN_OCCURRENCES_FOR_PROMOTION} before it judges a pattern."
-            )
-        if record.effectiveness_score < QUARANTINE_EFFECTIVENESS_THRESHOLD:
-            warnings.append(
-                f"Effectiveness {record.effectiveness_score:.2f} is below "
-                f"{QUARANTINE_EFFECTIVENESS_THRESHOLD:.2f}: the lifecycle would quarantine it."
-            )
-        return warnings
+    def _apply(self, planned: _Planned) -> None:
+        store = self.host.store
+        action, target = planned.action, planned.target
+        table = self._table_showing(target)
 
-    def _apply(
-        self, target: str, action: PatternAction, reason: str | None, name: str
-    ) -> None:
-        try:
-            self.host.store.apply_pattern_action(target, action, reason=reason)
-        except KeyError:
-            self._error("That pattern no longer exists.")
-            return
-        except (StoreError, ValueError) as error:
-            self._error(f"{_DONE[action]} failed: {type(error).__name__}: {error}")
-            return
-        self.notify(
-            f"{_DONE[action]}: {clean(name, 60)}. Press u to undo.",
-            title="Done", markup=False,
+        def write() -> JournalEntry:
+            # Compare-and-set: only if the pattern still is what the dialog showed.
+            return store.apply_pattern_action(
+                target, action, reason=planned.reason,
+                expected_before=planned.preview.before,
+            )
+
+        def done(_entry: JournalEntry) -> None:
+            self.notify(
+                f"{_DONE[action]}: {clean(planned.preview.target_name, 60)}. Press u to undo.",
+                title="Done", markup=False,
+            )
+            self.triage_done(target)
+
+        def refused(error: BaseException) -> None:
+            if isinstance(error, ActionConflictError):
+                now = error.current.get("quarantine_status") or "pending"
+                self._error(
+                    f"{_DONE[action]} refused: the pattern changed since the dialog opened "
+                    f"(status now {now}). Nothing was written; the dialog shows it as it is now."
+                )
+                self.host.request_refresh(force=True)
+                self._read_preview(target, action, planned.reason, self._confirm,
+                                   changed_meanwhile=True)
+            elif isinstance(error, KeyError):
+                self._error("That pattern no longer exists.")
+            else:
+                self.host.say_failure(_DONE[action], error)
+
+        self.host.run_store(
+            write, done, label=_DONE[action], write=True,
+            saving=(table, target) if table is not None else None, failure=refused,
         )
-        self.triage_done(target)
 
-    def _name_of(self, target: str) -> str:
-        try:
-            return self.host.store.preview_pattern_action(
-                target, PatternAction.PENDING
-            ).target_name
-        except Exception:  # only for a toast
-            return target
+    def _table_showing(self, target: str) -> LiveTable | None:
+        for table in self.query(LiveTable):
+            if target in table.row_keys_in_order:
+                return table
+        return None
 
     def _error(self, message: str) -> None:
         self.notify(clean(message, 300), severity="error", markup=False, timeout=8)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An action as the confirm dialog will show it: target, preview, guard rails."""
+
+    target: str
+    action: PatternAction
+    reason: str | None
+    preview: ActionPreview
+    warnings: tuple[str, ...]
+
+
+def _name_in(store: GlobalLearningStore, target: str) -> str:
+    try:
+        return store.preview_pattern_action(target, PatternAction.PENDING).target_name
+    except Exception:  # only for a toast
+        return target
+
+
+def triage_warnings(
+    store: GlobalLearningStore, target: str, action: PatternAction
+) -> list[str]:
+    """Guard rails shown in the confirm dialog (ux-anchors: validating weak evidence).
+
+    Worker thread: it reads the pattern's record.
+    """
+    if action is not PatternAction.VALIDATE:
+        return []
+    try:
+        record = store.get_pattern_by_id(target)
+        doubtful = dict(store.unvouched_scores(target))
+    except Exception:  # a legacy row the record cannot read: no advice
+        return []
+    if record is None:
+        return []
+    warnings = []
+    applications = record.led_to_success_count + record.led_to_failure_count
+    if applications < MIN_OCCURRENCES_FOR_PROMOTION:
+        warnings.append(
+            f"Only {applications} application(s): the lifecycle needs "
+            f"{MIN_OCCURRENCES_FOR_PROMOTION} before it judges a pattern."
+        )
+    if "effectiveness" in doubtful:
+        warnings.append(
+            f"Effectiveness is stored as {clean(doubtful['effectiveness'], 24)!r}, not a "
+            "score: the store cannot vouch for it."
+        )
+    elif record.effectiveness_score < QUARANTINE_EFFECTIVENESS_THRESHOLD:
+        warnings.append(
+            f"Effectiveness {record.effectiveness_score:.2f} is below "
+            f"{QUARANTINE_EFFECTIVENESS_THRESHOLD:.2f}: the lifecycle would quarantine it."
+        )
+    return warnings
 
 
 __all__: list[str] = [
@@ -268,4 +340,5 @@ __all__: list[str] = [
     "TRIAGE_BINDINGS",
     "PatternTriageMixin",
     "pattern_subject",
+    "triage_warnings",
 ]

@@ -34,6 +34,7 @@ from store import tables
 from store.base import GlobalLearningStoreBase
 from store.models import QuarantineStatus
 from store.readmodels import (
+    ActionConflictError,
     ActionPreview,
     EscalationOutcome,
     JournalEntry,
@@ -288,11 +289,28 @@ class JournalMixin(GlobalLearningStoreBase):
         *,
         reason: str | None,
         actor: str | None,
+        expected_before: Mapping[str, Any] | None = None,
     ) -> JournalEntry:
-        """Run ``write`` (a transition; False = unknown id) and journal it, in one commit."""
+        """Run ``write`` (a transition; False = unknown id) and journal it, in one commit.
+
+        With ``expected_before`` (the "before" a confirm dialog showed), the change is
+        made only if the row still holds exactly those stored values; otherwise nothing
+        is written and ActionConflictError carries the row's state now. The check and the
+        write share one transaction, so a concurrent change cannot slip between them.
+        """
         subject = _SUBJECTS[kind]
         with self._journalled() as conn:
             _name, before = self._subject_state(conn, subject, target_id)
+            if expected_before is not None:
+                changed = [
+                    key for key, value in expected_before.items() if before.get(key) != value
+                ]
+                if changed:
+                    raise ActionConflictError(
+                        f"{kind.value} {target_id} changed since it was shown "
+                        f"({', '.join(changed)}); nothing was written",
+                        before,
+                    )
             if not write():
                 raise KeyError(f"{subject.missing} {target_id!r}")
             _name, after = self._subject_state(conn, subject, target_id)
@@ -344,12 +362,14 @@ class JournalMixin(GlobalLearningStoreBase):
         *,
         reason: str | None = None,
         actor: str | None = None,
+        expected_before: Mapping[str, Any] | None = None,
     ) -> JournalEntry:
         """Quarantine/validate/retire/back-to-pending through Marianne's own transitions,
         journalled with the full prior state, in one transaction. KeyError if unknown.
 
         ``reason`` is stored as the quarantine reason by QUARANTINE and, for every
-        action, in the journal.
+        action, in the journal. ``expected_before`` (a preview's ``before``) makes it a
+        compare-and-set: ActionConflictError if the pattern changed since the preview.
         """
         action = PatternAction(action)
         transitions = cast(_StoreTransitions, self)
@@ -363,7 +383,7 @@ class JournalMixin(GlobalLearningStoreBase):
         }
         return self._journalled_change(
             JournalSubject.PATTERN, pattern_id, action.value, writes[action],
-            reason=reason, actor=actor,
+            reason=reason, actor=actor, expected_before=expected_before,
         )
 
     # -- escalation outcomes ------------------------------------------------------------
@@ -388,18 +408,21 @@ class JournalMixin(GlobalLearningStoreBase):
         *,
         note: str | None = None,
         actor: str | None = None,
+        expected_before: Mapping[str, Any] | None = None,
     ) -> JournalEntry:
         """``update_escalation_outcome`` plus a journal row (the note lives in the journal).
 
         Unlike Marianne's free-text method, only the four EscalationOutcome values are
-        accepted (ValueError otherwise). KeyError for an unknown id.
+        accepted (ValueError otherwise). KeyError for an unknown id. ``expected_before``
+        (e.g. ``{"outcome_after_action": None}``) makes it a compare-and-set, as for
+        ``apply_pattern_action``.
         """
         outcome = EscalationOutcome(outcome)
         transitions = cast(_StoreTransitions, self)
         return self._journalled_change(
             JournalSubject.ESCALATION, escalation_id, outcome.value,
             lambda: transitions.update_escalation_outcome(escalation_id, outcome.value),
-            reason=note, actor=actor,
+            reason=note, actor=actor, expected_before=expected_before,
         )
 
     # -- undo and the journal itself ----------------------------------------------------

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 from store.models import DriftMetrics, EpistemicDriftMetrics
 
 __all__ = [
+    "ActionConflictError",
     "ActionPreview",
     "DriftReport",
     "DriftRow",
@@ -216,6 +218,17 @@ class JournalEntry:
 
 class UndoConflictError(Exception):
     """The row changed after the action, so undoing it would overwrite someone's change."""
+
+
+class ActionConflictError(Exception):
+    """The row no longer holds the state the operator confirmed the action against.
+
+    Nothing was written. ``current`` is the row's state now (the same columns, as stored).
+    """
+
+    def __init__(self, message: str, current: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.current: Mapping[str, Any] = MappingProxyType(dict(current))
 
 
 @dataclass(frozen=True)

@@ -88,18 +88,20 @@ class OutcomeScreen(ModalScreen[OutcomeChoice | None]):
     OutcomeScreen #outcome-help { color: $text-muted; height: auto; }
     """
 
-    def __init__(self, escalation: EscalationDecisionRecord) -> None:
+    def __init__(self, escalation: EscalationDecisionRecord, *, note: str | None = None) -> None:
+        """``note``: a note typed before whose save failed, offered again."""
         super().__init__()
         self.escalation = escalation
         self.chosen: EscalationOutcome | None = None
+        self.draft = note or ""
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Record what happened after this escalation", id="outcome-title")
             yield Static(self._summary(), id="outcome-summary")
             yield Static(self._choices(), id="outcome-choices")
-            note = Input(placeholder="optional note (enter saves)", id="outcome-note",
-                         max_length=NOTE_LIMIT)
+            note = Input(self.draft, placeholder="optional note (enter saves)",
+                         id="outcome-note", max_length=NOTE_LIMIT)
             note.disabled = True  # until an outcome is chosen
             yield note
             yield Static(

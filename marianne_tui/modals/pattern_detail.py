@@ -17,7 +17,6 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -58,6 +57,8 @@ class PatternDetail:
     drift: Read
     epistemic: Read
     journal: Read
+    #: (score, stored text) the store cannot vouch for: shown as such, not as numbers
+    doubtful: Read = Read(())
 
 
 def load_detail(store: GlobalLearningStore, pattern_id: str) -> PatternDetail:
@@ -71,6 +72,7 @@ def load_detail(store: GlobalLearningStore, pattern_id: str) -> PatternDetail:
         drift=_read(lambda: store.calculate_effectiveness_drift(pattern_id)),
         epistemic=_read(lambda: store.calculate_epistemic_drift(pattern_id)),
         journal=_read(lambda: store.journal(limit=JOURNAL_LIMIT, target_id=pattern_id)),
+        doubtful=_read(lambda: store.unvouched_scores(pattern_id)),
     )
 
 
@@ -116,22 +118,36 @@ def _section(title: str, body: RenderableType | None, read: Read | None = None) 
     return Group(heading, body if body is not None else Text("none", style="dim"))
 
 
-def _record_fields(record: Any, now: datetime) -> Table:
+def _doubtful(stored: str) -> Text:
+    text = Text("? stored as ", style="bold red", end="")
+    text.append_text(untrusted(stored, 40, style="red reverse"))
+    text.append(": not a score the store can vouch for", style="red")
+    return text
+
+
+def _record_fields(
+    record: Any, now: datetime, doubtful: dict[str, str] | None = None
+) -> Table:
     applications = record.led_to_success_count + record.led_to_failure_count
+    doubtful = doubtful or {}
+    priority = Text(
+        f"{record.priority_score:g}"
+        + ("  (drift-retired: priority 0, status unchanged)"
+           if record.priority_score == 0 else ""), end="")
     return _fields(
         [
             ("id", record.id),
             ("type", record.pattern_type),
             ("instrument", record.instrument_name),
             ("active", record.active),
-            ("trust", record.trust_score),
+            ("trust", _doubtful(doubtful["trust"]) if "trust" in doubtful
+             else record.trust_score),
             ("trust calculated", record.trust_calculation_date),
-            ("effectiveness", record.effectiveness_score),
+            ("effectiveness", _doubtful(doubtful["effectiveness"])
+             if "effectiveness" in doubtful else record.effectiveness_score),
             ("variance", record.variance),
-            ("priority", Text(
-                f"{record.priority_score:g}"
-                + ("  (drift-retired: priority 0, status unchanged)"
-                   if record.priority_score == 0 else ""), end="")),
+            ("priority", _doubtful(doubtful["priority"]) if "priority" in doubtful
+             else priority),
             ("occurrences", record.occurrence_count),
             ("applications", Text(
                 f"{applications} ({record.led_to_success_count} ✓ success, "
@@ -234,7 +250,8 @@ def render_detail(detail: PatternDetail) -> Group:
         parts.append(untrusted_block(record.pattern_name, style="bold"))
     else:
         parts.append(untrusted(detail.pattern_id, 80, style="bold"))
-    parts.append(_section("Record", _record_fields(record, now) if record else None,
+    parts.append(_section("Record", _record_fields(record, now, dict(detail.doubtful.value or ()))
+                                    if record else None,
                           record_read))
     parts.append(_section(
         "Quarantine and provenance",
@@ -284,12 +301,10 @@ class PatternDetailScreen(ModalScreen[None]):
             yield Static(Text("escape: close · ↑ ↓ PgUp PgDn: scroll"), id="detail-hint")
 
     def on_mount(self) -> None:
-        self._load(host_of(self).store)
-
-    @work(thread=True, exit_on_error=False, group="pattern-detail")
-    def _load(self, store: GlobalLearningStore) -> None:
-        detail = load_detail(store, self.pattern_id)
-        self.app.call_from_thread(self._show, detail)
+        host = host_of(self)
+        store = host.store
+        host.run_store(lambda: load_detail(store, self.pattern_id), self._show,
+                       label="Pattern detail")
 
     def _show(self, detail: PatternDetail) -> None:
         if not self.is_attached:

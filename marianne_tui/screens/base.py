@@ -38,6 +38,9 @@ class StoreScreen(Screen[None]):
     READ_ONLY_NOTICE: ClassVar[str] = "writes are disabled"
     #: Set once the first fetch was applied (until then every poll fetches).
     has_data = False
+    #: Why the last fetch failed (None once one succeeds): an empty list must then say
+    #: "could not read", never "nothing found".
+    read_error: str | None = None
 
     @property
     def host(self) -> ConsoleHost:
@@ -64,6 +67,14 @@ class StoreScreen(Screen[None]):
 
     def apply(self, data: Any) -> None:
         """Show fetched data (UI thread)."""
+
+    def read_failed(self, message: str) -> None:
+        """The last fetch failed (UI thread); the screen's empty states read ``read_error``."""
+        self.read_error = message
+        self.show_read_state()
+
+    def show_read_state(self) -> None:
+        """Redraw whatever says what was read (a screen's status line)."""
 
     def on_screen_resume(self) -> None:
         self.host.show_header_on(self)

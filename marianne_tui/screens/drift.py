@@ -18,12 +18,10 @@ cursor, through the shared triage helper.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -48,8 +46,6 @@ if TYPE_CHECKING:
         EpistemicDriftMetrics,
         GlobalLearningStore,
     )
-
-T = TypeVar("T")
 
 ROW_LIMIT = 200
 THRESHOLD_STEP = 0.05
@@ -200,7 +196,7 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
         with Horizontal(id="drift-bar"):
             yield self.filter_input("/ filter name", id="drift-filter", return_to="drift-table")
             yield StatusLine(id="drift-status")
-        yield LiveTable(COLUMNS, id="drift-table")
+        yield LiveTable(COLUMNS, id="drift-table", saving_column="status")
         yield Static(id="drift-summary")
 
     def on_mount(self) -> None:
@@ -210,6 +206,9 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
 
     def on_resize(self) -> None:
         self._show_status()  # the key hints come and go with the width
+
+    def show_read_state(self) -> None:
+        self._show_status()
 
     @property
     def table(self) -> LiveTable:
@@ -264,7 +263,12 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
         p = self.params
         keys = self.app.size.width >= 120  # the app's "-wide" breakpoint
         text = Text(no_wrap=True, overflow="ellipsis")
-        if self.report is None:
+        if self.read_error is not None and (self.report is None or not self.report.rows):
+            # An empty table while the store cannot be read is not good news.
+            text.append(f"✖ could not read the store ({clean(self.read_error, 60)}): "
+                        "the list is not known", style="bold red")
+            text.append(" · ")
+        elif self.report is None:
             text.append("loading…", style="dim")
         elif not self.report.rows:
             # An empty table must say why, and what to change.
@@ -409,7 +413,7 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
             )
             self.app.push_screen(screen, lambda go: self._retire_confirmed(go, params))
 
-        self._in_background(read, show, "Retire preview failed")
+        self.host.run_store(read, show, label="Retire preview")
 
     def _retire_confirmed(self, confirmed: bool | None, params: DriftParams) -> None:
         if not confirmed or self.host.read_only:
@@ -432,30 +436,4 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
             )
             self.host.request_refresh(force=True)
 
-        self._in_background(write, done, "Drift retirement failed")
-
-    def _in_background(
-        self, job: Callable[[], T], then: Callable[[T], None], failure: str
-    ) -> None:
-        """Run a (possibly slow) store call off the UI thread, then ``then`` on it.
-
-        With polling off (tests, snapshots) it runs synchronously, like the app's refreshes.
-        """
-        if not self.host.poll_enabled:
-            try:
-                result = job()
-            except Exception as error:  # shown, not raised
-                self._error(f"{failure}: {type(error).__name__}: {error}")
-                return
-            then(result)
-            return
-        self._worker(job, then, failure)
-
-    @work(thread=True, group="drift-retire", exit_on_error=False)
-    def _worker(self, job: Callable[[], Any], then: Callable[[Any], None], failure: str) -> None:
-        try:
-            result = job()
-        except Exception as error:
-            self.app.call_from_thread(self._error, f"{failure}: {type(error).__name__}: {error}")
-            return
-        self.app.call_from_thread(then, result)
+        self.host.run_store(write, done, label="Drift retirement", write=True)

@@ -18,11 +18,11 @@ in read-only mode.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
@@ -35,10 +35,15 @@ from marianne_tui.text import clean, untrusted
 from marianne_tui.widgets.filter_bar import FILTER_BINDING, text_matches
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 from marianne_tui.widgets.status_line import StatusLine
-from store import EscalationDecisionRecord, JournalSubject, UndoConflictError
+from store import (
+    ActionConflictError,
+    EscalationDecisionRecord,
+    JournalSubject,
+    UndoConflictError,
+)
 
 if TYPE_CHECKING:
-    from store import GlobalLearningStore
+    from store import GlobalLearningStore, JournalEntry
 
 FETCH_LIMIT = 200
 SIMILAR_LIMIT = 5
@@ -99,6 +104,8 @@ class EscalationsScreen(ListFilterMixin):
         self._shown = 0
         self._similar: dict[str, list[EscalationDecisionRecord]] = {}
         self._similar_wanted: str | None = None
+        #: escalation id -> a typed note whose save failed (offered again by ``o``)
+        self._unsaved_notes: dict[str, str] = {}
 
     # -- layout -------------------------------------------------------------------------
 
@@ -108,7 +115,7 @@ class EscalationsScreen(ListFilterMixin):
                                     return_to="esc-table")
             yield StatusLine(id="esc-status")
         with Container(id="esc-body"):
-            yield LiveTable(COLUMNS, id="esc-table")
+            yield LiveTable(COLUMNS, id="esc-table", saving_column="outcome")
             with VerticalScroll(id="esc-detail-scroll"):
                 yield Static(id="esc-detail")
 
@@ -191,7 +198,10 @@ class EscalationsScreen(ListFilterMixin):
         key = self.table.cursor_key
         record = self._records.get(key) if key is not None else None
         if record is None:
-            if self._records and self.filter_text:
+            if not self._records and self.read_error is not None:
+                empty = Text(f"✖ Could not read the store ({clean(self.read_error, 80)}): "
+                             "the escalations are not known.", style="bold red")
+            elif self._records and self.filter_text:
                 empty = Text("No fetched escalation matches ", style="dim")
                 empty.append_text(untrusted(self.filter_text, 60, style="bold"))
                 empty.append(" (job, action, outcome, guidance, model). / then escape "
@@ -222,26 +232,16 @@ class EscalationsScreen(ListFilterMixin):
             self._similar[record.id] = [r for r in found if r.id != record.id][:SIMILAR_LIMIT]
             if self._similar_wanted == record.id:
                 self._similar_wanted = None
-            if self.table.cursor_key == record.id:
+            if self.is_attached and self.table.cursor_key == record.id:
                 self._show_detail()
 
-        if not self.host.poll_enabled:
-            # Tests and snapshots: synchronous, like the app's own refreshes.
-            done(read())
-        else:
-            self._similar_worker(read, done)
+        def failed(_error: BaseException) -> None:
+            # A failed lookup leaves the panel as it was ("looking up…"); the header
+            # already says the store cannot be read, and moving the cursor tries again.
+            if self._similar_wanted == record.id:
+                self._similar_wanted = None
 
-    @work(thread=True, group="similar-escalations", exclusive=True, exit_on_error=False)
-    def _similar_worker(
-        self,
-        read: Callable[[], list[EscalationDecisionRecord]],
-        done: Callable[[list[EscalationDecisionRecord]], None],
-    ) -> None:
-        try:
-            found = read()
-        except Exception:  # a failed lookup leaves the panel as it was
-            return
-        self.app.call_from_thread(done, found)
+        self.host.run_store(read, done, label="Similar escalations", failure=failed)
 
     def _render_detail(
         self,
@@ -293,6 +293,10 @@ class EscalationsScreen(ListFilterMixin):
     def filter_changed(self, text: str) -> None:
         self._show_rows()
 
+    def show_read_state(self) -> None:
+        if not self._records:
+            self._show_detail()
+
     # -- outcome entry and undo (writes) -----------------------------------------------
 
     def action_record_outcome(self) -> None:
@@ -301,44 +305,88 @@ class EscalationsScreen(ListFilterMixin):
         if record is None:
             self.notify("No escalation selected", severity="warning", markup=False)
             return
-        self.app.push_screen(OutcomeScreen(record), self._outcome_chosen)
+        self._open_outcome(record)
 
-    def _outcome_chosen(self, choice: OutcomeChoice | None) -> None:
+    def _open_outcome(self, record: EscalationDecisionRecord, note: str | None = None) -> None:
+        # A note whose save failed is offered again, so nothing typed is lost.
+        draft = note if note is not None else self._unsaved_notes.get(record.id)
+        self.app.push_screen(
+            OutcomeScreen(record, note=draft),
+            lambda choice: self._outcome_chosen(choice, record),
+        )
+
+    def _outcome_chosen(
+        self, choice: OutcomeChoice | None, record: EscalationDecisionRecord
+    ) -> None:
         if choice is None:
             return
         store = self.host.store
-        try:
-            store.record_escalation_outcome(choice.escalation_id, choice.outcome,
-                                            note=choice.note)
-        except KeyError:
-            self.notify("That escalation no longer exists", severity="error", markup=False)
-            return
-        except Exception as error:  # a refused write is shown, not raised
-            self.notify(clean(f"Not recorded: {error}", 200), severity="error", markup=False)
-            return
-        record = self._records.get(choice.escalation_id)
-        where = f"sheet {record.sheet_num} of job {clean(record.job_hash, 8)}" if record else ""
-        self.notify(f"Recorded outcome {choice.outcome.value} for {where} (u undoes)",
-                    markup=False)
-        self.host.request_refresh(force=True)
+        # What the dialog showed as "outcome now": the write is compare-and-set on it.
+        before = {"outcome_after_action": record.outcome_after_action}
+
+        def write() -> JournalEntry:
+            return store.record_escalation_outcome(
+                choice.escalation_id, choice.outcome, note=choice.note,
+                expected_before=before,
+            )
+
+        def done(_entry: JournalEntry) -> None:
+            self._unsaved_notes.pop(choice.escalation_id, None)
+            where = f"sheet {record.sheet_num} of job {clean(record.job_hash, 8)}"
+            self.notify(f"Recorded outcome {choice.outcome.value} for {where} (u undoes)",
+                        markup=False)
+            self.host.request_refresh(force=True)
+
+        def refused(error: BaseException) -> None:
+            if choice.note:
+                self._unsaved_notes[choice.escalation_id] = choice.note
+            kept = " Your note is kept: press o to try again." if choice.note else ""
+            if isinstance(error, ActionConflictError):
+                now = error.current.get("outcome_after_action") or "awaiting"
+                self.notify(
+                    clean(f"Not recorded: the escalation changed since the dialog opened "
+                          f"(outcome now {now}). Nothing was written; the dialog shows it "
+                          "as it is now.", 300),
+                    severity="error", markup=False, timeout=8,
+                )
+                self.host.request_refresh(force=True)
+                self._open_outcome(replace(record, outcome_after_action=now
+                                           if now != "awaiting" else None), choice.note)
+            elif isinstance(error, KeyError):
+                self.notify("That escalation no longer exists", severity="error",
+                            markup=False)
+            else:
+                self.host.say_failure("Outcome" + (" (note kept)" if kept else ""), error)
+                if kept:
+                    self.notify(kept.strip(), markup=False, timeout=8)
+
+        self.host.run_store(
+            write, done, label="Outcome", write=True,
+            saving=(self.table, choice.escalation_id), failure=refused,
+        )
 
     def action_undo(self) -> None:
-        try:
-            entry = self.host.store.undo_last_action(
-                target_kind=JournalSubject.ESCALATION
+        store = self.host.store
+
+        def undo() -> JournalEntry | None:
+            return store.undo_last_action(target_kind=JournalSubject.ESCALATION)
+
+        def undone(entry: JournalEntry | None) -> None:
+            if entry is None:
+                self.notify("Nothing to undo for escalations", markup=False)
+                return
+            before: Any = entry.prior_state.get("outcome_after_action")
+            self.notify(
+                clean(f"Undone: outcome {entry.action} → back to {before or 'awaiting'}", 200),
+                markup=False,
             )
-        except UndoConflictError as error:
-            self.notify(clean(f"Cannot undo: {error}", 300), severity="warning", markup=False)
-            return
-        except Exception as error:
-            self.notify(clean(f"Undo failed: {error}", 200), severity="error", markup=False)
-            return
-        if entry is None:
-            self.notify("Nothing to undo for escalations", markup=False)
-            return
-        before: Any = entry.prior_state.get("outcome_after_action")
-        self.notify(
-            clean(f"Undone: outcome {entry.action} → back to {before or 'awaiting'}", 200),
-            markup=False,
-        )
-        self.host.request_refresh(force=True)
+            self.host.request_refresh(force=True)
+
+        def refused(error: BaseException) -> None:
+            if isinstance(error, UndoConflictError):
+                self.notify(clean(f"Cannot undo: {error}", 300), severity="warning",
+                            markup=False)
+            else:
+                self.host.say_failure("Undo", error)
+
+        self.host.run_store(undo, undone, label="Undo", write=True, failure=refused)

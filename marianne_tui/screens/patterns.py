@@ -23,7 +23,7 @@ from textual.widgets import DataTable
 from marianne_tui.formatting import short_age
 from marianne_tui.screens.filtered import ListFilterMixin
 from marianne_tui.status import STATUS_WIDTH, status_text
-from marianne_tui.text import untrusted
+from marianne_tui.text import clean, untrusted
 from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
 from marianne_tui.widgets.filter_bar import FILTER_BINDING
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
@@ -86,10 +86,24 @@ def status_cell(row: PatternRow) -> Text:
     return status_text(row.status, drift_retired=row.drift_retired)
 
 
-def score_cell(value: float, *, good: float = 0.7, fair: float = 0.4) -> Text:
-    """A 0-1 score, coloured as Marianne's CLI colours it (the number is always shown)."""
+def score_cell(
+    value: float, *, good: float = 0.7, fair: float = 0.4, doubtful: str | None = None
+) -> Text:
+    """A 0-1 score, coloured as Marianne's CLI colours it (the number is always shown).
+
+    ``doubtful`` is the stored text of a score the store cannot vouch for (NaN, ±Inf,
+    out of range, text): it is shown as such, marked, never as a plausible number.
+    """
+    if doubtful is not None:
+        return unvouched_cell(doubtful)
     style = "green" if value >= good else "yellow" if value >= fair else "red"
     return Text(f"{value:.2f}", style=style, justify="right", end="")
+
+
+def unvouched_cell(stored: str) -> Text:
+    """"?NaN": the stored value, cut and sanitised, marked as not a score."""
+    return Text.assemble(("?", "bold red"), untrusted(stored, 5, style="red reverse"),
+                         justify="right", no_wrap=True, end="")
 
 
 def number_cell(text: str, style: str = "") -> Text:
@@ -104,9 +118,10 @@ def pattern_cells(row: PatternRow, now: datetime) -> tuple[Text, ...]:
         name.append(" (inactive)", style="dim italic")
     return (
         status_cell(row),
-        score_cell(row.trust),
-        score_cell(row.effectiveness, fair=0.35),
-        number_cell(f"{row.priority:.2f}", "dim" if row.drift_retired else ""),
+        score_cell(row.trust, doubtful=row.unvouched_value("trust")),
+        score_cell(row.effectiveness, fair=0.35, doubtful=row.unvouched_value("effectiveness")),
+        unvouched_cell(doubtful_priority) if (doubtful_priority := row.unvouched_value("priority"))
+        else number_cell(f"{row.priority:.2f}", "dim" if row.drift_retired else ""),
         number_cell(str(row.applications)),
         number_cell(f"{row.successes}/{row.failures}"),
         number_cell(short_age(row.last_seen, now)),
@@ -209,7 +224,10 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
     def _show_status(self) -> None:
         query = self.query_state
         status = Text(no_wrap=True, overflow="ellipsis", end="")
-        if self.page is None:
+        if self.read_error is not None and (self.page is None or not self.page.rows):
+            status.append(f"✖ could not read the store ({clean(self.read_error, 80)})",
+                          style="bold red")
+        elif self.page is None:
             status.append("loading…", style="dim")
         else:
             page = self.page
@@ -230,6 +248,9 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
             status.append(" · text ")
             status.append_text(untrusted(query.text, 30, style="bold"))
         self.query_one("#patterns-status", StatusLine).show(status)
+
+    def show_read_state(self) -> None:
+        self._show_status()
 
     def _show_sort(self) -> None:
         query = self.query_state

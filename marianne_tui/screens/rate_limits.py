@@ -128,6 +128,9 @@ class RateLimitsScreen(StoreScreen):
             status.append(f"⚠ {count} active rate limit{'s' if count != 1 else ''}",
                           style="bold yellow")
             status.append(" · rows leave the list as they expire")
+        elif self.read_error is not None and not self.has_data:
+            status.append(f"✖ could not read the store ({clean(self.read_error, 60)})",
+                          style="bold red")
         else:
             status.append("✓ No active rate limits in the store", style="green")
         status.append(f" · now {now.strftime('%H:%M:%S')} UTC", style="dim")
@@ -176,11 +179,14 @@ class RateLimitsScreen(StoreScreen):
     def _cleanup_confirmed(self, confirmed: bool | None) -> None:
         if not confirmed:
             return
-        try:
-            deleted = self.host.store.cleanup_expired_rate_limits()
-        except Exception as error:  # the store's refusal is shown, not raised
-            self.notify(clean(f"Cleanup failed: {error}"), severity="error", markup=False)
-            return
-        self.notify(f"Deleted {deleted} expired rate-limit event{'s' if deleted != 1 else ''}",
-                    markup=False)
-        self.host.request_refresh(force=True)
+        store = self.host.store
+
+        def done(deleted: int) -> None:
+            self.notify(
+                f"Deleted {deleted} expired rate-limit event{'s' if deleted != 1 else ''}",
+                markup=False,
+            )
+            self.host.request_refresh(force=True)
+
+        self.host.run_store(store.cleanup_expired_rate_limits, done, label="Cleanup",
+                            write=True)

@@ -9,12 +9,13 @@ index: a removed row above the cursor must not move a triage key onto another pa
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
 
 @dataclass(frozen=True)
@@ -34,18 +35,32 @@ class Row:
     cells: tuple[Text, ...]
 
 
+#: What a row shows, in its ``saving_column``, while a write to it has not committed.
+SAVING = Text("⟳ saving…", style="bold yellow", no_wrap=True, end="")
+
+
 class LiveTable(DataTable[Text]):
-    """Row-cursor table with keyed, in-place refresh."""
+    """Row-cursor table with keyed, in-place refresh.
+
+    ``mark_saving(key, True)`` shows "saving…" in the row's ``saving_column`` (default:
+    the first) until ``mark_saving(key, False)``; refreshes meanwhile keep the mark.
+    """
 
     DEFAULT_CSS = """
     LiveTable { height: 1fr; }
     """
 
-    def __init__(self, columns: Sequence[Column], **kwargs: object) -> None:
+    def __init__(
+        self, columns: Sequence[Column], *, saving_column: str | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._column_specs = tuple(columns)
         self._keys: tuple[str, ...] = ()
         self._cells: dict[str, tuple[Text, ...]] = {}
+        keys = [column.key for column in self._column_specs]
+        self._saving_index = keys.index(saving_column) if saving_column else 0
+        self._saving: set[str] = set()
 
     def on_mount(self) -> None:
         for column in self._column_specs:
@@ -76,9 +91,10 @@ class LiveTable(DataTable[Text]):
             old = self._cells.get(row.key)
             if old == row.cells:
                 continue
-            for index, (column, cell) in enumerate(zip(self._column_specs, row.cells,
+            shown = self._shown(row.key, row.cells)
+            for index, (column, cell) in enumerate(zip(self._column_specs, shown,
                                                        strict=True)):
-                if old is None or old[index] != cell:
+                if old is None or self._shown(row.key, old)[index] != cell:
                     self.update_cell(row.key, column.key, cell)
             self._cells[row.key] = row.cells
             changed = True
@@ -91,7 +107,7 @@ class LiveTable(DataTable[Text]):
         with self.app.batch_update():
             self.clear()
             for row in rows:
-                self.add_row(*row.cells, key=row.key)
+                self.add_row(*self._shown(row.key, row.cells), key=row.key)
             self._keys = tuple(row.key for row in rows)
             self._cells = {row.key: row.cells for row in rows}
             if not rows:
@@ -103,6 +119,29 @@ class LiveTable(DataTable[Text]):
             target = max(0, min(target, len(rows) - 1))
             self.scroll_to(y=scroll_y, animate=False, immediate=True)
             self.move_cursor(row=target, animate=False, scroll=True)
+
+    def _shown(self, key: str, cells: tuple[Text, ...]) -> tuple[Text, ...]:
+        if key not in self._saving or not cells:
+            return cells
+        index = self._saving_index
+        return (*cells[:index], SAVING, *cells[index + 1:])
+
+    @property
+    def saving_keys(self) -> frozenset[str]:
+        return frozenset(self._saving)
+
+    def mark_saving(self, key: str, saving: bool) -> None:
+        """Show (or stop showing) "saving…" on the row of ``key``."""
+        if saving:
+            self._saving.add(key)
+        else:
+            self._saving.discard(key)
+        cells = self._cells.get(key)
+        if cells is None:
+            return
+        column = self._column_specs[self._saving_index].key
+        with contextlib.suppress(RowDoesNotExist, CellDoesNotExist):  # the row left meanwhile
+            self.update_cell(key, column, self._shown(key, cells)[self._saving_index])
 
     def set_column_label(self, key: str, label: Text) -> None:
         """Change a column's header label (e.g. a sort indicator) without touching rows."""

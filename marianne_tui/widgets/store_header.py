@@ -45,15 +45,30 @@ class HeaderState:
     read_only: bool = False
     #: commits are pushed (PostgreSQL): "live · push", the interval is only a fallback
     pushed: bool = False
+    #: why the store is read-only (the store's read_only_reason)
+    read_only_reason: str | None = None
+    #: True when other processes' changes are not seen (SQLite immutable=1)
+    immutable: bool = False
+    #: "saving…" or the busy notice while a write is in flight
+    activity: str | None = None
+    #: seconds until the next try after a failed read
+    retry_seconds: float | None = None
 
 
 def _status_part(state: HeaderState, wide: bool) -> Text:
-    """"● live · every 2 s", "⏸ paused · updated 14 s ago" or the error."""
+    """"● live · every 2 s", "⏸ paused · updated 14 s ago", a write's progress or the
+    error with its next retry."""
     part = Text(no_wrap=True, end="")
     age = state.age
-    if state.error:
+    if state.activity:
+        busy = state.activity.startswith(("store busy", "cancelling"))
+        part.append(f"{'⧗' if busy else '⟳'} {clean(state.activity, 80 if wide else 60)}",
+                    style="bold yellow" if busy else "bold")
+    elif state.error:
         part.append(f"✖ {clean(state.error, 60 if wide else 30)}", style="bold red")
         part.append(f" · updated {age}", style="dim")
+        if state.retry_seconds is not None:
+            part.append(f" · retrying every {interval(state.retry_seconds)}", style="dim")
     elif state.live:
         part.append("● live", style="bold green")
         if state.pushed:
@@ -129,8 +144,13 @@ def render_header(state: HeaderState, width: int) -> Text:
     status = _status_part(state, wide)
     banners = Text(no_wrap=True, end="")
     read_only = state.read_only or (overview is not None and overview.read_only)
+    if state.immutable:
+        banners.append("  SNAPSHOT: not live", style="bold black on yellow")
     if read_only:
         banners.append("  READ-ONLY", style="bold black on yellow")
+        if wide and state.read_only_reason:
+            banners.append(f": {clean(state.read_only_reason, 40)}",
+                           style="bold black on yellow")
     if overview is not None and overview.schema_warning:
         # Whatever room is left after a short location, the state and READ-ONLY.
         room = max(12, width - status.cell_len - banners.cell_len - 20)
@@ -148,12 +168,13 @@ def render_header(state: HeaderState, width: int) -> Text:
     top.append_text(status)
 
     if overview is None:
-        return Text("\n", end="").join([top, Text("loading…", style="dim")])
-    counts = _counts_line(overview, wide)
-    health = Text(" │ ", style="dim", end="").join(_health_parts(overview, wide))
-    health.no_wrap = True
-    health.overflow = "ellipsis"
-    return Text("\n", end="").join([top, counts, health])
+        lines = [top, Text("loading…", style="dim")]
+    else:
+        health = Text(" │ ", style="dim", end="").join(_health_parts(overview, wide))
+        lines = [top, _counts_line(overview, wide), health]
+    # One line each, whatever their length: a wrapped line would push the others out.
+    joined = Text("\n", end="", no_wrap=True, overflow="ellipsis").join(lines)
+    return joined
 
 
 class StoreHeader(Widget):
@@ -180,11 +201,16 @@ class StoreHeader(Widget):
         refresh_seconds: float = 2.0,
         read_only: bool = False,
         pushed: bool = False,
+        read_only_reason: str | None = None,
+        immutable: bool = False,
+        activity: str | None = None,
+        retry_seconds: float | None = None,
     ) -> None:
         """Repaint only when what is shown differs, so an idle console sends nothing."""
         # While live the age is not shown, so it must not make two states differ.
         age = spoken_age(age_seconds) if (error or not live) else ""
-        state = HeaderState(overview, live, age, error, refresh_seconds, read_only, pushed)
+        state = HeaderState(overview, live, age, error, refresh_seconds, read_only, pushed,
+                            read_only_reason, immutable, activity, retry_seconds)
         if state == self._state:
             return
         self._state = state
