@@ -173,6 +173,7 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
         Binding("right_square_bracket", "window(1)", "Window +", show=False),
         Binding("left_square_bracket", "window(-1)", "Window −", show=False),
         Binding("e", "toggle_exceeding", "Only exceeding / all", show=False),
+        Binding("y", "app.copy_id", "Copy id", show=False),
     ]
 
     DEFAULT_CSS = """
