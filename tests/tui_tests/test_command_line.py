@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from command_helpers import command, keys_for, record_toasts, shown_ids, started, toasts
 from conftest import FrozenClock
 from patterns_helpers import build_patterns_store, id_by_name, pattern_state
 from screens_data import add_drift_patterns, add_escalations, add_rate_limits
-from textual.keys import _character_to_key
 
 from marianne_tui.app import MarianneApp
 from marianne_tui.commands import CommandError, completions, parse
@@ -35,49 +34,6 @@ def store(tmp_path: Path, clock: FrozenClock) -> Iterator[GlobalLearningStore]:
     add_rate_limits(opened)
     yield opened
     opened.close()
-
-
-def keys_for(text: str) -> list[str]:
-    return [_character_to_key(char) for char in text]
-
-
-async def command(pilot: Any, line: str) -> None:
-    """`:`, the line typed key by key, enter; then let the command and its refresh land."""
-    await pilot.press("colon")
-    await pilot.pause()
-    assert isinstance(pilot.app.screen, CommandLineScreen)
-    await pilot.press(*keys_for(line), "enter")
-    for _ in range(5):
-        await pilot.pause()
-
-
-async def started(app: MarianneApp, pilot: Any) -> None:
-    app.refresh_now_sync(force=True)
-    await pilot.pause()
-
-
-def shown_ids(app: MarianneApp) -> tuple[str, ...]:
-    return app.screen.query_one(LiveTable).row_keys_in_order
-
-
-def toasts(app: MarianneApp) -> list[str]:
-    """Every toast since the app started (Textual forgets expired ones: we keep them)."""
-    seen: list[str] | None = getattr(app, "_toasts_seen", None)
-    assert seen is not None, "call record_toasts(app) first"
-    return seen
-
-
-def record_toasts(app: MarianneApp) -> MarianneApp:
-    seen: list[str] = []
-    notify = app.notify
-
-    def recording(message: str, *args: Any, **kwargs: Any) -> None:
-        seen.append(str(message))
-        notify(message, *args, **kwargs)
-
-    app.notify = recording  # type: ignore[method-assign]
-    app._toasts_seen = seen  # type: ignore[attr-defined]
-    return app
 
 
 # -- parsing and completion (pure) ------------------------------------------------------
