@@ -69,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="marianne-tui",
         description="A live console for Marianne's global learning store.",
         epilog=(
-            f"Store location: --db, else ${STORE_ENV_VARIABLE}, else {DEFAULT_GLOBAL_STORE_PATH}."
-            " Keys: 1-5 screens, space refresh, p pause, ? help, ctrl+q quit."
+            f"Store location: --db, else ${STORE_ENV_VARIABLE}, else the configuration file's"
+            f" store, else {DEFAULT_GLOBAL_STORE_PATH}."
+            " Keys: 1-5 screens, space refresh, p pause, : commands, ? help, ctrl+q quit."
+            " Scripts: marianne-tui export --help."
         ),
     )
     parser.add_argument(
