@@ -11,8 +11,9 @@ from command_helpers import command, keys_for, record_toasts, shown_ids, started
 from conftest import FrozenClock
 from patterns_helpers import build_patterns_store, id_by_name, pattern_state
 from screens_data import add_drift_patterns, add_escalations, add_rate_limits
+from textual.binding import Binding
 
-from marianne_tui.app import MarianneApp
+from marianne_tui.app import SCREENS, MarianneApp
 from marianne_tui.commands import CommandError, completions, parse
 from marianne_tui.config import ConsoleConfig, SavedView, load_config
 from marianne_tui.modals.command_line import CommandLineScreen
@@ -365,3 +366,21 @@ async def test_y_on_the_confirm_dialog_still_confirms(store: GlobalLearningStore
         assert app.clipboard == ""
         record = store.get_pattern_by_id(target)  # type: ignore[arg-type]
         assert record is not None and record.quarantine_status.value == "validated"
+
+
+def _declared_keys(cls: type) -> list[str]:
+    keys: list[str] = []
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("marianne_tui") and "BINDINGS" in klass.__dict__:
+            for binding in Binding.make_bindings(klass.__dict__["BINDINGS"]):
+                keys.extend(binding.key.split(","))
+    return keys
+
+
+def test_colon_and_y_take_no_key_a_screen_already_had() -> None:
+    app_keys = _declared_keys(MarianneApp)
+    assert app_keys.count("colon") == 1
+    for name, screen_class in SCREENS.items():
+        keys = app_keys + _declared_keys(screen_class)
+        assert len(keys) == len(set(keys)), (name, sorted(keys))
+        assert ("y" in keys) == (name != "budget")

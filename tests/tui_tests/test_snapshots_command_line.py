@@ -2,7 +2,7 @@
 part of a command typed (completions with their usage), an argument being completed.
 
 Deterministic: the Patterns test store at a relative path, a FrozenClock, polling off.
-Regenerate on purpose with ``pytest --snapshot-update tests/tui_tests/test_snapshots_command_line.py``.
+Regenerate on purpose with ``pytest --snapshot-update`` on this file.
 """
 
 from __future__ import annotations
