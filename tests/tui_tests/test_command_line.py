@@ -384,3 +384,17 @@ def test_colon_and_y_take_no_key_a_screen_already_had() -> None:
         keys = app_keys + _declared_keys(screen_class)
         assert len(keys) == len(set(keys)), (name, sorted(keys))
         assert ("y" in keys) == (name != "budget")
+
+
+def test_the_command_modules_do_not_import_the_app() -> None:
+    # They reach the app only through the object they are given (a fresh interpreter: this
+    # process imported the app long ago).
+    import subprocess
+    import sys
+
+    code = ("import sys, marianne_tui.commands, marianne_tui.modals.command_line, "
+            "marianne_tui.export, marianne_tui.config, marianne_tui.cli_export; "
+            "print('marianne_tui.app' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
