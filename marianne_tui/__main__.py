@@ -1,13 +1,18 @@
-"""Command line: ``marianne-tui [--db PATH_OR_URL] [--refresh SECONDS] [--read-only] [--demo]
-[--no-mouse] [--operator NAME]``, and the commands ``migrate``, ``serve`` and
-``marianne-hook`` (``marianne-tui migrate --help``...).
+"""Command line: ``marianne-tui [--db PATH_OR_URL] [--config PATH] [--refresh SECONDS]
+[--read-only] [--demo] [--no-mouse] [--operator NAME]``, and the commands ``export``,
+``migrate``, ``serve`` and ``marianne-hook`` (``marianne-tui migrate --help``...).
 
 Where the store is, first match wins:
 
 1. ``--db PATH_OR_URL``: a SQLite file, or a SQLAlchemy URL (``sqlite:///...``,
    ``postgresql+psycopg://user@host/db``);
 2. the environment variable ``MARIANNE_STORE`` (same forms);
-3. Marianne's own default, ``~/.marianne/global-learning.db``.
+3. ``store`` in the configuration file (``marianne_tui.config``);
+4. Marianne's own default, ``~/.marianne/global-learning.db``.
+
+The command line wins over the configuration file for ``--refresh``; ``read_only = true``
+in the file cannot be undone by leaving out ``--read-only``. A bad configuration file is
+one line on stderr and exit status 3.
 
 ``--demo`` ignores all three: it builds a fresh demo store in the user data folder and opens it.
 
@@ -37,6 +42,7 @@ MIN_REFRESH = 0.2
 MAX_REFRESH = 3600.0
 EXIT_CANNOT_OPEN = 1
 EXIT_USAGE = 2
+EXIT_CONFIG = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,9 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="marianne-tui",
         description="A live console for Marianne's global learning store.",
         epilog=(
-            f"Store location: --db, else ${STORE_ENV_VARIABLE}, else {DEFAULT_GLOBAL_STORE_PATH}."
-            " Keys: 1-5 screens, space refresh, p pause, ? help, ctrl+q quit."
-            " Other commands: migrate, serve, marianne-hook (each has --help)."
+            f"Store location: --db, else ${STORE_ENV_VARIABLE}, else the configuration file's"
+            f" store, else {DEFAULT_GLOBAL_STORE_PATH}."
+            " Keys: 1-5 screens, space refresh, p pause, : commands, ? help, ctrl+q quit."
+            " Other commands: export, migrate, serve, marianne-hook (each has --help)."
         ),
     )
     parser.add_argument(
@@ -77,9 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--refresh",
         type=_refresh_seconds,
-        default=2.0,
+        default=None,
         metavar="SECONDS",
-        help=f"poll interval, {MIN_REFRESH:g}-{MAX_REFRESH:g} s (default 2)",
+        help=f"poll interval, {MIN_REFRESH:g}-{MAX_REFRESH:g} s (default: the configuration "
+        "file's, else 2)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="configuration file (default: config.toml in the user config folder)",
     )
     parser.add_argument(
         "--read-only", action="store_true", help="open the store so that nothing can be written"
@@ -111,13 +125,19 @@ def _operator_name(raw: str) -> str:
     return name
 
 
-def store_target(db: str | None, environ: os._Environ[str] | dict[str, str] | None = None) -> str:
-    """Where to open the store: --db, else $MARIANNE_STORE, else Marianne's default path."""
+def store_target(
+    db: str | None,
+    environ: os._Environ[str] | dict[str, str] | None = None,
+    *,
+    configured: str | None = None,
+) -> str:
+    """Where to open the store: --db, else $MARIANNE_STORE, else the configuration file's
+    ``store``, else Marianne's default path."""
     env = os.environ if environ is None else environ
     if db:
         return db
     from_env = env.get(STORE_ENV_VARIABLE, "").strip()
-    return from_env or str(DEFAULT_GLOBAL_STORE_PATH)
+    return from_env or configured or str(DEFAULT_GLOBAL_STORE_PATH)
 
 
 def open_store(target: str, *, read_only: bool) -> GlobalLearningStore:
@@ -155,6 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if is_subcommand(arguments):
         return run_subcommand(arguments)
     args = build_parser().parse_args(arguments)
+    from marianne_tui.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"marianne-tui: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    read_only = args.read_only or config.read_only
     # The store logs schema warnings; with no handler Python would print them on stderr,
     # on top of the console's screen. The header shows them instead.
     logging.getLogger("store").addHandler(logging.NullHandler())
@@ -173,13 +201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, StoreError) as error:
             return _fail(f"cannot build the demo store in {path}: {_one_line(error)}")
     else:
-        target = store_target(args.db)
+        target = store_target(args.db, configured=config.store)
         if "://" not in target and not Path(target).expanduser().exists():
             # Said before the store is asked, in the operator's terms.
             return _fail(f"no store at {target} (give --db PATH or set ${STORE_ENV_VARIABLE})")
 
     try:
-        store = open_store(target, read_only=args.read_only)
+        store = open_store(target, read_only=read_only)
     except StoreError as error:
         return _fail(_one_line(error))
     except Exception as error:
@@ -188,7 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from marianne_tui.app import MarianneApp
 
     store.operator = args.operator
-    app = MarianneApp(store, refresh_seconds=args.refresh, read_only=args.read_only)
+    app = MarianneApp(
+        store,
+        refresh_seconds=args.refresh or config.refresh,
+        read_only=read_only,
+        config=config,
+    )
     try:
         app.run(mouse=not args.no_mouse)
     finally:

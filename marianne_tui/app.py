@@ -26,6 +26,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from marianne_tui.config import ConsoleConfig
 from marianne_tui.contract import ConsoleHost
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.screens.budget import BudgetScreen
@@ -91,6 +92,7 @@ class MarianneApp(App[None]):
         Binding("question_mark", "help", "Help"),
         # Lowest priority: a dialog's or a filter's own escape comes first.
         Binding("escape", "cancel_store_call", "Cancel saving", show=False),
+        Binding("colon", "command_line", "Command line", show=False),
     ]
 
     HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (80, "-normal"), (120, "-wide")]  # noqa: RUF012
@@ -103,8 +105,14 @@ class MarianneApp(App[None]):
         refresh_seconds: float = 2.0,
         read_only: bool = False,
         poll: bool = True,
+        config: ConsoleConfig | None = None,
     ) -> None:
         super().__init__()
+        #: The configuration file's settings (alert rules, stale age, bell, saved views...).
+        self.config = config or ConsoleConfig()
+        if self.config.theme is not None:
+            self.theme = self.config.theme
+        self.command_history: list[str] = []
         self.store = store
         self.refresh_seconds = refresh_seconds
         self.read_only = read_only or store.read_only
@@ -420,6 +428,50 @@ class MarianneApp(App[None]):
         self._refresh_header()
         if not self.paused:
             self.request_refresh(force=True)
+
+    def action_command_line(self) -> None:
+        from marianne_tui.commands import CommandRunner
+        from marianne_tui.modals.command_line import CommandLineScreen
+
+        if self._store_screen() is None or self._dialog_open():
+            return
+
+        def run(line: str | None) -> None:
+            if line:
+                self.call_later(CommandRunner(self).run, line)
+
+        self.push_screen(CommandLineScreen(self.config.views, self.command_history), run)
+
+    def action_copy_id(self) -> None:
+        """Copy the id of the row under the cursor (OSC 52: works over SSH and tmux)."""
+        from marianne_tui.text import clean
+        from marianne_tui.widgets.live_table import LiveTable
+
+        screen = self._store_screen()
+        tables = screen.query(LiveTable) if screen is not None else None
+        key = tables.first().cursor_key if tables else None
+        if key is None:
+            self.notify("No row under the cursor to copy", severity="warning")
+            return
+        self.copy_to_clipboard(key)
+        self.notify(f"Copied {clean(key, 60)} (if the terminal allows OSC 52 clipboard writes)",
+                    markup=False)
+
+    def set_refresh_seconds(self, seconds: float) -> None:
+        """Poll every ``seconds`` from now on (the next poll is rescheduled)."""
+        self.refresh_seconds = seconds
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+            self._schedule_next_poll()
+        self._refresh_header()
+
+    def make_read_only(self) -> None:
+        """No key writes from now until the console closes (there is no way back)."""
+        self.read_only = True
+        self.refresh_bindings()
+        self._refresh_header()
+        self.request_refresh(force=True)
 
     def action_help(self) -> None:
         from marianne_tui.modals.help import HelpScreen

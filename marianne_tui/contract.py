@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from textual.dom import DOMNode
     from textual.screen import Screen
 
+    from marianne_tui.config import ConsoleConfig
     from marianne_tui.screens.base import StoreScreen
     from marianne_tui.widgets.live_table import LiveTable
     from store import GlobalLearningStore
@@ -31,6 +32,10 @@ class ConsoleHost(Protocol):
     @property
     def read_only(self) -> bool:
         """True when no key may write (asked for, or the store was opened read-only)."""
+
+    @property
+    def config(self) -> ConsoleConfig:
+        """The configuration file's settings (stale age, alert rules, bell, saved views)."""
 
     @property
     def poll_enabled(self) -> bool:

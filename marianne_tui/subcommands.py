@@ -1,4 +1,5 @@
-"""The commands that are not the console: ``migrate``, ``serve`` and ``marianne-hook``.
+"""The commands that are not the console: ``export``, ``migrate``, ``serve`` and
+``marianne-hook``.
 
 ``marianne-tui NAME ...`` hands the rest of the command line to the module of that command;
 each has its own parser and help (``marianne-tui migrate --help``).
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 #: Command name -> module with a ``main(argv) -> int``.
 SUBCOMMANDS: dict[str, str] = {
+    "export": "marianne_tui.cli_export",
     "migrate": "marianne_tui.cli_migrate",
     "serve": "marianne_tui.serve",
     "marianne-hook": "marianne_tui.cli_hook",

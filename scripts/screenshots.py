@@ -48,6 +48,8 @@ SHOTS = (
     Shot("retire_preview", "2", ("r",)),
     Shot("escalation_outcome", "4", ("o",)),
     Shot("help", "1", ("question_mark",)),
+    Shot("command_line", "1", ("colon",)),
+    Shot("command_line_completion", "1", ("colon", "s", "o", "r", "t", "space", "t")),
 )
 
 

@@ -123,6 +123,8 @@ def _pattern_filters(query: PatternQuery, postgresql: bool) -> list[ColumnElemen
                 _contains_text(_P.c.description, query.text, postgresql),
             )
         )
+    if query.id_prefix:
+        conditions.append(_P.c.id.startswith(query.id_prefix, autoescape=True))
     if query.statuses:
         conditions.append(_status.in_([_plain(status) for status in query.statuses]))
     if query.pattern_type is not None:

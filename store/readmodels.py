@@ -69,7 +69,8 @@ HIGH_TRUST = 0.7
 class PatternQuery:
     """One page of the patterns list: filters, sort and window, all applied in SQL.
 
-    ``text`` is a case-insensitive substring match on name or description.
+    ``text`` is a case-insensitive substring match on name or description; ``id_prefix``
+    keeps the ids that start with it (SQL LIKE: ASCII case folds on SQLite).
     ``needs_attention`` keeps patterns an operator should look at: quarantined, low trust
     (<= 0.3), drift-retired (priority 0), or pending with at least 3 applications and stored
     effectiveness below 0.35 (the ones the lifecycle will quarantine).
@@ -86,6 +87,7 @@ class PatternQuery:
     descending: bool = True
     offset: int = 0
     limit: int = 200
+    id_prefix: str = ""
 
 
 @dataclass(frozen=True)

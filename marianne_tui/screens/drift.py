@@ -173,6 +173,7 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
         Binding("e", "toggle_exceeding", "Only exceeding / all", show=False),
         Binding("right_curly_bracket", "page(1)", "Next page", show=False),
         Binding("left_curly_bracket", "page(-1)", "Previous page", show=False),
+        Binding("y", "app.copy_id", "Copy id", show=False),
     ]
 
     DEFAULT_CSS = """

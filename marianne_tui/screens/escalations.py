@@ -83,6 +83,7 @@ class EscalationsScreen(ListFilterMixin):
         Binding("o", "record_outcome", "Outcome"),
         Binding("u", "undo", "Undo"),
         FILTER_BINDING,
+        Binding("y", "app.copy_id", "Copy id", show=False),
     ]
 
     DEFAULT_CSS = """

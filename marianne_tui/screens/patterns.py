@@ -156,6 +156,7 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
         Binding("a", "toggle_attention", "Needs attention", show=False),
         Binding("right_square_bracket", "page(1)", "Next page", show=False),
         Binding("left_square_bracket", "page(-1)", "Previous page", show=False),
+        Binding("y", "app.copy_id", "Copy id", show=False),
     ]
 
     DEFAULT_CSS = """

@@ -58,6 +58,7 @@ class RateLimitsScreen(StoreScreen):
 
     BINDINGS = [  # noqa: RUF012
         Binding("c", "cleanup_expired", "Clean up expired"),
+        Binding("y", "app.copy_id", "Copy id", show=False),
     ]
 
     DEFAULT_CSS = """
