@@ -68,8 +68,10 @@ class Snapshot:
     data: Any
 
 
-#: With change push, the timer's poll is only the fallback: at most this often.
-PUSH_FALLBACK_SECONDS = 30.0
+#: With change push, the timer's poll is only the fallback: at most this often. Short
+#: enough that a server gone away shows within seconds even when the push session does
+#: not see it go (the probe it runs is one cheap SELECT).
+PUSH_FALLBACK_SECONDS = 5.0
 #: How long the push watcher waits at a time before it checks whether to stop.
 PUSH_WAIT_SECONDS = 1.0
 
@@ -252,12 +254,16 @@ class MarianneApp(App[None]):
         """Start a poll as soon as any host commits (PostgreSQL's NOTIFY), until the end."""
         worker = get_current_worker()
         while not worker.is_cancelled:
+            was_pushed = self.store.change_push_active
             try:
                 changed = self.store.wait_for_change(PUSH_WAIT_SECONDS)
             except Exception:  # never the app's fatal path: the timer's poll goes on
                 time.sleep(PUSH_WAIT_SECONDS)
                 continue
-            if changed and not worker.is_cancelled:
+            # A lost push session (the server went away) is news too: poll now, at the
+            # normal pace again, rather than at the end of the long fallback interval.
+            lost = was_pushed and not self.store.change_push_active
+            if (changed or lost) and not worker.is_cancelled:
                 try:
                     self.call_from_thread(self._on_pushed_change)
                 except RuntimeError:  # the app is shutting down

@@ -341,8 +341,9 @@ async def test_a_postgresql_server_stopped_under_every_key_then_back(
         assert "retrying every" in header_text(app)
 
         async def settle() -> None:
+            # Store calls end; the poll chain and the push watcher (for good) stay.
             await wait_until(pilot, lambda: not app.workers._workers or all(
-                w.group == "poll" for w in app.workers._workers), "store calls", 30)
+                w.group in ("poll", "push") for w in app.workers._workers), "store calls", 30)
             await pilot.pause(0.1)
 
         for key in ("v", "x", "n", "q", "u"):  # every triage key: refused, one toast each

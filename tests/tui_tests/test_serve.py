@@ -205,7 +205,8 @@ async def _visit(url: str, devtools_port: int) -> tuple[str, str]:
             first = await tools.wait_for("shown of 200")
             await tools.call("Runtime.evaluate", expression="window.__terminal.focus()")
             await tools.press("v")  # validate: a mutating key
-            refused = await tools.wait_for("read-only")
+            # Not just "read-only": the header's banner says that from the start.
+            refused = await tools.wait_for("triage keys are disabled")
             return first, refused
 
 
