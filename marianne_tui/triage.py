@@ -257,7 +257,7 @@ class PatternTriageMixin(StoreScreen):
                     break
                 self.marks.setdefault(pattern_id, None)
             added = len(self.marks) - before
-            message = f"Marked {plural(added)} more: {len(self.marks):,} marked."
+            message = f"Marked {plural(added, 'more pattern')}: {len(self.marks):,} marked."
             if not found.complete:
                 message += (f" The filter matches {found.matching:,}: ctrl+a marks the first "
                             f"{MARK_LIMIT:,} in the list's order (the limit of one bulk action).")

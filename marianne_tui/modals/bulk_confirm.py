@@ -23,13 +23,14 @@ from marianne_tui.text import untrusted
 from store import BatchPreview, BatchUndoPreview
 
 #: Rows a dialog lists by name (the counts above them cover the rest).
-FIRST_ROWS = 6
+FIRST_ROWS = 5
 
-_VERBS = {
-    "quarantine": "Quarantine",
-    "validate": "Validate",
-    "retire": "Retire",
-    "pending": "Put back to pending",
+#: Action -> (title with {what}, the yes button's verb)
+_WORDING = {
+    "quarantine": ("Quarantine {what}?", "Quarantine"),
+    "validate": ("Validate {what}?", "Validate"),
+    "retire": ("Retire {what} (status \"retired\")?", "Retire"),
+    "pending": ("Put {what} back to pending?", "Pending"),
 }
 
 
@@ -77,8 +78,12 @@ class BulkConfirmScreen(YesNoDialog):
         self.preview = preview
         self.warnings = tuple(warnings)
         changing = len(preview.changing)
-        verb = _VERBS.get(preview.action, preview.action)
-        self.dialog_title = f"{verb}: {plural(changing)} of the marked (one transaction)?"
+        marked = len(preview.items) + len(preview.missing)
+        title, verb = _WORDING.get(preview.action, ("{what}: " + preview.action + "?",
+                                                    preview.action))
+        what = (f"the {plural(marked, 'marked pattern')}" if changing == marked
+                else f"{changing:,} of the {plural(marked, 'marked pattern')}")
+        self.dialog_title = title.format(what=what)
         self.yes_label = f"{verb} {changing:,} (y)"
 
     @property

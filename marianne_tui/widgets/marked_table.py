@@ -1,9 +1,10 @@
 """A LiveTable with a leading mark gutter: "◆" on the rows an operator has marked.
 
 The gutter is the DataTable's row-label column, so it leads every row without being one of
-its cells: cell indices, column keys and what export reads stay as they were. Every row
-gets a label (a space when unmarked) so the gutter keeps its width whether anything is
-marked or not.
+its cells: cell indices, column keys and what export reads stay as they were. The gutter
+shows only while something is marked (the list keeps its three columns otherwise); every
+row then has a label (a space when unmarked), so its width does not depend on which rows
+are marked.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class MarkedTable(LiveTable):
     """``show_marks(ids)`` puts the glyph on those rows (and survives rebuilds)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, show_row_labels=False, **kwargs)  # type: ignore[arg-type]
         self._marked: frozenset[str] = frozenset()
 
     def add_row(self, *cells: object, height: int | None = 1, key: str | None = None,
@@ -49,6 +50,10 @@ class MarkedTable(LiveTable):
                 row.label = _MARKED if key in new else _UNMARKED
                 touched = True
         self._marked = new
+        # The DataTable measures labels only while it shows them: give the gutter its
+        # one cell before showing it (its watcher then widens the table by that much).
+        self._label_column.content_width = max(self._label_column.content_width, 1)
+        self.show_row_labels = bool(new)
         if touched:
             self._update_count += 1  # the row render caches are keyed on this counter
             self._clear_caches()
