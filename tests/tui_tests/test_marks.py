@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import FrozenClock
 from patterns_helpers import all_rows, build_patterns_store, id_by_name, pattern_state
+from textual.widgets import Static
 
 from marianne_tui.app import MarianneApp
 from marianne_tui.modals.bulk_confirm import BatchUndoScreen, BulkConfirmScreen
@@ -264,3 +265,26 @@ async def test_read_only_keeps_marks_but_refuses_the_bulk_write(
         assert pattern_state(viewer) == before
     finally:
         viewer.close()
+
+
+async def test_help_lists_the_mark_keys_and_what_marks_do(store: GlobalLearningStore) -> None:
+    from marianne_tui.modals.help import HelpScreen
+
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        described = {row.keys: row.description for row in help_screen.key_help()}
+        assert described["m"] == "Mark / unmark"
+        assert described["M"] == "Clear marks"
+        assert described["^a"] == "Mark all the filter matches"
+        assert {"Mark and move down", "Mark and move up"} <= set(described.values())
+        note = str(help_screen.query_one("#help-marks", Static).render())
+        assert "act on every marked pattern" in note
+        await pilot.press("escape", "2", "question_mark")  # Drift has no marks
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen) and not app.screen.query("#help-marks")
+        assert "m" not in {row.keys for row in app.screen.key_help()}
