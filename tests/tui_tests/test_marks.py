@@ -288,3 +288,42 @@ async def test_help_lists_the_mark_keys_and_what_marks_do(store: GlobalLearningS
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen) and not app.screen.query("#help-marks")
         assert "m" not in {row.keys for row in app.screen.key_help()}
+
+
+async def test_a_bulk_write_waiting_on_a_lock_shows_saving_on_its_rows_and_escape_cancels(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """With the thread worker (polling on): every shown row of the batch says saving…,
+    escape cancels the whole batch (nothing written) and clears them all."""
+    from fault_helpers import notes, wait_until, write_lock_held
+
+    path = tmp_path / "live.db"
+    build_patterns_store(path, clock).close()
+    store = GlobalLearningStore(path, clock=clock, busy_timeout=0.2)
+    try:
+        before = pattern_state(store)
+        app = MarianneApp(store, refresh_seconds=60)
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = app.screen.query_one("#patterns-table", MarkedTable)
+            await wait_until(pilot, lambda: len(table.row_keys_in_order) > 3, "the first page")
+            await pilot.press("shift+down", "shift+down", "shift+down")
+            marked = list(app.screen.marks)  # type: ignore[attr-defined]
+            assert len(marked) == 3
+            with write_lock_held(path):
+                await pilot.press("x")
+                await wait_until(pilot, lambda: isinstance(app.screen, BulkConfirmScreen),
+                                 "the dialog")
+                await pilot.press("y")
+                await wait_until(pilot, lambda: app.store_calls.writing, "the write")
+                await wait_until(
+                    pilot, lambda: all("saving…" in table.get_row(key)[0].plain
+                                       for key in marked), "saving… on every row")
+                await pilot.press("escape")
+                await wait_until(pilot, lambda: not app.store_calls.writing, "the cancel")
+                assert any("cancelled: nothing was written" in note for note in notes(app))
+                assert not any("saving" in table.get_row(key)[0].plain for key in marked)
+            await pilot.pause(0.3)
+        assert pattern_state(store) == before
+        assert store.journal() == []
+    finally:
+        store.close()
