@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,7 +19,7 @@ from textual.widgets import Static
 
 from marianne_tui.modals.confirm import describe_value
 from marianne_tui.modals.dialog import YesNoDialog
-from marianne_tui.status import status_text
+from marianne_tui.status import STATUS_WIDTH, status_text
 from marianne_tui.text import untrusted
 from store import BatchPreview, BatchUndoPreview
 
@@ -47,20 +48,24 @@ def transition_line(count: int, before: str, after: str) -> Text:
     return line
 
 
-def _rows_table(rows: Iterable[tuple[str, str, str, str]], shown: int, total: int) -> Table:
-    """(status before, status after, name, id) of the first rows, then "… and N more"."""
-    table = Table.grid(padding=(0, 1))
-    table.add_column(no_wrap=True)
-    table.add_column(no_wrap=True)
-    table.add_column(no_wrap=True)
+def _rows_table(
+    rows: Iterable[tuple[str, str, str, str]], shown: int, total: int
+) -> RenderableType:
+    """(status before, status after, name, id) of the first rows, then "… and N more".
+
+    The statuses keep their full width (a long name is what gets cut)."""
+    table = Table.grid(padding=(0, 1), expand=True)
+    table.add_column(no_wrap=True, width=STATUS_WIDTH - 2)
+    table.add_column(no_wrap=True, width=1)
+    table.add_column(no_wrap=True, width=STATUS_WIDTH - 2)
     table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-    table.add_column(style="dim", no_wrap=True, overflow="ellipsis", max_width=14)
+    table.add_column(style="dim", no_wrap=True, overflow="ellipsis", width=10)
     for before, after, name, pattern_id in rows:
         table.add_row(status_text(before), Text("→"), status_text(after),
                       untrusted(name, 60), untrusted(pattern_id, 40, style="dim"))
-    if total > shown:
-        table.add_row(Text(f"… and {total - shown:,} more", style="dim"), "", "", "", "")
-    return table
+    if total <= shown:
+        return table
+    return Group(table, Text(f"… and {total - shown:,} more", style="dim"))
 
 
 class BulkConfirmScreen(YesNoDialog):
