@@ -12,6 +12,11 @@ the OS user) and the host the action ran on, in a ``host`` column that journals 
 before it existed gain at their next journalled write (older rows keep ``user@host`` in
 ``actor`` and no host).
 
+A bulk action (``preview_batch_action`` / ``apply_batch_action``) runs one transition per
+pattern in one transaction and journals one row per changed pattern, all sharing a
+``batch_id`` (a column journals written before it existed gain at their next journalled
+write, like ``host``); ``undo_batch`` restores them all at once or none.
+
 Every action is one "journalled change" (``_journalled_change``): read the subject's state,
 run one of Marianne's own transitions, read the state again, append the journal row. What
 differs between patterns and escalations (table, columns, name) is a ``_Subject``.
@@ -21,11 +26,12 @@ from __future__ import annotations
 
 import getpass
 import socket
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection, Row, Table, Text, insert, inspect, literal, select, update
 from sqlalchemy import type_coerce as _as
@@ -36,6 +42,12 @@ from store.models import QuarantineStatus
 from store.readmodels import (
     ActionConflictError,
     ActionPreview,
+    BatchConflictError,
+    BatchItem,
+    BatchPreview,
+    BatchResult,
+    BatchUndoPreview,
+    BatchUndoRequiredError,
     EscalationOutcome,
     JournalEntry,
     JournalSubject,
@@ -50,6 +62,22 @@ UNDO_ACTION = "undo"
 _P = tables.patterns
 _E = tables.escalation_decisions
 _J = tables.operator_journal
+_T = TypeVar("_T")
+
+#: Journal columns added after its first rows were written, with their SQL type: a journal
+#: that lacks one reads it as NULL and gains it at its next journalled write.
+_LATER_COLUMNS = {"host": "TEXT", "batch_id": "TEXT"}
+
+#: Ids per IN (...) list: below SQLite's old limit of 999 bound parameters.
+_ID_CHUNK = 500
+
+#: The status each pattern action leaves (a bulk action skips patterns already there).
+_TARGET_STATUS = {
+    PatternAction.QUARANTINE: QuarantineStatus.QUARANTINED.value,
+    PatternAction.VALIDATE: QuarantineStatus.VALIDATED.value,
+    PatternAction.RETIRE: QuarantineStatus.RETIRED.value,
+    PatternAction.PENDING: QuarantineStatus.PENDING.value,
+}
 
 
 @dataclass(frozen=True)
@@ -128,7 +156,17 @@ def _journal_entry(row: Row[Any]) -> JournalEntry:
         new_state=MappingProxyType(dict(row.new_state or {})),
         undone_at=row.undone_at,
         undoes=row.undoes,
+        batch_id=getattr(row, "batch_id", None),
     )
+
+
+def _chunks(ids: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(ids), _ID_CHUNK):
+        yield ids[start:start + _ID_CHUNK]
+
+
+def _unique(ids: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
 
 
 class JournalMixin(GlobalLearningStoreBase):
@@ -138,22 +176,26 @@ class JournalMixin(GlobalLearningStoreBase):
     operator: str | None = None
     #: The host journalled with each action; None: this machine's name (this_host).
     operator_host: str | None = None
-    #: Whether the journal has its ``host`` column (looked up once; None: not yet).
-    _journal_host_column: bool | None = None
+    #: The later columns (_LATER_COLUMNS) the journal lacks (looked up once; None: not yet).
+    _journal_missing_columns: frozenset[str] | None = None
 
     # -- the journal's table ------------------------------------------------------------
 
-    def _journal_has_host(self, conn: Connection) -> bool:
-        if self._journal_host_column is None:
+    def _journal_lacks(self, conn: Connection, *, look_again: bool = False) -> frozenset[str]:
+        if self._journal_missing_columns is None or look_again:
             names = {column["name"] for column in inspect(conn).get_columns(_J.name)}
-            self._journal_host_column = "host" in names
-        return self._journal_host_column
+            self._journal_missing_columns = frozenset(_LATER_COLUMNS) - names
+        return self._journal_missing_columns
+
+    def _journal_has_host(self, conn: Connection) -> bool:
+        return "host" not in self._journal_lacks(conn)
 
     def _journal_select(self, conn: Connection) -> Any:
-        """SELECT of the journal's columns, without ``host`` in a journal that lacks it."""
-        if self._journal_has_host(conn):
+        """SELECT of the journal's columns, without the later ones a journal lacks."""
+        lacking = self._journal_lacks(conn)
+        if not lacking:
             return select(_J)
-        return select(*(column for column in _J.c if column.name != "host"))
+        return select(*(column for column in _J.c if column.name not in lacking))
 
     def _journal_exists(self, conn: Connection) -> bool:
         if not self._journal_ready and inspect(conn).has_table(_J.name):
@@ -170,12 +212,21 @@ class JournalMixin(GlobalLearningStoreBase):
         with self._batch() as conn:
             if not self._journal_exists(conn):
                 _J.create(conn, checkfirst=True)
-                self._journal_host_column = True
-            elif not self._journal_has_host(conn):
-                # A journal from before the host column: add it in this transaction.
-                conn.exec_driver_sql(f"ALTER TABLE {_J.name} ADD COLUMN host TEXT")
-                self._journal_host_column = True
-            yield conn
+                self._journal_missing_columns = frozenset()
+            elif self._journal_lacks(conn) and self._journal_lacks(conn, look_again=True):
+                # A journal from before these columns (looked at again: another process
+                # may have added them since): add them in this transaction.
+                for name in sorted(self._journal_lacks(conn)):
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {_J.name} ADD COLUMN {name} {_LATER_COLUMNS[name]}"
+                    )
+                self._journal_missing_columns = frozenset()
+            try:
+                yield conn
+            except BaseException:
+                # The rollback takes back any column added above: look again next time.
+                self._journal_missing_columns = None
+                raise
         self._journal_ready = True
 
     def _append_journal(
@@ -190,25 +241,49 @@ class JournalMixin(GlobalLearningStoreBase):
         prior_state: Mapping[str, Any],
         new_state: Mapping[str, Any],
         undoes: int | None = None,
+        batch_id: str | None = None,
     ) -> JournalEntry:
         result = conn.execute(
             insert(_J).values(
-                acted_at=self._now_local(),
-                actor=actor or self.operator or default_operator(),
-                host=self.operator_host or this_host(),
-                target_kind=kind.value,
-                target_id=target_id,
-                action=action,
-                reason=reason,
-                prior_state=dict(prior_state),
-                new_state=dict(new_state),
-                undoes=undoes,
+                self._journal_values(
+                    actor=actor, kind=kind, target_id=target_id, action=action,
+                    reason=reason, prior_state=prior_state, new_state=new_state,
+                    undoes=undoes, batch_id=batch_id,
+                )
             )
         )
         key = result.inserted_primary_key
         assert key is not None
         row = conn.execute(self._journal_select(conn).where(_J.c.id == int(key[0]))).one()
         return _journal_entry(row)
+
+    def _journal_values(
+        self,
+        *,
+        actor: str | None,
+        kind: JournalSubject,
+        target_id: str,
+        action: str,
+        reason: str | None,
+        prior_state: Mapping[str, Any],
+        new_state: Mapping[str, Any],
+        undoes: int | None = None,
+        batch_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The values of one journal row (``_append_journal`` inserts one, a batch many)."""
+        return {
+            "acted_at": self._now_local(),
+            "actor": actor or self.operator or default_operator(),
+            "host": self.operator_host or this_host(),
+            "target_kind": kind.value,
+            "target_id": target_id,
+            "action": action,
+            "reason": reason,
+            "prior_state": dict(prior_state),
+            "new_state": dict(new_state),
+            "undoes": undoes,
+            "batch_id": batch_id,
+        }
 
     # -- subject state (raw stored text, so that undo restores the same bytes) ------------
 
@@ -372,6 +447,16 @@ class JournalMixin(GlobalLearningStoreBase):
         compare-and-set: ActionConflictError if the pattern changed since the preview.
         """
         action = PatternAction(action)
+        return self._journalled_change(
+            JournalSubject.PATTERN, pattern_id, action.value,
+            self._pattern_transition(pattern_id, action, reason),
+            reason=reason, actor=actor, expected_before=expected_before,
+        )
+
+    def _pattern_transition(
+        self, pattern_id: str, action: PatternAction, reason: str | None
+    ) -> Callable[[], bool]:
+        """Marianne's own transition for ``action`` (False when the id is unknown)."""
         transitions = cast(_StoreTransitions, self)
         writes: dict[PatternAction, Callable[[], bool]] = {
             PatternAction.QUARANTINE: lambda: transitions.quarantine_pattern(pattern_id, reason),
@@ -381,10 +466,7 @@ class JournalMixin(GlobalLearningStoreBase):
                 pattern_id, QuarantineStatus.PENDING
             ),
         }
-        return self._journalled_change(
-            JournalSubject.PATTERN, pattern_id, action.value, writes[action],
-            reason=reason, actor=actor, expected_before=expected_before,
-        )
+        return writes[action]
 
     # -- escalation outcomes ------------------------------------------------------------
 
@@ -425,6 +507,216 @@ class JournalMixin(GlobalLearningStoreBase):
             reason=note, actor=actor, expected_before=expected_before,
         )
 
+    # -- bulk actions: one action on many patterns, one transaction, one batch id --------
+
+    def _pattern_states(
+        self, conn: Connection, pattern_ids: Sequence[str]
+    ) -> dict[str, tuple[str, dict[str, Any]]]:
+        """id -> (name, stored text of the state columns) for the ids that exist."""
+        subject = _SUBJECTS[JournalSubject.PATTERN]
+        columns = (
+            _P.c.id,
+            _P.c.pattern_name,
+            *(_as(_P.c[name], Text).label(name) for name in subject.state_columns),
+        )
+        states: dict[str, tuple[str, dict[str, Any]]] = {}
+        for chunk in _chunks(pattern_ids):
+            for row in conn.execute(select(*columns).where(_P.c.id.in_(chunk))):
+                states[row.id] = (
+                    subject.name(row),
+                    {name: row._mapping[name] for name in subject.state_columns},
+                )
+        return states
+
+    def _batch_items(
+        self,
+        states: Mapping[str, tuple[str, dict[str, Any]]],
+        pattern_ids: Sequence[str],
+        action: PatternAction,
+        reason: str | None,
+    ) -> tuple[tuple[BatchItem, ...], tuple[str, ...]]:
+        items: list[BatchItem] = []
+        missing: list[str] = []
+        for pattern_id in pattern_ids:
+            if pattern_id not in states:
+                missing.append(pattern_id)
+                continue
+            name, before = states[pattern_id]
+            skipped = (before["quarantine_status"] or "pending") == _TARGET_STATUS[action]
+            after = before if skipped else self._planned_pattern_state(before, action, reason)
+            items.append(BatchItem(
+                pattern_id=pattern_id, name=name, before=MappingProxyType(dict(before)),
+                after=MappingProxyType(dict(after)), skipped=skipped,
+            ))
+        return tuple(items), tuple(missing)
+
+    def preview_batch_action(
+        self, pattern_ids: Sequence[str], action: PatternAction, reason: str | None = None
+    ) -> BatchPreview:
+        """What ``action`` would do to each of ``pattern_ids``, without writing.
+
+        A pattern whose status already is the action's (e.g. quarantined, for quarantine)
+        is skipped: a bulk quarantine does not restamp ``quarantined_at`` or overwrite the
+        reason of patterns quarantined before. Ids the store does not hold are listed in
+        ``missing``. Duplicate ids count once.
+        """
+        action = PatternAction(action)
+        ids = _unique(pattern_ids)
+        with self._connection() as conn:
+            states = self._pattern_states(conn, ids)
+        items, missing = self._batch_items(states, ids, action, reason)
+        return BatchPreview(action=action.value, reason=reason, items=items, missing=missing)
+
+    def apply_batch_action(
+        self, preview: BatchPreview, *, actor: str | None = None
+    ) -> BatchResult:
+        """Apply a previewed bulk action: all of it in one transaction, or nothing.
+
+        Compare-and-set on the whole preview: if any of its patterns (skipped ones too)
+        no longer holds the state the preview read, or no longer exists, nothing is
+        written and BatchConflictError says which changed and how they are now. Each
+        changed pattern goes through Marianne's own transition and gets one journal row;
+        the rows share a new ``batch_id``. Skipped patterns get none.
+        """
+        action = PatternAction(preview.action)
+        if not preview.changing:
+            return BatchResult(None, action.value, (),
+                               tuple(item.pattern_id for item in preview.items),
+                               preview.missing)
+        ids = [item.pattern_id for item in preview.items]
+        batch_id = uuid.uuid4().hex
+        with self._journalled() as conn:
+            states = self._pattern_states(conn, ids)
+            changed: dict[str, Mapping[str, Any] | None] = {}
+            for item in preview.items:
+                now = states.get(item.pattern_id)
+                if now is None or now[1] != dict(item.before):
+                    changed[item.pattern_id] = None if now is None else now[1]
+            if changed:
+                raise BatchConflictError(
+                    f"{len(changed)} of the {len(ids)} patterns changed since the preview; "
+                    "nothing was written",
+                    changed,
+                )
+            changing = [item.pattern_id for item in preview.changing]
+            for pattern_id in changing:
+                if not self._pattern_transition(pattern_id, action, preview.reason)():
+                    raise KeyError(f"no pattern with id {pattern_id!r}")  # deleted meanwhile
+            after = self._pattern_states(conn, changing)
+            conn.execute(insert(_J), [
+                self._journal_values(
+                    actor=actor, kind=JournalSubject.PATTERN, target_id=pattern_id,
+                    action=action.value, reason=preview.reason,
+                    prior_state=states[pattern_id][1], new_state=after[pattern_id][1],
+                    batch_id=batch_id,
+                )
+                for pattern_id in changing
+            ])
+        return BatchResult(
+            batch_id=batch_id,
+            action=action.value,
+            applied=tuple(changing),
+            skipped=tuple(item.pattern_id for item in preview.skipped),
+            missing=preview.missing,
+        )
+
+    def _batch_entries(self, conn: Connection, batch_id: str) -> list[JournalEntry]:
+        """The batch's actions not undone yet (undo rows excluded), oldest first."""
+        if "batch_id" in self._journal_lacks(conn):
+            return []
+        statement = self._journal_select(conn).where(
+            _J.c.batch_id == batch_id, _J.c.undone_at.is_(None), _J.c.action != UNDO_ACTION
+        ).order_by(_J.c.id)
+        return [_journal_entry(row) for row in conn.execute(statement)]
+
+    def _batch_conflicts(
+        self,
+        entries: Sequence[JournalEntry],
+        states: Mapping[str, tuple[str, dict[str, Any]]],
+    ) -> list[str]:
+        return [
+            entry.target_id for entry in entries
+            if entry.target_id not in states
+            or states[entry.target_id][1] != dict(entry.new_state)
+        ]
+
+    def preview_batch_undo(self, batch_id: str) -> BatchUndoPreview:
+        """The entries ``undo_batch(batch_id)`` would restore, their names, and which of
+        their patterns moved on since (the undo would then be refused)."""
+        with self._connection() as conn:
+            if not self._journal_exists(conn):
+                return BatchUndoPreview(batch_id, (), MappingProxyType({}))
+            entries = self._batch_entries(conn, batch_id)
+            states = self._pattern_states(conn, [entry.target_id for entry in entries])
+        return BatchUndoPreview(
+            batch_id=batch_id,
+            entries=tuple(entries),
+            names=MappingProxyType({key: name for key, (name, _state) in states.items()}),
+            conflicts=tuple(self._batch_conflicts(entries, states)),
+        )
+
+    def undo_batch(self, batch_id: str, *, actor: str | None = None) -> tuple[JournalEntry, ...]:
+        """Restore the prior state of every not-yet-undone action of a batch, in one
+        transaction; returns the entries undone (empty if none was left).
+
+        All or nothing: if any of the patterns changed after the batch (or no longer
+        exists), UndoConflictError names them and nothing is written. Each restore is
+        journalled as an "undo" row (``undoes`` = the entry); those rows share a batch id
+        of their own.
+        """
+        self._assert_writable()
+        with self._connection() as conn:
+            if not self._journal_exists(conn):
+                return ()
+        undo_batch_id = uuid.uuid4().hex
+        with self._journalled() as conn:
+            entries = self._batch_entries(conn, batch_id)
+            if not entries:
+                return ()
+            ids = [entry.target_id for entry in entries]
+            states = self._pattern_states(conn, ids)
+            conflicts = self._batch_conflicts(entries, states)
+            subject = _SUBJECTS[JournalSubject.PATTERN]
+            if not conflicts:
+                conflicts = [
+                    entry.target_id for entry in entries
+                    if not self._restore_state(conn, subject, entry.target_id,
+                                               entry.new_state, entry.prior_state)
+                ]
+            if conflicts:
+                names = ", ".join(
+                    states[key][0] if key in states else f"{key} (deleted)"
+                    for key in conflicts[:5]
+                )
+                more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+                raise UndoConflictError(
+                    f"{len(conflicts)} of the batch's {len(entries)} patterns changed after "
+                    f"it ({names}{more}); undoing it would overwrite that; nothing was undone"
+                )
+            entry_ids = [entry.id for entry in entries]
+            marked = 0
+            for chunk in _chunks(entry_ids):
+                marked += conn.execute(
+                    update(_J)
+                    .where(_J.c.id.in_(chunk), _J.c.undone_at.is_(None))
+                    .values(undone_at=self._now_local())
+                ).rowcount
+            if marked != len(entries):
+                raise UndoConflictError(f"batch {batch_id} was undone meanwhile")
+            conn.execute(insert(_J), [
+                self._journal_values(
+                    actor=actor, kind=JournalSubject.PATTERN, target_id=entry.target_id,
+                    action=UNDO_ACTION, reason=None, prior_state=states[entry.target_id][1],
+                    new_state=entry.prior_state, undoes=entry.id, batch_id=undo_batch_id,
+                )
+                for entry in entries
+            ])
+            undone: list[JournalEntry] = []
+            for chunk in _chunks(entry_ids):
+                statement = self._journal_select(conn).where(_J.c.id.in_(chunk))
+                undone.extend(_journal_entry(row) for row in conn.execute(statement))
+            return tuple(sorted(undone, key=lambda entry: entry.id))
+
     # -- undo and the journal itself ----------------------------------------------------
 
     def undo_last_action(
@@ -432,7 +724,8 @@ class JournalMixin(GlobalLearningStoreBase):
     ) -> JournalEntry | None:
         """Restore the prior state of the newest not-yet-undone action (optionally of one
         subject kind). Returns the undone entry, None if there is nothing to undo; raises
-        UndoConflictError if the row changed since.
+        UndoConflictError if the row changed since, BatchUndoRequiredError (nothing
+        written) if that action is one pattern of a bulk action (see ``undo_batch``).
 
         The undo is journalled itself (action "undo", ``undoes`` = the entry's id); undo
         entries are never undone, so repeated undos walk back through the journal.
@@ -453,6 +746,14 @@ class JournalMixin(GlobalLearningStoreBase):
             if row is None:
                 return None
             entry = _journal_entry(row)
+            if entry.batch_id is not None:
+                count = len(self._batch_entries(conn, entry.batch_id))
+                raise BatchUndoRequiredError(
+                    f"journal entry {entry.id} ({entry.action}) is one of a bulk action on "
+                    f"{count} pattern(s): undo the batch as a whole",
+                    entry.batch_id,
+                    count,
+                )
             subject = _SUBJECTS[entry.target_kind]
             try:
                 _name, current = self._subject_state(conn, subject, entry.target_id)

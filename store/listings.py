@@ -8,6 +8,7 @@ NaN scores, unparsable timestamps): a monitor must keep showing the store it mon
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
 from types import MappingProxyType
 from typing import Any, cast
@@ -40,6 +41,7 @@ from store.patterns_lifecycle import (
 from store.readmodels import (
     HIGH_TRUST,
     LOW_TRUST,
+    MatchingIds,
     PatternPage,
     PatternQuery,
     PatternRow,
@@ -281,6 +283,41 @@ class ListingsMixin(GlobalLearningStoreBase):
             total=int(total or 0),
             offset=max(0, query.offset),
         )
+
+    # -- marks: which patterns a list's filter matches, and which still exist -------------
+
+    def pattern_ids_matching(self, query: PatternQuery, limit: int) -> MatchingIds:
+        """The ids of every pattern ``query`` matches (all pages: its offset and limit are
+        ignored), in the list's order, at most ``limit`` of them; and how many match.
+
+        Two statements: the ids (sorted and cut in SQL) and the count.
+        """
+        conditions = _pattern_filters(query, self.is_postgresql)
+        key = self._sort_key(query.sort)
+        ordered = key.desc() if query.descending else key.asc()
+        ids_statement = (
+            select(_P.c.id)
+            .where(*conditions)
+            .order_by(ordered.nulls_last(), self._text_order(_P.c.id).asc())
+            .limit(max(0, limit))
+        )
+        count_statement = select(func.count()).select_from(_P).where(*conditions)
+        with self._connection() as conn:
+            ids = tuple(row[0] for row in conn.execute(ids_statement))
+            matching = int(conn.execute(count_statement).scalar_one())
+        return MatchingIds(ids=ids, matching=matching)
+
+    def existing_pattern_ids(self, pattern_ids: Iterable[str]) -> frozenset[str]:
+        """Those of ``pattern_ids`` the store still holds (500 ids per statement)."""
+        wanted = list(dict.fromkeys(pattern_ids))
+        found: set[str] = set()
+        with self._connection() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                found.update(
+                    row[0] for row in conn.execute(select(_P.c.id).where(_P.c.id.in_(chunk)))
+                )
+        return frozenset(found)
 
     def unvouched_scores(self, pattern_id: str) -> tuple[tuple[str, str], ...]:
         """``PatternRow.unvouched`` for one pattern (for a view built on its record)."""

@@ -218,8 +218,9 @@ def _checksum_text(total: int) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-#: Columns a source may lack, read as NULL: the journal's host came after its first rows.
-_OPTIONAL_COLUMNS = {tables.operator_journal.name: frozenset({"host"})}
+#: Columns a source may lack, read as NULL: the journal's host and batch id came after its
+#: first rows.
+_OPTIONAL_COLUMNS = {tables.operator_journal.name: frozenset({"host", "batch_id"})}
 
 
 @dataclass(frozen=True)
@@ -761,11 +762,11 @@ def _start(
         journal = tables.operator_journal.name
         if journal not in present and any(map(_is_journal, plans)):
             tables.operator_journal.create(conn)
-        elif journal in present and "host" not in {
-            column["name"] for column in inspect(conn).get_columns(journal)
-        }:
-            # A journal from before the host column: give it one, as a journalled write would.
-            conn.exec_driver_sql(f"ALTER TABLE {journal} ADD COLUMN host TEXT")
+        elif journal in present:
+            # A journal from before its later columns: add them, as a journalled write would.
+            names = {column["name"] for column in inspect(conn).get_columns(journal)}
+            for name in sorted(_OPTIONAL_COLUMNS[journal] - names):
+                conn.exec_driver_sql(f"ALTER TABLE {journal} ADD COLUMN {name} TEXT")
         if requested_mode == "replace":
             for schema in reversed(COPIED_TABLES):
                 if schema.name in present:

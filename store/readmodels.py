@@ -20,11 +20,18 @@ from store.models import DriftMetrics, EpistemicDriftMetrics
 __all__ = [
     "ActionConflictError",
     "ActionPreview",
+    "BatchConflictError",
+    "BatchItem",
+    "BatchPreview",
+    "BatchResult",
+    "BatchUndoPreview",
+    "BatchUndoRequiredError",
     "DriftReport",
     "DriftRow",
     "EscalationOutcome",
     "JournalEntry",
     "JournalSubject",
+    "MatchingIds",
     "PatternAction",
     "PatternPage",
     "PatternQuery",
@@ -211,6 +218,9 @@ class JournalEntry:
     undoes: int | None = None
     #: the host the action ran on (None for entries journalled before hosts were)
     host: str | None = None
+    #: the bulk action this entry is one pattern of (None for a single action); an undo
+    #: of a batch shares a batch id of its own
+    batch_id: str | None = None
 
     @property
     def who(self) -> str:
@@ -256,3 +266,134 @@ class DriftReport:
     #: How many rows the report has in all (``rows`` is the page from ``offset``).
     matching: int = 0
     offset: int = 0
+
+
+# ---------------------------------------------------------------------------------------
+# Marks and bulk triage (one action on many patterns, one transaction, one batch id)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchingIds:
+    """The ids a patterns query matches, in the list's order, up to a bound."""
+
+    ids: tuple[str, ...]
+    #: how many patterns match in all (more than ``len(ids)`` when the bound cut the list)
+    matching: int
+
+    @property
+    def complete(self) -> bool:
+        return len(self.ids) == self.matching
+
+
+def _status_of(state: Mapping[str, Any]) -> str:
+    """The status a stored state reads as (NULL is pending, as everywhere)."""
+    return str(state.get("quarantine_status") or "pending")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One pattern of a bulk action: its stored state now and the state the action writes.
+
+    ``before`` holds every state column as stored (the compare-and-set checks all of them);
+    a ``skipped`` item already has the action's status and is left alone.
+    """
+
+    pattern_id: str
+    name: str
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+    skipped: bool
+
+    @property
+    def before_status(self) -> str:
+        return _status_of(self.before)
+
+    @property
+    def after_status(self) -> str:
+        return _status_of(self.after)
+
+
+@dataclass(frozen=True)
+class BatchPreview:
+    """What a bulk action would do, per pattern, without writing anything."""
+
+    action: str
+    reason: str | None
+    items: tuple[BatchItem, ...]
+    #: ids asked for that the store no longer holds
+    missing: tuple[str, ...] = ()
+
+    @property
+    def changing(self) -> tuple[BatchItem, ...]:
+        return tuple(item for item in self.items if not item.skipped)
+
+    @property
+    def skipped(self) -> tuple[BatchItem, ...]:
+        return tuple(item for item in self.items if item.skipped)
+
+    def transitions(self) -> tuple[tuple[str, str, int], ...]:
+        """(status before, status after, how many) for the changing items, largest first
+        (ties in the order the items come)."""
+        counts: dict[tuple[str, str], int] = {}
+        for item in self.changing:
+            key = (item.before_status, item.after_status)
+            counts[key] = counts.get(key, 0) + 1
+        ordered = sorted(counts.items(), key=lambda pair: -pair[1])
+        return tuple((before, after, count) for (before, after), count in ordered)
+
+    def skipped_by_status(self) -> tuple[tuple[str, int], ...]:
+        """(status, how many) of the skipped items, largest first."""
+        counts: dict[str, int] = {}
+        for item in self.skipped:
+            counts[item.before_status] = counts.get(item.before_status, 0) + 1
+        return tuple(sorted(counts.items(), key=lambda pair: -pair[1]))
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A bulk action as committed: one journal row per changed pattern, one batch id."""
+
+    batch_id: str | None
+    action: str
+    applied: tuple[str, ...]
+    skipped: tuple[str, ...]
+    missing: tuple[str, ...] = ()
+
+
+class BatchConflictError(ActionConflictError):
+    """Some patterns of a bulk action changed (or vanished) since its preview: the whole
+    batch was refused and nothing was written.
+
+    ``changed`` maps each such id to its stored state now (None: it no longer exists);
+    ``current`` is the first one's state (empty if it vanished).
+    """
+
+    def __init__(self, message: str, changed: Mapping[str, Mapping[str, Any] | None]) -> None:
+        first = next(iter(changed.values()), None) if changed else None
+        super().__init__(message, first or {})
+        self.changed: Mapping[str, Mapping[str, Any] | None] = MappingProxyType(
+            {key: None if value is None else MappingProxyType(dict(value))
+             for key, value in changed.items()}
+        )
+
+
+class BatchUndoRequiredError(UndoConflictError):
+    """The action to undo is one pattern of a bulk action: undo the batch as a whole
+    (``undo_batch(batch_id)``); nothing was written."""
+
+    def __init__(self, message: str, batch_id: str, count: int) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
+        self.count = count
+
+
+@dataclass(frozen=True)
+class BatchUndoPreview:
+    """The entries an undo of a batch would restore, and the names of their patterns."""
+
+    batch_id: str
+    entries: tuple[JournalEntry, ...]
+    names: Mapping[str, str]
+    #: ids whose state moved on since the batch (the undo would be refused)
+    conflicts: tuple[str, ...] = ()

@@ -487,6 +487,9 @@ class OperatorJournalTable(SQLModel, table=True):
     new_state: Any = _col("new_state", JsonText(), not_null=True)
     undone_at: datetime | None = _col("undone_at", IsoTimestamp())
     undoes: int | None = _col("undoes", sa_types.Integer)
+    #: the bulk action the row belongs to (NULL for a single action, and in journals
+    #: written before the column existed)
+    batch_id: str | None = _col("batch_id", TEXT)
 
 
 class StoreRevisionTable(SQLModel, table=True):

@@ -149,6 +149,8 @@ class HelpScreen(ModalScreen[None]):
             scroll.border_title = "Keys"
             scroll.border_subtitle = "escape closes"
             yield Static(_table(f"{title}", screen_keys(self.over)), id="help-screen-keys")
+            if (note := marks_note(self.over)) is not None:
+                yield Static(note, id="help-marks")
             yield Static(" ")
             yield Static(_table("Everywhere", global_keys(self.over)), id="help-global-keys")
             statuses = Text("Statuses: ", style="dim")
@@ -158,3 +160,19 @@ class HelpScreen(ModalScreen[None]):
     def key_help(self) -> list[KeyHelp]:
         """Everything listed (tests)."""
         return [*screen_keys(self.over), *global_keys(self.over)]
+
+
+# -- marks and bulk triage (screens that bind the mark keys) ----------------------------
+
+
+def marks_note(screen: Screen[Any]) -> Text | None:
+    """What the mark keys change about the triage keys, on a screen that has them."""
+    if not any(binding.action == "toggle_mark" for binding in _bindings_of(screen)):
+        return None
+    note = Text("With marks (◆), ", style="dim")
+    note.append("q v x n", style="bold")
+    note.append(" act on every marked pattern: one dialog, one transaction, one batch in "
+                "the journal; ", style="dim")
+    note.append("u", style="bold")
+    note.append(" on a bulk action undoes all of it.", style="dim")
+    return note

@@ -5,6 +5,11 @@ and pages in SQL, so the screen costs the same at 200 or 50,000 patterns. The nu
 come first and the name after them, so a name whose width the terminal disagrees about
 (emoji sequences, combining marks) can only shift the text columns to its right.
 
+Marks (``m``, ``shift+↑/↓``, ``ctrl+a`` for every page the filter matches, ``M`` clears)
+show as "◆" in a leading gutter and as "N marked" in the status line; with marks, the triage
+keys act on all of them (see ``marianne_tui.triage``). Each fetch also asks which marked ids
+still exist, so a pattern deleted from the store leaves the marks.
+
 Priority 0 means "retired by drift" (``retire_drifting_patterns`` leaves the status alone);
 it is labelled "drift-retired" and kept apart from the status "retired".
 """
@@ -24,9 +29,10 @@ from marianne_tui.formatting import short_age
 from marianne_tui.screens.filtered import ListFilterMixin
 from marianne_tui.status import STATUS_WIDTH, status_text
 from marianne_tui.text import clean, untrusted
-from marianne_tui.triage import TRIAGE_BINDINGS, PatternTriageMixin
+from marianne_tui.triage import MARK_BINDINGS, TRIAGE_BINDINGS, PatternTriageMixin
 from marianne_tui.widgets.filter_bar import FILTER_BINDING
-from marianne_tui.widgets.live_table import Column, LiveTable, Row
+from marianne_tui.widgets.live_table import Column, Row
+from marianne_tui.widgets.marked_table import MARK_GLYPH, MarkedTable
 from marianne_tui.widgets.status_line import StatusLine
 from store import GlobalLearningStore, PatternPage, PatternQuery, PatternRow, PatternSort
 
@@ -140,6 +146,17 @@ class PatternsData:
     now: datetime
     #: the query this page answers (the operator may have changed it since)
     query: PatternQuery | None = None
+    #: the marked ids this fetch checked, and those of them the store still holds
+    marks_checked: frozenset[str] = frozenset()
+    marks_existing: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PatternsParams:
+    """What one fetch reads: the list's query, and the marks whose existence it checks."""
+
+    query: PatternQuery
+    marks: frozenset[str] = frozenset()
 
 
 class PatternsScreen(PatternTriageMixin, ListFilterMixin):
@@ -147,6 +164,7 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
 
     BINDINGS = [  # noqa: RUF012
         *TRIAGE_BINDINGS,
+        *MARK_BINDINGS,
         FILTER_BINDING,
         Binding("enter", "open_detail", "Detail", show=False),
         Binding("s", "next_sort", "Sort column", show=False),
@@ -178,24 +196,26 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
             yield self.filter_input("/ filter name, text", id="patterns-filter",
                                     return_to="patterns-table")
             yield StatusLine(id="patterns-status")
-        yield LiveTable(COLUMNS, id="patterns-table")
+        yield MarkedTable(COLUMNS, id="patterns-table")
 
     def on_mount(self) -> None:
         self._show_sort()
         self.table.focus()
 
     @property
-    def table(self) -> LiveTable:
-        return self.query_one("#patterns-table", LiveTable)
+    def table(self) -> MarkedTable:
+        return self.query_one("#patterns-table", MarkedTable)
 
     # -- refresh protocol ---------------------------------------------------------------
 
-    def query_params(self) -> PatternQuery:
-        return self.query_state
+    def query_params(self) -> PatternsParams:
+        return PatternsParams(self.query_state, frozenset(self.marks))
 
-    def fetch(self, store: GlobalLearningStore, params: PatternQuery) -> PatternsData:
-        page = store.query_patterns(params)
-        return PatternsData(page, tuple(store.pattern_types()), store.clock.local(), params)
+    def fetch(self, store: GlobalLearningStore, params: PatternsParams) -> PatternsData:
+        page = store.query_patterns(params.query)
+        existing = store.existing_pattern_ids(params.marks) if params.marks else frozenset()
+        return PatternsData(page, tuple(store.pattern_types()), store.clock.local(),
+                            params.query, params.marks, existing)
 
     def apply(self, data: PatternsData) -> None:
         page = data.page
@@ -208,6 +228,8 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
         self.page = page
         self.page_query = data.query
         self.table.apply([Row(row.id, pattern_cells(row, data.now)) for row in page.rows])
+        self.table.show_marks(self.marks)
+        self.drop_vanished_marks(data.marks_checked, data.marks_existing)
         self._show_status()
 
     def triage_target(self) -> str | None:
@@ -219,6 +241,15 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
                                 markup=False)
             return None
         return self.table.cursor_key
+
+    # -- marks ----------------------------------------------------------------------------
+
+    def marks_changed(self) -> None:
+        self.table.show_marks(self.marks)
+        self._show_status()
+
+    def marks_query(self) -> PatternQuery:
+        return self.query_state
 
     # -- status line --------------------------------------------------------------------
 
@@ -237,6 +268,8 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
                 first = page.offset + 1 if page.rows else 0
                 status.append(f" · rows {first:,}–{page.offset + len(page.rows):,}")
                 status.append(" [ ]", style="dim")
+        if self.marks:
+            status.append(f" · {MARK_GLYPH} {len(self.marks):,} marked", style="bold magenta")
         if query.needs_attention:
             status.append(" · ⚑ needs attention", style="bold yellow")
         if query.statuses:
