@@ -6,7 +6,10 @@ vector), the store reads on both backends.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from conftest import TEST_NOW, FrozenClock
@@ -277,3 +280,25 @@ def test_queue_is_paged_and_bounded(store: GlobalLearningStore, clock: FrozenClo
     assert page.total == 6 and page.offset == 2
     assert store.escalation_queue(timedelta(days=7), limit=0).rows == ()
     assert len(store.escalation_queue(timedelta(days=7), limit=10**9).rows) == 6
+
+
+def test_replayed_trend_matches_what_marianne_stored(small_fixture: Path) -> None:
+    # A store Marianne itself wrote: for every pattern with applications, E replayed over
+    # its rows ends at the effectiveness Marianne stored after the latest one.
+    store = GlobalLearningStore(small_fixture, read_only=True)
+    try:
+        stored = {row[0]: row[1] for row in raw_rows_of(small_fixture)}
+        assert len(stored) > 100
+        for pattern_id, effectiveness in stored.items():
+            values = store.effectiveness_trend(pattern_id, limit=3).values
+            assert values[-1] == pytest.approx(effectiveness, abs=1e-12), pattern_id
+    finally:
+        store.close()
+
+
+def raw_rows_of(path: Path) -> list[tuple[str, float]]:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute(
+            "SELECT id, effectiveness_score FROM patterns p WHERE EXISTS "
+            "(SELECT 1 FROM pattern_applications a WHERE a.pattern_id = p.id)"
+        ).fetchall()
