@@ -271,9 +271,13 @@ def _applications(read: Read, now: datetime, loading: bool) -> RenderableType:
         return Text("no application recorded for this pattern" if page.total == 0
                     else "no application on this page", style="dim")
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    for label, justify in (("when", "left"), ("execution", "left"), ("outcome", "left"),
-                           ("grounding", "right"), ("retries", "right")):
-        table.add_column(Text(label), justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    # Every column but the execution id keeps its width; the id (a UUID in Marianne's
+    # stores) is cut to 26 so the row fits 80 columns: its head is what tells ids apart.
+    table.add_column(Text("when"), no_wrap=True, min_width=11)
+    table.add_column(Text("execution"), no_wrap=True, overflow="ellipsis", max_width=26)
+    table.add_column(Text("outcome"), no_wrap=True, min_width=9)
+    table.add_column(Text("grounding"), justify="right", no_wrap=True, min_width=9)
+    table.add_column(Text("retries"), justify="right", no_wrap=True, min_width=7)
     for row in page.rows:
         retries = Text("—", style="dim", end="") if row.retries_before is None \
             and row.retries_after is None \
