@@ -219,8 +219,13 @@ class EvidenceMixin(GlobalLearningStoreBase):
         window_size = max(0, min(window_size, APPLICATION_PAGE_LIMIT // 2))
         with self._connection() as conn:
             latest = self._latest_applications(conn, pattern_id, 2 * window_size)
-            grounded = self._latest_applications(conn, pattern_id, 2 * window_size,
-                                                 grounded=True)
+            if len(latest) == 2 * window_size and all(
+                row.grounding is not None for row in latest
+            ):
+                grounded = latest  # the usual case: no second pass over the pattern's rows
+            else:
+                grounded = self._latest_applications(conn, pattern_id, 2 * window_size,
+                                                     grounded=True)
         older, recent = _pair(latest, window_size)
         belief_older, belief_recent = _pair(grounded, window_size)
         return DriftWindows(pattern_id=pattern_id, window_size=window_size,
