@@ -472,11 +472,13 @@ def export_reader(mode: str, screen: StoreScreen) -> Callable[[GlobalLearningSto
         kept = export.in_shown_order(rows, lambda row: row.pattern_id, shown)
         return lambda _store: [export.drift_record(row) for row in kept]
     if mode == "escalations":
+        # The screen's own read (its sort and stale age), so the file has the rows shown.
+        read_escalations = getattr(screen, "shown_reader", None)
+        read = read_escalations() if read_escalations is not None else (
+            lambda store: store.escalations_for_review(limit=ESCALATIONS_LIMIT))
         return lambda store: [
             export.escalation_record(record)
-            for record in export.in_shown_order(
-                store.escalations_for_review(limit=ESCALATIONS_LIMIT),
-                lambda record: record.id, shown)
+            for record in export.in_shown_order(read(store), lambda record: record.id, shown)
         ]
     return lambda store: [
         export.rate_limit_record(event)

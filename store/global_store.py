@@ -25,6 +25,7 @@ from store.budget import BudgetMixin, EntropyResponseConfig, EntropyTriggerConte
 from store.changes import ChangesMixin
 from store.drift import DriftMixin
 from store.escalation import EscalationMixin
+from store.evidence import EvidenceMixin
 from store.executions import ExecutionMixin, SheetOutcome, SheetStatus
 from store.journal import JournalMixin
 from store.listings import BUDGET_CEILING, BUDGET_FLOOR, DIVERSITY_THRESHOLD, ListingsMixin
@@ -115,6 +116,7 @@ class GlobalLearningStore(
     EscalationMixin,
     BudgetMixin,
     ListingsMixin,
+    EvidenceMixin,
     JournalMixin,
     ChangesMixin,
     GlobalLearningStoreBase,

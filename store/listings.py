@@ -9,6 +9,7 @@ NaN scores, unparsable timestamps): a monitor must keep showing the store it mon
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from enum import Enum
 from types import MappingProxyType
 from typing import Any, cast
@@ -41,11 +42,15 @@ from store.patterns_lifecycle import (
 from store.readmodels import (
     HIGH_TRUST,
     LOW_TRUST,
+    EscalationGroup,
+    EscalationQueue,
+    EscalationSort,
     MatchingIds,
     PatternPage,
     PatternQuery,
     PatternRow,
     PatternSort,
+    QueuedEscalation,
     StoreOverview,
     TrustBand,
 )
@@ -443,3 +448,77 @@ class ListingsMixin(GlobalLearningStoreBase):
         )
         with self._connection() as conn:
             return int(conn.execute(statement).scalar_one())
+
+    # -- the escalation queue: what can still be judged first (issue #10, item 7) -------
+
+    def _escalation_sort_key(self, sort: EscalationSort) -> Any:
+        columns: dict[EscalationSort, Any] = {
+            EscalationSort.OUTCOME: self._text_order(func.coalesce(_E.c.outcome_after_action,
+                                                                   "")),
+            EscalationSort.RECORDED: _E.c.recorded_at,
+            EscalationSort.JOB: self._text_order(_E.c.job_hash),
+            EscalationSort.SHEET: _E.c.sheet_num,
+            EscalationSort.CONFIDENCE: _E.c.confidence,
+            EscalationSort.ACTION: self._text_order(_E.c.action),
+            EscalationSort.PASS_RATE: _E.c.validation_pass_rate,
+            EscalationSort.RETRIES: _E.c.retry_count,
+            EscalationSort.MODEL: self._text_order(func.coalesce(_E.c.model, "")),
+            EscalationSort.GUIDANCE: self._text_order(func.coalesce(_E.c.guidance, "")),
+        }
+        return columns[sort]
+
+    def escalation_queue(
+        self,
+        stale_age: timedelta = timedelta(days=7),
+        sort: EscalationSort = EscalationSort.RECORDED,
+        descending: bool = True,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> EscalationQueue:
+        """A page of escalations: awaiting an outcome, then stale, then decided.
+
+        An escalation awaiting an outcome is stale when it was recorded before
+        ``now - stale_age`` (the store's clock; one recorded exactly at that instant is
+        not stale). Within each group rows are sorted by ``sort`` (then newest first, then
+        id), all in SQL; ``limit`` is capped at 1000. Counts cover the whole table.
+        """
+        limit = max(0, min(limit, 1000))
+        offset = max(0, offset)
+        stale_before = self.clock.local() - stale_age
+        cutoff = type_coerce(stale_before.isoformat(), Text)
+        recorded = type_coerce(_E.c.recorded_at, Text)
+        awaiting = _E.c.outcome_after_action.is_(None)
+        group = case((and_(awaiting, recorded >= cutoff), 0), (awaiting, 1), else_=2)
+        key = self._escalation_sort_key(sort)
+        order = [group, key.desc() if descending else key.asc()]
+        if sort is not EscalationSort.RECORDED:
+            order.append(_E.c.recorded_at.desc())
+        order.append(self._text_order(_E.c.id))
+        groups = (EscalationGroup.AWAITING, EscalationGroup.STALE, EscalationGroup.DECIDED)
+        with self._connection() as conn:
+            counts = dict.fromkeys(range(3), 0)
+            # Grouped over a subquery: PostgreSQL does not see two copies of an expression
+            # with bound parameters (the cutoff) as the same GROUP BY expression.
+            grouped = select(group.label("grp")).subquery()
+            for number, count in conn.execute(
+                select(grouped.c.grp, func.count()).group_by(grouped.c.grp)
+            ):
+                counts[int(number)] = int(count)
+            rows = conn.execute(
+                self._escalation_select().add_columns(group.label("grp"))
+                .order_by(*order).limit(limit).offset(offset)
+            ).all() if limit else []
+        return EscalationQueue(
+            rows=tuple(
+                QueuedEscalation(escalation_record_from_row(row, tolerant=True),
+                                 groups[int(row.grp)])
+                for row in rows
+            ),
+            awaiting=counts[0],
+            stale=counts[1],
+            decided=counts[2],
+            stale_before=stale_before,
+            sort=sort,
+            descending=descending,
+            offset=offset,
+        )

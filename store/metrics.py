@@ -12,8 +12,10 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 __all__ = [
+    "AppliedOutcome",
     "BudgetStep",
     "EffectivenessDriftResult",
     "EntropySummary",
@@ -24,6 +26,7 @@ __all__ = [
     "drift_direction",
     "effectiveness",
     "effectiveness_drift",
+    "effectiveness_series",
     "entropy_from_totals",
     "entropy_of_counts",
     "epistemic_direction",
@@ -424,3 +427,63 @@ def unvouched_score(stored: object, upper: float | None = 1.0) -> str | None:
     if value < 0.0 or (upper is not None and value > upper):
         return f"{value:g}"
     return None
+
+
+# ---------------------------------------------------------------------------------------
+# Effectiveness over a pattern's applications (the evidence behind a pattern)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppliedOutcome:
+    """One application as the effectiveness formula sees it."""
+
+    applied_at: datetime | None
+    succeeded: bool
+    grounding: float | None
+
+
+def _days_between(earlier: datetime | None, later: datetime | None) -> int:
+    """Whole days from ``earlier`` to ``later``; 0 when either is unknown (NULL counts as now)."""
+    if earlier is None or later is None:
+        return 0
+    try:
+        return whole_days((later - earlier).total_seconds())
+    except TypeError:  # a naive and an aware stamp: the store cannot tell the span
+        return 0
+
+
+def effectiveness_series(
+    applications: Sequence[AppliedOutcome],
+    *,
+    prior_successes: int = 0,
+    prior_failures: int = 0,
+    confirmed_at: datetime | None = None,
+) -> tuple[float, ...]:
+    """E (section 5.3) as the store computed it right after each application, oldest first.
+
+    Replays ``record_pattern_application``: after application k the counters hold the
+    ``prior_*`` counts plus the outcomes up to k; the recent window is the (at most five)
+    applications up to k; a success moves ``last_confirmed`` to its own time, and "now"
+    is the application's time. ``confirmed_at`` is ``last_confirmed`` before the first one
+    (the pattern's creation time when nothing succeeded earlier). The counts come from the
+    application rows, so a store whose counters were edited by hand stored other values.
+    """
+    successes, failures = prior_successes, prior_failures
+    confirmed = confirmed_at
+    values: list[float] = []
+    for index, application in enumerate(applications):
+        if application.succeeded:
+            successes += 1
+            confirmed = application.applied_at
+        else:
+            failures += 1
+        recent = applications[max(0, index + 1 - RECENT_APPLICATIONS) : index + 1]
+        values.append(effectiveness(
+            successes,
+            failures,
+            [item.succeeded for item in recent],
+            [item.grounding for item in recent],
+            _days_between(confirmed, application.applied_at),
+        ))
+    return tuple(values)

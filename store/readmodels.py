@@ -15,11 +15,12 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-from store.models import DriftMetrics, EpistemicDriftMetrics
+from store.models import DriftMetrics, EpistemicDriftMetrics, EscalationDecisionRecord
 
 __all__ = [
     "ActionConflictError",
     "ActionPreview",
+    "ApplicationPage",
     "BatchConflictError",
     "BatchItem",
     "BatchPreview",
@@ -28,18 +29,26 @@ __all__ = [
     "BatchUndoRequiredError",
     "DriftReport",
     "DriftRow",
+    "DriftWindows",
+    "EffectivenessTrend",
+    "EscalationGroup",
     "EscalationOutcome",
+    "EscalationQueue",
+    "EscalationSort",
     "JournalEntry",
     "JournalSubject",
     "MatchingIds",
     "PatternAction",
+    "PatternApplication",
     "PatternPage",
     "PatternQuery",
     "PatternRow",
     "PatternSort",
+    "QueuedEscalation",
     "StoreOverview",
     "TrustBand",
     "UndoConflictError",
+    "WindowStats",
 ]
 
 
@@ -397,3 +406,135 @@ class BatchUndoPreview:
     names: Mapping[str, str]
     #: ids whose state moved on since the batch (the undo would be refused)
     conflicts: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------
+# The evidence behind one pattern (store/evidence.py)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatternApplication:
+    """One row of ``pattern_applications``, read tolerantly (a malformed value is None)."""
+
+    id: str
+    applied_at: datetime | None
+    execution_id: str | None
+    succeeded: bool | None
+    grounding: float | None
+    retries_before: int | None
+    retries_after: int | None
+
+
+@dataclass(frozen=True)
+class ApplicationPage:
+    """A page of one pattern's applications, newest first (``applied_at``, then id)."""
+
+    pattern_id: str
+    rows: tuple[PatternApplication, ...]
+    #: how many applications the pattern has in all
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class EffectivenessTrend:
+    """E right after each of the pattern's latest applications, oldest first.
+
+    ``values[-1]`` is what the store wrote after the latest one (unless the counters or
+    ``last_confirmed`` were changed since by something other than an application).
+    """
+
+    pattern_id: str
+    values: tuple[float, ...]
+    #: how many applications the pattern has in all (``values`` covers the latest ones)
+    applications: int
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """One drift window: the applications it holds and what the drift formula takes of them."""
+
+    applications: int
+    successes: int
+    #: how many of them have a grounding value, and their mean (None when none has)
+    grounded: int
+    mean_grounding: float | None
+    #: Laplace-smoothed success rate (s + 0.5) / (W + 1), the drift formula's effectiveness
+    effectiveness: float
+    first_at: datetime | None
+    last_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DriftWindows:
+    """The two windows each drift formula compares, side by side (section 8.1 and 8.2).
+
+    ``older``/``recent`` are the 2W latest applications; ``belief_older``/``belief_recent``
+    the 2W latest with a grounding value. A pair is None when there are fewer than 2W rows.
+    """
+
+    pattern_id: str
+    window_size: int
+    older: WindowStats | None
+    recent: WindowStats | None
+    belief_older: WindowStats | None
+    belief_recent: WindowStats | None
+
+
+# ---------------------------------------------------------------------------------------
+# The escalation queue (store/listings.py, escalation_queue)
+# ---------------------------------------------------------------------------------------
+
+
+class EscalationSort(str, Enum):
+    """Columns the escalation queue can be sorted by (in SQL, within each group)."""
+
+    OUTCOME = "outcome"
+    RECORDED = "recorded"
+    JOB = "job"
+    SHEET = "sheet"
+    CONFIDENCE = "confidence"
+    ACTION = "action"
+    PASS_RATE = "pass_rate"
+    RETRIES = "retries"
+    MODEL = "model"
+    GUIDANCE = "guidance"
+
+
+class EscalationGroup(str, Enum):
+    """Where an escalation stands in the queue, in queue order."""
+
+    #: awaiting an outcome and recorded since ``stale_before``: it can still be judged
+    AWAITING = "awaiting"
+    #: awaiting an outcome but older than the stale age: its context is likely gone
+    STALE = "stale"
+    #: has an outcome
+    DECIDED = "decided"
+
+
+@dataclass(frozen=True)
+class QueuedEscalation:
+    record: EscalationDecisionRecord
+    group: EscalationGroup
+
+
+@dataclass(frozen=True)
+class EscalationQueue:
+    """A page of the queue: awaiting first, then stale, then decided; sorted within each."""
+
+    rows: tuple[QueuedEscalation, ...]
+    #: counts of each group in the whole table (all pages)
+    awaiting: int
+    stale: int
+    decided: int
+    #: an awaiting escalation recorded before this (store clock, naive local) is stale
+    stale_before: datetime
+    sort: EscalationSort
+    descending: bool
+    offset: int
+
+    @property
+    def total(self) -> int:
+        return self.awaiting + self.stale + self.decided

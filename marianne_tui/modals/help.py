@@ -104,6 +104,22 @@ def global_keys(screen: Screen[Any]) -> list[KeyHelp]:
     return rows
 
 
+# -- the pattern detail's own keys (issue #10: the evidence behind a pattern) -------------
+# `?` does not open over a dialog, so a screen that opens the pattern detail lists its keys.
+
+
+def detail_keys(screen: Screen[Any]) -> list[KeyHelp]:
+    """The pattern detail's keys, for a screen whose `enter` opens it (else none)."""
+    from marianne_tui.modals.pattern_detail import PatternDetailScreen
+    from marianne_tui.screens.drift import DriftScreen
+    from marianne_tui.screens.patterns import PatternsScreen
+
+    if not isinstance(screen, PatternsScreen | DriftScreen):
+        return []
+    return [KeyHelp(screen.app.get_key_display(binding), _describe(binding))
+            for binding in Binding.make_bindings(PatternDetailScreen.BINDINGS)]
+
+
 def _table(title: str, rows: list[KeyHelp]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(min_width=10, style="bold")
@@ -152,6 +168,11 @@ class HelpScreen(ModalScreen[None]):
             if (note := marks_note(self.over)) is not None:
                 yield Static(note, id="help-marks")
             yield Static(" ")
+            detail = detail_keys(self.over)
+            if detail:
+                yield Static(_table("In the pattern detail (enter)", detail),
+                             id="help-detail-keys")
+                yield Static(" ")
             yield Static(_table("Everywhere", global_keys(self.over)), id="help-global-keys")
             statuses = Text("Statuses: ", style="dim")
             statuses.append_text(legend())
@@ -159,7 +180,7 @@ class HelpScreen(ModalScreen[None]):
 
     def key_help(self) -> list[KeyHelp]:
         """Everything listed (tests)."""
-        return [*screen_keys(self.over), *global_keys(self.over)]
+        return [*screen_keys(self.over), *detail_keys(self.over), *global_keys(self.over)]
 
 
 # -- marks and bulk triage (screens that bind the mark keys) ----------------------------

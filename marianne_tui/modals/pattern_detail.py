@@ -1,16 +1,19 @@
 """Everything about one pattern, scrollable: the evidence to read before triaging it.
 
-Shows every field of the record, its provenance, quarantine dates and reason, trust, success
-factors with the "why" analysis, both drifts, and the operator journal for it. The reads run
-in a thread worker (all of them are pure reads: ``analyze_pattern_why`` and the two drift
-calculations write nothing); a failing read shows its error in its own section and the rest
-still shows. Values are shown whole (within ``DETAIL_LIMIT``), sanitised.
+Shows every field of the record, its provenance, quarantine dates and reason, trust, then
+the evidence: effectiveness over its latest applications (the store's formula replayed),
+a page of its applications (``]`` older, ``[`` newer), the two drift windows side by side,
+its status history as far as the store tells, the operator journal for it, and last the
+success factors with the "why" analysis. The reads run in a thread worker (all of them are
+pure reads: ``analyze_pattern_why`` and the two drift calculations write nothing); a failing
+read shows its error in its own section and the rest still shows. Values are shown whole
+(within ``DETAIL_LIMIT``), sanitised.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +27,21 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from marianne_tui.contract import host_of
-from marianne_tui.formatting import short_age
+from marianne_tui.formatting import short_age, stamp, stamp_near
 from marianne_tui.text import clean, untrusted, untrusted_block
+from marianne_tui.widgets.sparkline_panel import bars
 from store import GlobalLearningStore
 
 #: Journal entries shown for one pattern.
 JOURNAL_LIMIT = 20
+#: Applications on one page of the detail.
+APPLICATIONS_PAGE = 10
+#: Points of the effectiveness trend (one character each).
+TREND_POINTS = 60
+#: The drift windows the detail compares (the store's defaults, as the Drift screen starts).
+WINDOW = 5
+DRIFT_THRESHOLD = 0.2
+EPISTEMIC_THRESHOLD = 0.15
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,10 @@ class PatternDetail:
     journal: Read
     #: (score, stored text) the store cannot vouch for: shown as such, not as numbers
     doubtful: Read = Read(())
+    #: the evidence: ApplicationPage, EffectivenessTrend, DriftWindows
+    applications: Read = Read()
+    trend: Read = Read()
+    windows: Read = Read()
 
 
 def load_detail(store: GlobalLearningStore, pattern_id: str) -> PatternDetail:
@@ -69,11 +85,21 @@ def load_detail(store: GlobalLearningStore, pattern_id: str) -> PatternDetail:
         record=_read(lambda: store.get_pattern_by_id(pattern_id)),
         provenance=_read(lambda: store.get_pattern_provenance(pattern_id)),
         why=_read(lambda: store.analyze_pattern_why(pattern_id)),
-        drift=_read(lambda: store.calculate_effectiveness_drift(pattern_id)),
-        epistemic=_read(lambda: store.calculate_epistemic_drift(pattern_id)),
+        drift=_read(lambda: store.calculate_effectiveness_drift(
+            pattern_id, window_size=WINDOW, drift_threshold=DRIFT_THRESHOLD)),
+        epistemic=_read(lambda: store.calculate_epistemic_drift(
+            pattern_id, window_size=WINDOW, drift_threshold=EPISTEMIC_THRESHOLD)),
         journal=_read(lambda: store.journal(limit=JOURNAL_LIMIT, target_id=pattern_id)),
         doubtful=_read(lambda: store.unvouched_scores(pattern_id)),
+        applications=_read(lambda: load_applications(store, pattern_id, 0)),
+        trend=_read(lambda: store.effectiveness_trend(pattern_id, limit=TREND_POINTS)),
+        windows=_read(lambda: store.drift_windows(pattern_id, window_size=WINDOW)),
     )
+
+
+def load_applications(store: GlobalLearningStore, pattern_id: str, offset: int) -> Any:
+    """One page of applications (worker thread)."""
+    return store.pattern_applications_page(pattern_id, limit=APPLICATIONS_PAGE, offset=offset)
 
 
 # ---------------------------------------------------------------------------------------
@@ -204,14 +230,186 @@ def _factors_and_why(record: Any, why: Read) -> Group:
     return Group(*parts)
 
 
-def _drift_fields(metrics: Any) -> Table | Text:
-    if metrics is None:
-        return Text("not enough applications to compare two windows", style="dim")
-    values = (asdict(metrics) if is_dataclass(metrics) and not isinstance(metrics, type)
-              else {})
-    values.pop("pattern_id", None)
-    values.pop("pattern_name", None)
-    return _fields((key.replace("_", " "), value) for key, value in values.items())
+def _number(value: float | None, digits: int = 3) -> Text:
+    if value is None:
+        return Text("—", style="dim", end="")
+    return Text(f"{value:.{digits}f}", end="")
+
+
+def _when(moment: datetime | None, now: datetime) -> Text:
+    if moment is None or moment == datetime.min:
+        return Text("?", style="dim", end="")
+    return Text(stamp_near(moment, now) if moment.tzinfo is None else stamp(moment), end="")
+
+
+def _outcome(succeeded: bool | None) -> Text:
+    if succeeded is None:
+        return Text("? unknown", style="dim", end="")
+    return Text("✓ success", style="green", end="") if succeeded \
+        else Text("✗ failure", style="red", end="")
+
+
+def _trend(trend: Any) -> Text:
+    """``▃▅▆▅▃  0.55 → 0.52 (low 0.50, high 0.68) over the latest 7 of 7 applications``."""
+    values = tuple(trend.values)
+    if not values:
+        return Text("no application recorded", style="dim")
+    text = Text(bars([min(max(value, 0.0), 1.0) for value in values]), style="bold cyan")
+    text.append(f"  {values[0]:.2f} → {values[-1]:.2f}")
+    text.append(f" (low {min(values):.2f}, high {max(values):.2f})", style="dim")
+    text.append(f"\nE after each of the latest {len(values)} of {trend.applications} "
+                "applications, oldest left, on a 0–1 scale: the store's effectiveness "
+                "formula replayed in application order.", style="dim")
+    return text
+
+
+def _applications(read: Read, now: datetime, loading: bool) -> RenderableType:
+    page = read.value
+    if page is None:
+        return Text("loading…", style="dim")
+    if not page.rows:
+        return Text("no application recorded for this pattern" if page.total == 0
+                    else "no application on this page", style="dim")
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    # Every column but the execution id keeps its width; the id (a UUID in Marianne's
+    # stores) is cut to 26 so the row fits 80 columns: its head is what tells ids apart.
+    table.add_column(Text("when"), no_wrap=True, min_width=11)
+    table.add_column(Text("execution"), no_wrap=True, overflow="ellipsis", max_width=26)
+    table.add_column(Text("outcome"), no_wrap=True, min_width=9)
+    table.add_column(Text("grounding"), justify="right", no_wrap=True, min_width=9)
+    table.add_column(Text("retries"), justify="right", no_wrap=True, min_width=7)
+    for row in page.rows:
+        retries = Text("—", style="dim", end="") if row.retries_before is None \
+            and row.retries_after is None \
+            else Text(f"{row.retries_before if row.retries_before is not None else '?'} → "
+                      f"{row.retries_after if row.retries_after is not None else '?'}", end="")
+        table.add_row(_when(row.applied_at, now), untrusted(row.execution_id or "—", 36),
+                      _outcome(row.succeeded), _number(row.grounding, 2), retries)
+    first, last = page.offset + 1, page.offset + len(page.rows)
+    hint = Text(f"{first}–{last} of {page.total}, newest first", style="dim")
+    if last < page.total:
+        hint.append(" · ] older", style="dim")
+    if page.offset > 0:
+        hint.append(" · [ newer", style="dim")
+    if loading:
+        hint.append(" · loading…", style="bold")
+    return Group(table, hint)
+
+
+def _window_counts(window: Any) -> Text:
+    return Text(f"{window.applications}: {window.successes} ✓ "
+                f"{window.applications - window.successes} ✗", end="")
+
+
+def _windows(windows: Any, drift: Read, epistemic: Read, now: datetime) -> RenderableType:
+    """The two windows of each drift formula side by side, then each formula's verdict."""
+    if windows is None:
+        return Text("loading…", style="dim")
+    size = windows.window_size
+    table = Table(box=None, padding=(0, 2), show_edge=False, header_style="bold")
+    table.add_column(Text(""), no_wrap=True)
+    table.add_column(Text(f"older {size}"), justify="right", no_wrap=True)
+    table.add_column(Text(f"recent {size}"), justify="right", no_wrap=True)
+    table.add_column(Text("change"), no_wrap=True)
+    older, recent = windows.older, windows.recent
+    if older is None or recent is None:
+        table.add_row(Text("applications"), Text("—", style="dim"), Text("—", style="dim"),
+                      Text(f"fewer than {2 * size}: no effectiveness drift yet", style="dim"))
+    else:
+        metrics = drift.value
+        change = Text(f"{recent.effectiveness - older.effectiveness:+.3f}", end="")
+        if metrics is not None:
+            change.append(f" {clean(metrics.drift_direction, 20)}")
+        table.add_row(Text("applications"), _window_counts(older), _window_counts(recent),
+                      Text(""))
+        table.add_row(Text("effectiveness"), _number(older.effectiveness),
+                      _number(recent.effectiveness), change)
+        table.add_row(Text("mean grounding"), _number(older.mean_grounding, 2),
+                      _number(recent.mean_grounding, 2), Text(""))
+        table.add_row(Text("from"), _when(older.first_at, now), _when(recent.first_at, now),
+                      Text(""))
+    belief_older, belief_recent = windows.belief_older, windows.belief_recent
+    if belief_older is None or belief_recent is None:
+        table.add_row(Text("belief (grounding)"), Text("—", style="dim"),
+                      Text("—", style="dim"),
+                      Text(f"fewer than {2 * size} grounded: no epistemic drift yet",
+                           style="dim"))
+    else:
+        belief = epistemic.value
+        moved = (belief_recent.mean_grounding or 0.0) - (belief_older.mean_grounding or 0.0)
+        change = Text(f"{moved:+.3f}", end="")
+        if belief is not None:
+            change.append(f" {clean(belief.drift_direction, 20)}, entropy "
+                          f"{belief.belief_entropy:.2f}")
+        table.add_row(Text("belief (grounding)"), _number(belief_older.mean_grounding, 2),
+                      _number(belief_recent.mean_grounding, 2), change)
+    parts: list[RenderableType] = [table]
+    for read, label, threshold in ((drift, "effectiveness drift", DRIFT_THRESHOLD),
+                                   (epistemic, "epistemic drift", EPISTEMIC_THRESHOLD)):
+        if read.error is not None:
+            parts.append(Text(f"{label}: could not read: {clean(read.error, 300)}",
+                              style="red"))
+        elif read.value is not None:
+            parts.append(_verdict(label, read.value, threshold))
+    return Group(*parts)
+
+
+def _verdict(label: str, metrics: Any, threshold: float) -> Text:
+    exceeded = bool(metrics.threshold_exceeded)
+    text = Text(f"{label}: ", style="bold")
+    if hasattr(metrics, "drift_magnitude"):
+        text.append(f"|{metrics.drift_magnitude:.3f}| / max(grounding "
+                    f"{metrics.grounding_confidence_avg:.2f}, 0.5)")
+    else:
+        text.append(f"|{metrics.belief_change:.3f}| × (1 + entropy "
+                    f"{metrics.belief_entropy:.2f})")
+    if exceeded:
+        text.append(f" > {threshold:g}: ▲ threshold exceeded", style="bold yellow")
+    else:
+        text.append(f" ≤ {threshold:g}: within the threshold", style="green")
+    text.append(f" ({metrics.applications_analyzed} applications analyzed)", style="dim")
+    return text
+
+
+def _status_history(record: Any, journal: list[Any], now: datetime) -> RenderableType:
+    """Every status-related time the store keeps, newest first.
+
+    The pattern row keeps only the latest quarantine and validation times; the journal
+    adds every change an operator made through a console (not the conductor's).
+    """
+    events: list[tuple[datetime, Text]] = []
+    for moment, label in ((record.first_seen, "first seen (created pending)"),
+                          (record.quarantined_at, "quarantined (latest time)"),
+                          (record.validated_at, "validated (latest time)"),
+                          (record.last_confirmed, "last confirmed (a success, or the creation)")):
+        if isinstance(moment, datetime) and moment.tzinfo is None:
+            events.append((moment, Text(label, end="")))
+    for entry in journal:
+        before = entry.prior_state.get("quarantine_status")
+        after = entry.new_state.get("quarantine_status")
+        if before is None and after is None:
+            continue
+        line = Text.assemble(untrusted(before or "—", 20), " → ", untrusted(after or "—", 20),
+                             " by ", untrusted(entry.who, 60))
+        if entry.undone_at is not None:
+            line.append(" (undone)", style="dim italic")
+        moment = entry.acted_at.replace(tzinfo=None) if entry.acted_at.tzinfo else entry.acted_at
+        events.append((moment, line))
+    if not events:
+        return Text("no status time recorded", style="dim")
+    events.sort(key=lambda event: event[0], reverse=True)
+    table = Table.grid(padding=(0, 2))
+    table.add_column(no_wrap=True, min_width=20)
+    table.add_column(overflow="fold")
+    for moment, line in events:
+        table.add_row(Text(moment.isoformat(sep=" ", timespec="seconds")), line)
+    status = Text("now ", style="dim")
+    status.append_text(untrusted(record.quarantine_status.value
+                                 if hasattr(record.quarantine_status, "value")
+                                 else record.quarantine_status, 20, style="bold"))
+    status.append(" · the pattern keeps only its latest quarantine and validation times; "
+                  "the journal keeps every operator change", style="dim")
+    return Group(table, status)
 
 
 def _journal_table(entries: list[Any]) -> Table | Text:
@@ -236,8 +434,8 @@ def _journal_table(entries: list[Any]) -> Table | Text:
     return table
 
 
-def render_detail(detail: PatternDetail) -> Group:
-    """The whole detail view as one renderable."""
+def render_detail(detail: PatternDetail, loading: bool = False) -> Group:
+    """The whole detail view as one renderable (``loading``: a page is being read)."""
     record_read = detail.record
     record = record_read.value
     now = detail.now
@@ -258,26 +456,34 @@ def render_detail(detail: PatternDetail) -> Group:
         _quarantine_fields(record, detail.provenance, now) if record else None,
         record_read,
     ))
-    parts.append(_section("Success factors and why", _factors_and_why(record, detail.why)))
-    parts.append(_section("Effectiveness drift (window 5, threshold 0.2)",
-                          _drift_fields(detail.drift.value), detail.drift))
-    parts.append(_section("Epistemic drift (window 5, threshold 0.15)",
-                          _drift_fields(detail.epistemic.value), detail.epistemic))
-    parts.append(_section(
-        "Recent applications",
-        Text("The store offers no read of single applications; the drift windows above "
-             "summarise the most recent ones.", style="dim"),
-    ))
+    parts.append(_section("Effectiveness over its applications",
+                          _trend(detail.trend.value) if detail.trend.value else None,
+                          detail.trend))
+    parts.append(_section("Recent applications",
+                          _applications(detail.applications, now, loading), detail.applications))
+    parts.append(_section(f"Drift windows side by side (window {WINDOW}, thresholds "
+                          f"{DRIFT_THRESHOLD:g} and {EPISTEMIC_THRESHOLD:g})",
+                          _windows(detail.windows.value, detail.drift, detail.epistemic, now),
+                          detail.windows))
+    if record is not None:
+        parts.append(_section("Status history",
+                              _status_history(record, detail.journal.value or [], now)))
     parts.append(_section("Operator journal", _journal_table(detail.journal.value or []),
                           detail.journal))
+    parts.append(_section("Success factors and why", _factors_and_why(record, detail.why)))
     return Group(*parts)
 
 
 class PatternDetailScreen(ModalScreen[None]):
-    """The detail of one pattern; `escape` closes it."""
+    """The detail of one pattern; `escape` closes it, `]` and `[` page its applications."""
 
     AUTO_FOCUS = "#detail-scroll"
-    BINDINGS = [Binding("escape", "close", "Close")]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("escape", "close", "Close"),
+        # The patterns list pages with the same keys; the scroll keys stay the scroll's.
+        Binding("right_square_bracket", "applications_page(1)", "Older applications"),
+        Binding("left_square_bracket", "applications_page(-1)", "Newer applications"),
+    ]
 
     DEFAULT_CSS = """
     PatternDetailScreen { align: center middle; }
@@ -293,12 +499,15 @@ class PatternDetailScreen(ModalScreen[None]):
         super().__init__()
         self.pattern_id = pattern_id
         self.detail: PatternDetail | None = None
+        #: the offset of the page being read, None when no page read is under way
+        self._paging_to: int | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="detail-dialog"):
             with VerticalScroll(id="detail-scroll"):
                 yield Static(Text("loading…", style="dim"), id="detail-body")
-            yield Static(Text("escape: close · ↑ ↓ PgUp PgDn: scroll"), id="detail-hint")
+            yield Static(Text("escape: close · ↑ ↓ PgUp PgDn: scroll · ] [: older, newer "
+                              "applications"), id="detail-hint")
 
     def on_mount(self) -> None:
         host = host_of(self)
@@ -310,7 +519,46 @@ class PatternDetailScreen(ModalScreen[None]):
         if not self.is_attached:
             return
         self.detail = detail
-        self.query_one("#detail-body", Static).update(render_detail(detail))
+        self._show_body()
+
+    def _show_body(self) -> None:
+        if self.detail is not None:
+            self.query_one("#detail-body", Static).update(
+                render_detail(self.detail, loading=self._paging_to is not None))
+
+    @property
+    def applications_offset(self) -> int:
+        page = self.detail.applications.value if self.detail is not None else None
+        return int(page.offset) if page is not None else 0
+
+    def action_applications_page(self, step: int) -> None:
+        page = self.detail.applications.value if self.detail is not None else None
+        if page is None or self._paging_to is not None:
+            return  # nothing shown yet, or a page is on its way
+        offset = page.offset + step * APPLICATIONS_PAGE
+        if offset < 0 or offset >= max(page.total, 1):
+            self.notify("No newer applications" if step < 0 else "No older applications",
+                        markup=False, timeout=2)
+            return
+        self._paging_to = offset
+        self._show_body()
+        host = host_of(self)
+        store = host.store
+
+        def shown(new_page: Any) -> None:
+            self._paging_to = None
+            if self.is_attached and self.detail is not None:
+                self.detail = replace(self.detail, applications=Read(new_page))
+                self._show_body()
+
+        def failed(error: BaseException) -> None:
+            self._paging_to = None
+            if self.is_attached:
+                self._show_body()
+            host.say_failure("Applications", error)
+
+        host.run_store(lambda: load_applications(store, self.pattern_id, offset), shown,
+                       label="Applications", failure=failed)
 
     def action_close(self) -> None:
         self.dismiss(None)

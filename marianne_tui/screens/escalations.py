@@ -1,14 +1,19 @@
 """Escalations: the decisions Marianne's escalation handlers made, and what happened after.
 
-Escalations still awaiting an outcome come first (oldest first, marked "◌ awaiting"), then
-the rest, newest first. A panel shows the selected escalation and the similar past ones
+Escalations that can still be judged come first: awaiting an outcome, newest first (the one
+just raised is the one whose context is fresh), marked "◌ awaiting". Below them, dimmed and
+marked "◌ stale", the ones still awaiting but older than the configured stale age
+(``stale_age_days``, 7 by default), with their count in the status line; then the decided
+ones. ``>`` and ``<`` move the sort to the next or previous column and ``d`` flips its
+direction; the sort (in SQL) applies within each group, the groups keep their order. A
+panel shows the selected escalation and the similar past ones
 (``get_similar_escalation``: confidence ±0.15, pass rate ±15 points) with what happened
 after each, so the operator can tell which action tends to work. That lookup runs in a
 thread worker whenever the cursor moves, and is cached until the store changes.
 
 ``/`` filters the list as you type (job hash, action, outcome, guidance, model). It
-filters the rows already fetched (the pending queue and the latest decisions, FETCH_LIMIT
-in all), not the whole table: the status line says so when the fetch was cut.
+filters the rows already fetched (the first FETCH_LIMIT of the queue in its sort), not the
+whole table: the status line says so when the fetch was cut.
 
 ``o`` opens the outcome dialog for the escalation under the cursor at key press; ``u``
 undoes the last escalation outcome the journal holds. Both write, so both are disabled
@@ -18,8 +23,8 @@ in read-only mode.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -38,6 +43,9 @@ from marianne_tui.widgets.status_line import StatusLine
 from store import (
     ActionConflictError,
     EscalationDecisionRecord,
+    EscalationGroup,
+    EscalationQueue,
+    EscalationSort,
     JournalSubject,
     UndoConflictError,
 )
@@ -63,9 +71,59 @@ COLUMNS = (
 )
 
 
+#: The sort of each column, in the columns' order (``>`` and ``<`` walk through them).
+SORT_OF_COLUMN: dict[str, EscalationSort] = {
+    "outcome": EscalationSort.OUTCOME,
+    "recorded": EscalationSort.RECORDED,
+    "job": EscalationSort.JOB,
+    "sheet": EscalationSort.SHEET,
+    "confidence": EscalationSort.CONFIDENCE,
+    "action": EscalationSort.ACTION,
+    "pass_rate": EscalationSort.PASS_RATE,
+    "retries": EscalationSort.RETRIES,
+    "model": EscalationSort.MODEL,
+    "guidance": EscalationSort.GUIDANCE,
+}
+#: Numbers and times start high-first, words A-first (``d`` flips either).
+_DESCENDING_FIRST = frozenset({EscalationSort.RECORDED, EscalationSort.SHEET,
+                               EscalationSort.CONFIDENCE, EscalationSort.PASS_RATE,
+                               EscalationSort.RETRIES})
+STALE_STYLE = "dim"
+
+
+@dataclass(frozen=True)
+class QueueParams:
+    """What the next fetch reads (taken on the UI thread)."""
+
+    stale_age_days: float
+    sort: EscalationSort = EscalationSort.RECORDED
+    descending: bool = True
+
+
+def sorted_label(column: Column, arrow: str) -> Text:
+    """The header of the sorted column: its label and the arrow, within the column's width
+    (a narrow column gives up its label's last letter, never the arrow)."""
+    label = column.label
+    if column.width is not None and len(label) + 1 > column.width:
+        label = label[: column.width - 1]
+    return Text(f"{label}{arrow}", style="bold")
+
+
+def stale_text() -> Text:
+    return Text("◌ stale", style="dim yellow", no_wrap=True)
+
+
 def _pass_rate(value: float) -> str:
     # A percentage (0-100) in this table, unlike executions.
     return f"{value:.0f}%" if value == int(value) else f"{value:.1f}%"
+
+
+def read_queue(store: GlobalLearningStore, params: QueueParams) -> EscalationQueue:
+    """The first FETCH_LIMIT rows of the queue (worker thread)."""
+    return store.escalation_queue(
+        stale_age=timedelta(days=params.stale_age_days), sort=params.sort,
+        descending=params.descending, limit=FETCH_LIMIT,
+    )
 
 
 class EscalationsScreen(ListFilterMixin):
@@ -84,6 +142,10 @@ class EscalationsScreen(ListFilterMixin):
         Binding("u", "undo", "Undo"),
         FILTER_BINDING,
         Binding("y", "app.copy_id", "Copy id", show=False),
+        # Not s: on this screen the outcome dialog's keys are o s f a k.
+        Binding("greater_than_sign", "sort_column(1)", "Sort: next column"),
+        Binding("less_than_sign", "sort_column(-1)", "Sort: previous column", show=False),
+        Binding("d", "flip_sort", "Sort direction", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -107,6 +169,11 @@ class EscalationsScreen(ListFilterMixin):
         self._similar_wanted: str | None = None
         #: escalation id -> a typed note whose save failed (offered again by ``o``)
         self._unsaved_notes: dict[str, str] = {}
+        #: escalation id -> its group in the queue (awaiting, stale, decided)
+        self._groups: dict[str, EscalationGroup] = {}
+        self.sort = EscalationSort.RECORDED
+        self.descending = True
+        self._queue: EscalationQueue | None = None
 
     # -- layout -------------------------------------------------------------------------
 
@@ -123,6 +190,7 @@ class EscalationsScreen(ListFilterMixin):
     def on_mount(self) -> None:
         # The list, not the filter before it, takes the keys (o, u, ...) from the start.
         self.table.focus()
+        self._show_sort()
 
     @property
     def table(self) -> LiveTable:
@@ -130,13 +198,23 @@ class EscalationsScreen(ListFilterMixin):
 
     # -- refresh protocol ---------------------------------------------------------------
 
-    def fetch(self, store: GlobalLearningStore, params: object) -> list[EscalationDecisionRecord]:
-        return store.escalations_for_review(limit=FETCH_LIMIT)
+    def query_params(self) -> QueueParams:
+        return QueueParams(self.host.config.stale_age_days, self.sort, self.descending)
 
-    def apply(self, data: Sequence[EscalationDecisionRecord]) -> None:
-        self._records = {record.id: record for record in data}
+    def fetch(self, store: GlobalLearningStore, params: QueueParams) -> EscalationQueue:
+        return read_queue(store, params)
+
+    def apply(self, data: EscalationQueue) -> None:
+        self._queue = data
+        self._records = {row.record.id: row.record for row in data.rows}
+        self._groups = {row.record.id: row.group for row in data.rows}
         self._similar.clear()  # the store changed: past outcomes may have too
         self._show_rows()
+
+    def shown_reader(self) -> Any:
+        """A function reading, off the UI thread, the rows in the order this screen shows."""
+        params = self.query_params()
+        return lambda store: [row.record for row in read_queue(store, params).rows]
 
     def _show_rows(self) -> None:
         """The fetched records the filter lets through, in the store's order."""
@@ -150,13 +228,15 @@ class EscalationsScreen(ListFilterMixin):
         return text_matches(self.filter_text, (
             record.job_hash, record.action, record.outcome_after_action or "awaiting",
             record.guidance, record.model,
+            "stale" if self._groups.get(record.id) is EscalationGroup.STALE else None,
         ))
 
     def _row(self, record: EscalationDecisionRecord) -> Row:
-        return Row(
+        stale = self._groups.get(record.id) is EscalationGroup.STALE
+        row = Row(
             record.id,
             (
-                outcome_text(record.outcome_after_action),
+                stale_text() if stale else outcome_text(record.outcome_after_action),
                 Text(stamp(record.recorded_at), no_wrap=True),
                 untrusted(record.job_hash, 8),
                 Text(str(record.sheet_num), justify="right"),
@@ -168,19 +248,34 @@ class EscalationsScreen(ListFilterMixin):
                 untrusted(record.guidance or "", 20),
             ),
         )
+        if not stale:
+            return row
+        cells = tuple(cell.copy() for cell in row.cells)
+        for cell in cells[1:]:
+            cell.stylize(STALE_STYLE)
+        return Row(row.key, cells)
 
     def _show_status(self) -> None:
-        pending = sum(1 for r in self._records.values() if r.outcome_after_action is None)
+        queue = self._queue
         status = Text(no_wrap=True, overflow="ellipsis")
-        if pending:
-            status.append(f"◌ {pending} awaiting, listed first", style="bold yellow")
-        else:
+        if queue is None:
+            status.append("reading…", style="dim")
+        elif queue.awaiting:
+            # (first in the list; the sorted column's arrow says in which order)
+            status.append(f"◌ {queue.awaiting} awaiting", style="bold yellow")
+        elif not queue.stale:
             status.append("✓ Every escalation has an outcome", style="green")
+        else:
+            status.append("No escalation left to judge", style="yellow")
+        if queue is not None and queue.stale:
+            days = self.query_params().stale_age_days
+            status.append(f" · {queue.stale} stale, older than {days:g} "
+                          f"day{'' if days == 1 else 's'}", style="dim")
         fetched = len(self._records)
         status.append(f" · {self._shown} shown of {fetched}", style="bold" if self.filter_text
                       else "")
-        if fetched >= FETCH_LIMIT:
-            status.append(" fetched (pending + latest)", style="dim")
+        if queue is not None and fetched < queue.total:
+            status.append(f" of {queue.total}", style="dim")
         if self.filter_text:
             status.append(" · text ")
             status.append_text(untrusted(self.filter_text, 30, style="bold"))
@@ -188,6 +283,31 @@ class EscalationsScreen(ListFilterMixin):
             status.append(" · read-only: o and u disabled", style="yellow")
         # (o and u are in the footer: no key hints here, the counts need the room at 80.)
         self.query_one("#esc-status", StatusLine).show(status)
+
+    # -- sort (in SQL, within each group) ----------------------------------------------
+
+    def _show_sort(self) -> None:
+        for column in COLUMNS:
+            if SORT_OF_COLUMN[column.key] is self.sort:
+                self.table.set_column_label(column.key, sorted_label(
+                    column, "▼" if self.descending else "▲"))
+            else:
+                self.table.set_column_label(column.key, Text(column.label))
+
+    def action_sort_column(self, step: int) -> None:
+        sorts = list(SORT_OF_COLUMN.values())
+        self.sort = sorts[(sorts.index(self.sort) + step) % len(sorts)]
+        self.descending = self.sort in _DESCENDING_FIRST
+        self._sort_changed()
+
+    def action_flip_sort(self) -> None:
+        self.descending = not self.descending
+        self._sort_changed()
+
+    def _sort_changed(self) -> None:
+        # No toast: the arrow in the column's header says it, and toasts would pile up.
+        self._show_sort()
+        self.host.request_refresh(force=True)
 
     # -- the detail panel: selected escalation + similar past ones ------------------------
 
@@ -262,6 +382,10 @@ class EscalationsScreen(ListFilterMixin):
                     f"{record.retry_count} {'retry' if record.retry_count == 1 else 'retries'}")
         text.append(f"\n{spoken_age_of(record.recorded_at, now)} · outcome ")
         text.append_text(outcome_text(record.outcome_after_action))
+        if self._groups.get(record.id) is EscalationGroup.STALE:
+            days = self.query_params().stale_age_days
+            text.append(f" · stale: older than {days:g} day{'' if days == 1 else 's'}, "
+                        "its context may be gone", style="dim")
         if record.guidance:
             text.append("\nGuidance: ", style="dim")
             text.append_text(untrusted(record.guidance, 300))

@@ -13,6 +13,24 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Sparkline, Static
 
+#: Eighths of a cell, lowest first.
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def bars(values: Sequence[float], low: float = 0.0, high: float = 1.0) -> str:
+    """One bar per value on a fixed scale (``low`` -> ▁, ``high`` -> █), clamped to it.
+
+    Unlike the Sparkline widget, which stretches its own range over the eight heights, a
+    fixed scale shows how high a score is, not only how it moved: 0.50 and 0.52 look alike.
+    """
+    span = high - low
+    if span <= 0:
+        return BARS[0] * len(values)
+    top = len(BARS) - 1
+    return "".join(
+        BARS[round(min(max((value - low) / span, 0.0), 1.0) * top)] for value in values
+    )
+
 
 class SparklinePanel(Horizontal):
     """``title  ▁▂▃▅▇  caption`` on one line."""

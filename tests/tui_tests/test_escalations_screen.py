@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from conftest import FrozenClock
 from screens_data import add_escalations, add_hostile_rows, open_escalations, outcomes
+from textual.widgets._data_table import ColumnKey
 
 from marianne_tui.app import MarianneApp
+from marianne_tui.config import ConsoleConfig
 from marianne_tui.modals.outcome import OutcomeScreen
 from marianne_tui.screens.escalations import EscalationsScreen
-from store import GlobalLearningStore
+from store import EscalationSort, GlobalLearningStore
 
 
 @pytest.fixture
@@ -31,35 +33,42 @@ async def test_pending_queue_first_with_every_column(store: GlobalLearningStore)
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         _screen, table = await open_escalations(app, pilot)
-        review = store.escalations_for_review()
+        review = [row.record for row in store.escalation_queue().rows]
         assert table.row_keys_in_order == tuple(r.id for r in review)
         first = [c.plain for c in table.get_row(review[0].id)]
-        # The oldest pending one: modify_prompt on sheet 4.
+        # The newest pending one, its context fresh: retry on sheet 9.
         assert first[0] == "◌ awaiting"
-        assert first[3:8] == ["4", "0.44", "modify_prompt", "52%", "1"]
+        assert first[3:8] == ["9", "0.75", "retry", "80%", "0"]
+        assert first[8] == "claude-opus" and first[9] == "Retry once"
+        second = [c.plain for c in table.get_row(review[1].id)]
+        assert second[0] == "◌ awaiting" and second[3] == "4"
         # The table cuts the guidance to fit 120 columns; the panel shows all of it.
-        assert first[8] == "claude-sonnet" and first[9] == "Add the schema to t…"
-        assert "Guidance: Add the schema to the prompt" in detail_text(app)
+        assert second[8] == "claude-sonnet" and second[9] == "Add the schema to t…"
         assert next(c.plain for c in table.get_row(review[2].id)).startswith("■ aborted")
         status = str(app.screen.query_one("#esc-status").render())
-        assert "2 awaiting, listed first" in status
+        assert "◌ 2 awaiting · 6 shown of 6" in status
+        assert "stale" not in status
+        await pilot.press("down")
+        await pilot.pause()
+        assert "Guidance: Add the schema to the prompt" in detail_text(app)
 
 
 async def test_similar_escalations_follow_the_cursor(store: GlobalLearningStore) -> None:
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         _screen, _table = await open_escalations(app, pilot)
-        # The cursor starts on modify_prompt at (0.44, 52%): three past ones are close.
+        # The cursor starts on retry at (0.75, 80%): nothing that close.
+        text = detail_text(app)
+        assert "Sheet 9 of job" in text
+        assert text.rstrip().endswith("none")
+        await pilot.press("down")  # modify_prompt at (0.44, 52%): three past ones are close
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         text = detail_text(app)
         assert "Sheet 4 of job" in text
         assert "retry → ✓ success" in text
         assert "skip → ↷ skipped" in text
         assert "retry → ✗ failed" in text
-        await pilot.press("down")  # retry at (0.75, 80%): nothing that close
-        await pilot.pause()
-        text = detail_text(app)
-        assert "Sheet 9 of job" in text
-        assert text.rstrip().endswith("none")
 
 
 @pytest.mark.parametrize(
@@ -219,3 +228,119 @@ async def test_marianne_fixture_renders_without_escape_bytes(small_fixture: Path
         assert "\x1b" not in app.export_screenshot()
         await pilot.press("escape")
     store.close()
+
+
+# -- what can still be judged first: stale group and sort keys --------------------------------
+
+
+def with_stale(store: GlobalLearningStore, clock: FrozenClock) -> None:
+    """The six of add_escalations, then ten days later two new ones awaiting an outcome:
+    sheets 4 and 9 (awaiting, ten days old) are now stale."""
+    clock.advance(days=10)
+    store.record_escalation_decision("job-eps", 12, 0.30, "retry", 30.0, 2, model="m-a")
+    clock.advance(minutes=5)
+    store.record_escalation_decision("job-zeta", 5, 0.60, "abort", 70.0, 1, model="m-b")
+
+
+def sheets(app: MarianneApp) -> list[int]:
+    screen = app.screen
+    assert isinstance(screen, EscalationsScreen)
+    table = screen.table
+    return [int(table.get_row(key)[3].plain) for key in table.row_keys_in_order]
+
+
+def esc_status(app: MarianneApp) -> str:
+    return str(app.screen.query_one("#esc-status").render())
+
+
+async def test_stale_ones_are_grouped_below_dimmed_and_counted(
+    store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    with_stale(store, clock)
+    before = outcomes(store)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        _screen, table = await open_escalations(app, pilot)
+        # Awaiting newest first (5, 12), stale (9, 4), decided newest first (7, 3, 2, 1).
+        assert sheets(app) == [5, 12, 9, 4, 7, 3, 2, 1]
+        keys = table.row_keys_in_order
+        stale_row = table.get_row(keys[2])
+        assert stale_row[0].plain == "◌ stale"  # told by a word, not only by the dimming
+        assert "dim" in str(stale_row[4].spans[0].style if stale_row[4].spans
+                            else stale_row[4].style)
+        assert table.get_row(keys[0])[0].plain == "◌ awaiting"
+        assert "◌ 2 awaiting · 2 stale, older than 7 days · 8 shown" in esc_status(app)
+        assert table.select_key(keys[2])
+        await pilot.pause()
+        assert "stale: older than 7 days" in detail_text(app)
+        # The filter finds them by that word too.
+        await pilot.press("slash", *"stale", "enter")
+        await pilot.pause()
+        assert sheets(app) == [9, 4]
+    assert outcomes(store) == before and store.journal() == []
+
+
+async def test_the_stale_age_comes_from_the_configuration(
+    store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    with_stale(store, clock)
+    app = MarianneApp(store, poll=False, config=ConsoleConfig(stale_age_days=30))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_escalations(app, pilot)
+        assert sheets(app) == [5, 12, 9, 4, 7, 3, 2, 1]
+        assert "◌ 4 awaiting · 8 shown" in esc_status(app)
+        assert "stale" not in esc_status(app)
+    app = MarianneApp(store, poll=False, config=ConsoleConfig(stale_age_days=0.5))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_escalations(app, pilot)
+        assert "2 stale, older than 0.5 days" in esc_status(app)
+
+
+async def test_sort_keys_walk_the_columns_and_flip(
+    store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    with_stale(store, clock)
+    before = outcomes(store)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, table = await open_escalations(app, pilot)
+        assert table.columns[ColumnKey("recorded")].label.plain == "Recorded▼"
+        await pilot.press("greater_than_sign", "greater_than_sign")  # job, then sheet
+        await pilot.pause()
+        assert screen.sort is EscalationSort.SHEET and screen.descending
+        assert table.columns[ColumnKey("sheet")].label.plain == "Shee▼"  # 5 wide
+        assert table.columns[ColumnKey("recorded")].label.plain == "Recorded"
+        # Within each group, high sheet first; the groups keep their order.
+        assert sheets(app) == [12, 5, 9, 4, 7, 3, 2, 1]
+        await pilot.press("d")
+        await pilot.pause()
+        assert sheets(app) == [5, 12, 4, 9, 1, 2, 3, 7]
+        assert table.columns[ColumnKey("sheet")].label.plain == "Shee▲"
+        await pilot.press("greater_than_sign")  # confidence, high first
+        await pilot.pause()
+        # awaiting 0.60 (5), 0.30 (12); stale 0.75 (9), 0.44 (4); decided .90 .45 .42 .40
+        assert sheets(app) == [5, 12, 9, 4, 7, 2, 1, 3]
+        await pilot.press("less_than_sign", "less_than_sign", "less_than_sign",
+                          "less_than_sign")  # sheet, job, recorded, outcome
+        await pilot.pause()
+        assert screen.sort is EscalationSort.OUTCOME and not screen.descending
+        # decided by outcome A-Z: aborted (7), failed (2), skipped (3), success (1)
+        assert sheets(app) == [5, 12, 9, 4, 7, 2, 3, 1]
+        await pilot.press("less_than_sign")  # wraps to the last column, guidance
+        await pilot.pause()
+        assert screen.sort is EscalationSort.GUIDANCE
+    # Sorting reads only.
+    assert outcomes(store) == before and store.journal() == []
+
+
+async def test_sort_keys_are_in_the_help(store: GlobalLearningStore) -> None:
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_escalations(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        rows = {row.keys: row.description for row in app.screen.key_help()}  # type: ignore[attr-defined]
+        assert rows[">"] == "Sort: next column"
+        assert rows["<"] == "Sort: previous column"
+        assert rows["d"] == "Sort direction"
+        assert rows["o"] == "Outcome" and rows["u"] == "Undo"  # the old keys stay

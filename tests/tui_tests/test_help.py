@@ -116,3 +116,19 @@ async def test_command_palette_lists_and_switches_screens(store: GlobalLearningS
         await pilot.press("enter")
         await pilot.pause()
         assert app.current_mode == "escalations"
+
+
+@pytest.mark.parametrize(("screen_key", "listed"), [("1", True), ("2", True), ("4", False)])
+async def test_help_lists_the_pattern_detail_keys_where_enter_opens_it(
+    store: GlobalLearningStore, screen_key: str, listed: bool
+) -> None:
+    # `?` does not open over the detail itself, so the screens that open it list its keys.
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        help_screen = await _open_help(app, pilot, screen_key)
+        shown = bool(help_screen.query("#help-detail-keys"))
+        assert shown is listed
+        if listed:
+            described = {row.keys: row.description for row in help_screen.key_help()}
+            assert described["]"] == "Older applications"
+            assert described["["] == "Newer applications"

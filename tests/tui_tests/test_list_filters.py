@@ -54,7 +54,7 @@ async def test_escalation_filter_live_enter_keeps_escape_clears(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     store = escalation_store(tmp_path, clock)
-    review = store.escalations_for_review()
+    review = [row.record for row in store.escalation_queue().rows]  # the screen's order
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         screen, table = await open_escalations(app, pilot)

@@ -8,6 +8,7 @@ and look at the SVGs under ``tests/tui_tests/__snapshots__/``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ from typing import Any
 import pytest
 from conftest import FrozenClock
 from patterns_helpers import build_patterns_store, id_by_name
+from rich.console import Console
 
 from marianne_tui.app import MarianneApp
+from marianne_tui.modals.pattern_detail import render_detail
 from marianne_tui.widgets.live_table import LiveTable
 from store import GlobalLearningStore, PatternAction
 
@@ -86,6 +89,31 @@ def test_pattern_detail(snap_compare: Any, store: GlobalLearningStore,
     app = MarianneApp(store, poll=False)
     assert snap_compare(app, terminal_size=size,
                         run_before=on_pattern("quarantined:", store, open_detail))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pattern_detail_evidence(snap_compare: Any, store: GlobalLearningStore,
+                                 size: tuple[int, int]) -> None:
+    """The evidence of the drifting pattern: trend, applications, drift windows, history."""
+
+    async def open_at_evidence(pilot: Any) -> None:
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = pilot.app.screen
+        body = screen.query_one("#detail-body")
+        console = Console(width=body.content_region.width, record=True,
+                          file=open(os.devnull, "w"))  # noqa: SIM115
+        console.print(render_detail(screen.detail))
+        lines = console.export_text().splitlines()
+        top = next(i for i, line in enumerate(lines)
+                   if line.startswith("Effectiveness over its applications"))
+        screen.query_one("#detail-scroll").scroll_to(y=top, animate=False)
+        await pilot.pause()
+
+    app = MarianneApp(store, poll=False)
+    assert snap_compare(app, terminal_size=size,
+                        run_before=on_pattern("drifting:", store, open_at_evidence))
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -70,3 +70,19 @@ def test_outcome_dialog(snap_compare: Any, store: GlobalLearningStore, size: Any
 def test_retire_preview(snap_compare: Any, store: GlobalLearningStore, size: Any) -> None:
     app = MarianneApp(store, poll=False)
     assert snap_compare(app, terminal_size=size, run_before=showing("drift", "r"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_escalations_stale_and_sorted(snap_compare: Any, store: GlobalLearningStore,
+                                      clock: FrozenClock, size: Any) -> None:
+    """Ten days on, two new escalations: the two left awaiting are stale, below, dimmed;
+    then sorted by sheet (``>`` twice), high first within each group."""
+    clock.advance(days=10)
+    store.record_escalation_decision("job-eps", 12, 0.30, "retry", 30.0, 2, model="m-a",
+                                     guidance="Retry with the lock released")
+    clock.advance(minutes=5)
+    store.record_escalation_decision("job-zeta", 5, 0.60, "abort", 70.0, 1, model="m-b")
+    app = MarianneApp(store, poll=False)
+    assert snap_compare(app, terminal_size=size,
+                        run_before=showing("escalations", "greater_than_sign",
+                                           "greater_than_sign"))
