@@ -55,6 +55,7 @@ from store.patterns_lifecycle import (
     PatternLifecycleMixin,
 )
 from store.rate_limits import RateLimitMixin
+from store.watch import WatchMixin
 
 __all__ = [
     "BUDGET_CEILING",
@@ -116,6 +117,7 @@ class GlobalLearningStore(
     BudgetMixin,
     ListingsMixin,
     JournalMixin,
+    WatchMixin,
     ChangesMixin,
     GlobalLearningStoreBase,
 ):
