@@ -114,7 +114,7 @@ def test_undo_of_a_chosen_entry(
 ) -> None:
     a, b = _patterns(store, 2)
     on_a = store.apply_pattern_action(a, PatternAction.QUARANTINE, reason="noisy")
-    on_b = other.apply_pattern_action(b, PatternAction.VALIDATE)
+    other.apply_pattern_action(b, PatternAction.VALIDATE)
     # on_a is not the newest entry of the journal, but it is the latest on its row.
     undone = store.undo_journal_entry(on_a.id)
     assert undone.id == on_a.id and undone.undone_at is not None
