@@ -353,3 +353,35 @@ async def test_a_new_sort_marks_nothing(
         await pilot.pause()
         table = _pattern_table(app)
         assert table.marked_cells() == frozenset() and table.arrived_keys() == frozenset()
+
+
+async def test_the_poll_worker_reads_the_watch_only_when_the_store_moved(
+    store: GlobalLearningStore, other: GlobalLearningStore, clock: FrozenClock,
+    monkeypatch: Any,
+) -> None:
+    # Polling on, with an interval no test reaches: the test drives every poll.
+    app = MarianneApp(store, poll=True, refresh_seconds=3600)
+    reads: list[int] = []
+    watch = store.watch_snapshot
+    monkeypatch.setattr(store, "watch_snapshot",
+                        lambda *a, **k: reads.append(1) or watch(*a, **k))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(reads) == 1 and len(app.alert_log) == 0  # the baseline
+
+        app._on_poll_timer()  # nothing changed: no watch read
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(reads) == 1
+
+        other.record_rate_limit_event("E503", 600, "job-new", model="opus")
+        app._on_poll_timer()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(reads) == 2
+        assert _kinds(app) == [(AlertKind.RATE_LIMIT, "E503 on opus")]
+        app.action_refresh_now()  # forced, but the store did not move
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(reads) == 2 and len(app.alert_log) == 1
