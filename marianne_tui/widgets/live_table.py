@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
@@ -105,6 +106,7 @@ class LiveTable(DataTable[Text]):
         #: (when it ends, rows arrived, rows left) of the last refresh that moved rows
         self._moved: tuple[float, int, int] = (0.0, 0, 0)
         self._filled = False
+        self._fade_timer: Timer | None = None
         self.clock: Callable[[], float] = time.monotonic
 
     class Faded(Message):
@@ -184,8 +186,13 @@ class LiveTable(DataTable[Text]):
         pending = [*self._changed.values(), *self._arrived.values()]
         if self._moved[0]:
             pending.append(self._moved[0])
+        if self._fade_timer is not None:
+            self._fade_timer.stop()
+            self._fade_timer = None
         if pending:
-            self.set_timer(max(0.05, min(pending) - self.clock()), self.fade)
+            # One timer per table, for the mark that ends first.
+            self._fade_timer = self.set_timer(max(0.05, min(pending) - self.clock()),
+                                              self.fade)
 
     def _update_changed_cells(self, rows: Sequence[Row]) -> bool:
         changed = False
