@@ -385,3 +385,27 @@ async def test_the_poll_worker_reads_the_watch_only_when_the_store_moved(
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert len(reads) == 2 and len(app.alert_log) == 1
+
+
+def test_the_marks_need_no_colour() -> None:
+    from rich.style import Style
+
+    from marianne_tui.widgets.live_table import ARRIVED_MARK, CHANGED_STYLE
+
+    for style in (Style.parse(CHANGED_STYLE), Style.parse(str(ARRIVED_MARK.style))):
+        assert style.color is None and style.bgcolor is None
+        assert style.reverse and style.bold
+    assert ARRIVED_MARK.plain == "+"
+
+
+def test_the_header_counts_alerts_and_moved_rows() -> None:
+    from marianne_tui.widgets.store_header import HeaderState, render_header
+
+    state = HeaderState(None, live=True, alerts_unseen=2, alerts_total=5, rows_arrived=3,
+                        rows_left=1)
+    assert "+3 new −1 left  ⚑ 2 new alerts (5) · 6" in render_header(state, 118).plain
+    narrow = render_header(state, 78).plain
+    assert "+3 −1  ⚑2 new" in narrow and "● live" in narrow
+    seen = HeaderState(None, live=True, alerts_total=5)
+    assert "⚑ 5 alerts" in render_header(seen, 118).plain
+    assert "⚑" not in render_header(HeaderState(None, live=True), 118).plain
