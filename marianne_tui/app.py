@@ -9,6 +9,10 @@ host commits; the timer's poll is then only a fallback, every PUSH_FALLBACK_SECO
 most often, for as long as the push session listens. With ``poll=False``
 (tests, snapshots, screenshots) there are no timers and refreshes run synchronously, so
 nothing depends on the clock.
+
+Alerts: after a poll that found the store changed, the same worker reads the store's watch
+snapshot (``store.watch``) and the UI thread compares it with the previous one
+(``marianne_tui.alerts``): toasts, the header's counter, the Events screen.
 """
 
 from __future__ import annotations
@@ -221,14 +225,20 @@ class MarianneApp(App[None]):
             self._mark_checked()
             return False
         applied = self._apply(snapshot)
-        if snapshot.token != self._watch_token:
-            try:
-                watch = self.store.watch_snapshot(self._watch, snapshot.overview)
-            except Exception as error:
-                self._show_error(error, screen)
-                return applied
+        try:
+            watch = self._read_watch(snapshot)
+        except Exception as error:
+            self._show_error(error, screen)
+            return applied
+        if watch is not None:
             self._apply_watch(snapshot.token, watch)
         return applied
+
+    def _read_watch(self, snapshot: Snapshot) -> WatchSnapshot | None:
+        """What alerts compare, read only when the store moved since the last read."""
+        if snapshot.token == self._watch_token:
+            return None
+        return self.store.watch_snapshot(self._watch, snapshot.overview)
 
     def _store_screen(self) -> StoreScreen | None:
         """The screen under any dialogs, if it is one of ours."""
@@ -322,12 +332,12 @@ class MarianneApp(App[None]):
             return
         self.call_from_thread(self._apply, snapshot)
         # After the screen is shown: the first watch read computes drift from scratch.
-        if snapshot.token != self._watch_token:
-            try:
-                watch = self.store.watch_snapshot(self._watch, snapshot.overview)
-            except Exception as error:
-                self.call_from_thread(self._show_error, error, screen)
-                return
+        try:
+            watch = self._read_watch(snapshot)
+        except Exception as error:
+            self.call_from_thread(self._show_error, error, screen)
+            return
+        if watch is not None:
             self.call_from_thread(self._apply_watch, snapshot.token, watch)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
