@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             f"Store location: --db, else ${STORE_ENV_VARIABLE}, else the configuration file's"
             f" store, else {DEFAULT_GLOBAL_STORE_PATH}."
-            " Keys: 1-5 screens, space refresh, p pause, : commands, ? help, ctrl+q quit."
+            " Keys: 1-5 screens, 6 events, 7 journal, space refresh, p pause, : commands,"
+            " ? help, ctrl+q quit."
             " Other commands: export, migrate, serve, marianne-hook (each has --help)."
         ),
     )

@@ -9,6 +9,10 @@ host commits; the timer's poll is then only a fallback, every PUSH_FALLBACK_SECO
 most often, for as long as the push session listens. With ``poll=False``
 (tests, snapshots, screenshots) there are no timers and refreshes run synchronously, so
 nothing depends on the clock.
+
+Alerts: after a poll that found the store changed, the same worker reads the store's watch
+snapshot (``store.watch``) and the UI thread compares it with the previous one
+(``marianne_tui.alerts``): toasts, the header's counter, the Events screen.
 """
 
 from __future__ import annotations
@@ -26,21 +30,22 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from marianne_tui.alerts import Alert, AlertLog, detect_alerts
 from marianne_tui.config import ConsoleConfig
 from marianne_tui.contract import ConsoleHost
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.screens.budget import BudgetScreen
 from marianne_tui.screens.drift import DriftScreen
 from marianne_tui.screens.escalations import EscalationsScreen
+from marianne_tui.screens.events import EventsScreen
+from marianne_tui.screens.journal import JournalScreen
 from marianne_tui.screens.patterns import PatternsScreen
 from marianne_tui.screens.rate_limits import RateLimitsScreen
 from marianne_tui.store_calls import StoreCalls, short_failure
 from marianne_tui.text import clean
+from marianne_tui.widgets.live_table import LiveTable, showing_changes
 from marianne_tui.widgets.store_header import StoreHeader
-from store import GlobalLearningStore, StoreOverview
-
-if TYPE_CHECKING:
-    from marianne_tui.widgets.live_table import LiveTable
+from store import GlobalLearningStore, StoreOverview, WatchSnapshot
 
 T = TypeVar("T")
 LiveTableRow = tuple["LiveTable", str]
@@ -48,14 +53,18 @@ LiveTableRow = tuple["LiveTable", str]
 #: After failed polls the next one waits longer, doubling up to this (seconds).
 MAX_RETRY_SECONDS = 30.0
 
-#: Mode name -> screen class, in the order of the 1-5 keys.
+#: Mode name -> screen class, in the order of the 1-7 keys.
 SCREENS: dict[str, type[StoreScreen]] = {
     "patterns": PatternsScreen,
     "drift": DriftScreen,
     "budget": BudgetScreen,
     "escalations": EscalationsScreen,
     "rate_limits": RateLimitsScreen,
+    "events": EventsScreen,
+    "journal": JournalScreen,
 }
+#: More alerts than this in one refresh are told in one toast (the Events screen has all).
+TOASTS_PER_REFRESH = 3
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,8 @@ class Snapshot:
     overview: StoreOverview
     screen: StoreScreen
     data: Any
+    #: the screen's query parameters the data was read with
+    params: Any = None
 
 
 #: With change push, the timer's poll is only the fallback: at most this often. Short
@@ -89,6 +100,8 @@ class MarianneApp(App[None]):
         Binding("3", "switch_mode('budget')", "Budget", show=False),
         Binding("4", "switch_mode('escalations')", "Escalations", show=False),
         Binding("5", "switch_mode('rate_limits')", "Rate limits", show=False),
+        Binding("6", "switch_mode('events')", "Events (alerts)", show=False),
+        Binding("7", "switch_mode('journal')", "Journal (operator actions)", show=False),
         Binding("space", "refresh_now", "Refresh now", show=False),
         Binding("p", "toggle_pause", "Pause / resume live refresh", show=False),
         Binding("question_mark", "help", "Help"),
@@ -132,6 +145,14 @@ class MarianneApp(App[None]):
         #: polls failed in a row (the next one waits longer: see _next_poll_delay)
         self.failed_polls = 0
         self.store_calls = StoreCalls(self, threaded=poll, on_activity=self._refresh_header)
+        #: alerts (marianne_tui.alerts): the last watch snapshot and the token it was read at
+        self.alert_log = AlertLog()
+        self._watch: WatchSnapshot | None = None
+        self._watch_token: int | None = None
+        #: mark changed cells and arrived rows (off with polling off: tests turn it on)
+        self.show_changes = poll
+        #: id(screen) -> (token, params) of its last applied refresh
+        self._applied: dict[int, tuple[int, Any]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -203,7 +224,21 @@ class MarianneApp(App[None]):
         if snapshot is None:
             self._mark_checked()
             return False
-        return self._apply(snapshot)
+        applied = self._apply(snapshot)
+        try:
+            watch = self._read_watch(snapshot)
+        except Exception as error:
+            self._show_error(error, screen)
+            return applied
+        if watch is not None:
+            self._apply_watch(snapshot.token, watch)
+        return applied
+
+    def _read_watch(self, snapshot: Snapshot) -> WatchSnapshot | None:
+        """What alerts compare, read only when the store moved since the last read."""
+        if snapshot.token == self._watch_token:
+            return None
+        return self.store.watch_snapshot(self._watch, snapshot.overview)
 
     def _store_screen(self) -> StoreScreen | None:
         """The screen under any dialogs, if it is one of ours."""
@@ -294,8 +329,16 @@ class MarianneApp(App[None]):
             return
         if snapshot is None:
             self.call_from_thread(self._mark_checked)
-        else:
-            self.call_from_thread(self._apply, snapshot)
+            return
+        self.call_from_thread(self._apply, snapshot)
+        # After the screen is shown: the first watch read computes drift from scratch.
+        try:
+            watch = self._read_watch(snapshot)
+        except Exception as error:
+            self.call_from_thread(self._show_error, error, screen)
+            return
+        if watch is not None:
+            self.call_from_thread(self._apply_watch, snapshot.token, watch)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Chain the next poll after this one finishes: polls never overlap.
@@ -316,7 +359,7 @@ class MarianneApp(App[None]):
             return None
         overview = self.store.store_overview()
         data = screen.fetch(self.store, params)
-        return Snapshot(token, overview, screen, data)
+        return Snapshot(token, overview, screen, data, params)
 
     def _apply(self, snapshot: Snapshot) -> bool:
         if self._dialog_open() or not snapshot.screen.is_attached:
@@ -329,12 +372,51 @@ class MarianneApp(App[None]):
         self._mark_checked()
         snapshot.screen.has_data = True
         snapshot.screen.read_error = None
+        # Changes are marked only when the store moved under the same query (not for a
+        # new filter, sort or page).
+        before = self._applied.get(id(snapshot.screen))
+        moved = (before is not None and before[0] != snapshot.token
+                 and before[1] == snapshot.params)
+        self._applied[id(snapshot.screen)] = (snapshot.token, snapshot.params)
         try:
-            snapshot.screen.apply(snapshot.data)
+            with showing_changes(self.show_changes and moved):
+                snapshot.screen.apply(snapshot.data)
+            self._refresh_header()
         except Exception as error:  # a value the screen cannot show must not end it
             self._show_error(error, snapshot.screen)
             return False
         return True
+
+    def _apply_watch(self, token: int, watch: WatchSnapshot) -> None:
+        """Compare with the last watch snapshot; log, toast and count what happened."""
+        if token == self._watch_token:
+            return
+        alerts = detect_alerts(self._watch, watch, self.config.alerts)
+        self._watch, self._watch_token = watch, token
+        if not alerts:
+            return
+        self.alert_log.add(alerts)
+        screen = self._store_screen()
+        if isinstance(screen, EventsScreen) and screen.is_attached:
+            screen.show_alerts()
+        self._announce(alerts)
+        self._refresh_header()
+
+    def _announce(self, alerts: list[Alert]) -> None:
+        if len(alerts) <= TOASTS_PER_REFRESH:
+            for alert in alerts:
+                self.notify(clean(f"{alert.subject}: {alert.detail}", 200),
+                            title=alert.kind.value, markup=False,
+                            severity="warning" if alert.warning else "information")
+        else:
+            kinds = ", ".join(sorted({alert.kind.value for alert in alerts}))
+            self.notify(clean(f"{len(alerts)} alerts ({kinds}): press 6 for Events", 200),
+                        title="Alerts", severity="warning", markup=False)
+        if self.config.bell:
+            self.bell()
+
+    def on_live_table_faded(self, _event: LiveTable.Faded) -> None:
+        self._refresh_header()
 
     def _mark_checked(self) -> None:
         self._last_success = time.monotonic()
@@ -391,7 +473,17 @@ class MarianneApp(App[None]):
                 immutable=bool(getattr(self.store, "immutable_view", False)),
                 activity=self.store_calls.activity(),
                 retry_seconds=retry,
+                alerts=(self.alert_log.unseen, len(self.alert_log)),
+                rows_moved=self._rows_moved(screen),
             )
+
+    @staticmethod
+    def _rows_moved(screen: Screen[Any]) -> tuple[int, int]:
+        arrived = left = 0
+        for table in screen.query(LiveTable):
+            new, gone = table.recent_rows()
+            arrived, left = arrived + new, left + gone
+        return arrived, left
 
     # -- store calls started by keys (the one path: marianne_tui.store_calls) ------------
 

@@ -22,6 +22,7 @@ from marianne_tui import export
 from marianne_tui.config import (
     MAX_REFRESH,
     MIN_REFRESH,
+    SCREEN_NAMES,
     SORTS,
     STATUSES,
     VIEW_NAME,
@@ -67,6 +68,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("esc", "[pending|all]", "show Escalations (pending: awaiting an outcome)",
                 _fixed("pending", "all")),
     CommandSpec("limits", "", "show Rate limits"),
+    CommandSpec("events", "", "show Events: every alert since the console opened"),
+    CommandSpec("journal", "[TEXT]", "show the operator Journal (filtered by TEXT)"),
     CommandSpec("jump", "ID-PREFIX|NAME", "find a pattern in the whole store and open it"),
     CommandSpec("sort", "COLUMN [asc|desc]", "sort the Patterns list", _fixed(*SORTS)),
     CommandSpec("filter", "[TEXT]", "filter this list (no text: clear the filter)"),
@@ -85,11 +88,13 @@ SPECS = {spec.name: spec for spec in COMMANDS}
 ALIASES = {
     "quit": "q", "escalations": "esc", "rate_limits": "limits", "rate-limits": "limits",
     "ratelimits": "limits", "read-only": "readonly", "read_only": "readonly",
+    "alerts": "events",
 }
 
 #: Command -> the mode it shows.
 SCREEN_OF = {"patterns": "patterns", "drift": "drift", "budget": "budget",
-             "esc": "escalations", "limits": "rate_limits"}
+             "esc": "escalations", "limits": "rate_limits", "events": "events",
+             "journal": "journal"}
 
 
 class CommandError(ValueError):
@@ -271,6 +276,14 @@ class CommandRunner:
     async def _limits(self, command: Command) -> None:
         await self._show("rate_limits")
 
+    async def _events(self, command: Command) -> None:
+        await self._show("events")
+
+    async def _journal(self, command: Command) -> None:
+        screen = await self._show("journal")
+        if command.rest:
+            set_filter(screen, command.rest)
+
     async def _esc(self, command: Command) -> None:
         which = command.rest.lower()
         if which not in ("", "pending", "all"):
@@ -336,6 +349,8 @@ class CommandRunner:
         if not VIEW_NAME.fullmatch(name):
             raise CommandError(":save NAME (1-40 letters, digits, - or _)")
         mode, screen = self._current()
+        if mode not in SCREEN_NAMES:  # Events and Journal are not views the file can hold
+            raise CommandError(f":save works on {', '.join(SCREEN_NAMES)}")
         view = capture_view(mode, screen)
         config = self.app.config
         self.app.config = replace(config, views={**config.views, name: view})

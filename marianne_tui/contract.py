@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from textual.dom import DOMNode
     from textual.screen import Screen
 
+    from marianne_tui.alerts import AlertLog
     from marianne_tui.config import ConsoleConfig
     from marianne_tui.screens.base import StoreScreen
     from marianne_tui.widgets.live_table import LiveTable
@@ -36,6 +37,10 @@ class ConsoleHost(Protocol):
     @property
     def config(self) -> ConsoleConfig:
         """The configuration file's settings (stale age, alert rules, bell, saved views)."""
+
+    @property
+    def alert_log(self) -> AlertLog:
+        """Every alert since the console opened (the Events screen shows it)."""
 
     @property
     def poll_enabled(self) -> bool:

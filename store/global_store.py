@@ -56,6 +56,7 @@ from store.patterns_lifecycle import (
     PatternLifecycleMixin,
 )
 from store.rate_limits import RateLimitMixin
+from store.watch import WatchMixin
 
 __all__ = [
     "BUDGET_CEILING",
@@ -118,6 +119,7 @@ class GlobalLearningStore(
     ListingsMixin,
     EvidenceMixin,
     JournalMixin,
+    WatchMixin,
     ChangesMixin,
     GlobalLearningStoreBase,
 ):

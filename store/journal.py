@@ -50,6 +50,7 @@ from store.readmodels import (
     BatchUndoRequiredError,
     EscalationOutcome,
     JournalEntry,
+    JournalListing,
     JournalSubject,
     PatternAction,
     UndoConflictError,
@@ -800,3 +801,118 @@ class JournalMixin(GlobalLearningStoreBase):
             if target_id is not None:
                 statement = statement.where(_J.c.target_id == target_id)
             return [_journal_entry(row) for row in conn.execute(statement)]
+
+    # -- the journal as a list, and undo of one chosen entry (issue 10, item 2) ----------
+
+    def journal_listing(
+        self, text: str = "", *, offset: int = 0, limit: int = 200
+    ) -> JournalListing:
+        """One page of the journal, newest first, with how many entries match in all.
+
+        ``text`` keeps the entries whose operator, host, action, subject id or reason
+        contains it (case-insensitive for ASCII). ``undoable`` names the page's entries
+        that ``undo_journal_entry`` may restore: not undone, not an undo, and no newer
+        such entry on the same row.
+        """
+        # Imported here so that this block stays apart from the rest of the module.
+        from sqlalchemy import func, or_
+
+        with self._connection() as conn:
+            if not self._journal_exists(conn):
+                return JournalListing((), 0, 0)
+            conditions = []
+            if text:
+                needle = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace(
+                    "_", "\\_") + "%"
+                searched = [_J.c.actor, _J.c.action, _J.c.target_id, _J.c.reason]
+                if self._journal_has_host(conn):
+                    searched.append(_J.c.host)
+                conditions.append(or_(*(
+                    func.lower(column).like(needle.lower(), escape="\\")
+                    for column in searched
+                )))
+            matching = int(conn.execute(
+                select(func.count()).select_from(_J).where(*conditions)
+            ).scalar_one())
+            start = max(0, offset)
+            rows = conn.execute(
+                self._journal_select(conn).where(*conditions).order_by(_J.c.id.desc())
+                .offset(start).limit(max(0, limit))
+            ).all()
+            entries = tuple(_journal_entry(row) for row in rows)
+            targets = sorted({entry.target_id for entry in entries})
+            latest: dict[tuple[str, str], int] = {}
+            names: dict[str, str] = {}
+            for chunk in range(0, len(targets), 500):
+                ids = targets[chunk:chunk + 500]
+                for kind, target, newest in conn.execute(
+                    select(_J.c.target_kind, _J.c.target_id, func.max(_J.c.id))
+                    .where(_J.c.target_id.in_(ids), _J.c.undone_at.is_(None),
+                           _J.c.action != UNDO_ACTION)
+                    .group_by(_J.c.target_kind, _J.c.target_id)
+                ):
+                    latest[(str(kind), str(target))] = int(newest)
+                for subject in _SUBJECTS.values():
+                    table = subject.table
+                    for row in conn.execute(
+                        select(table.c.id, *(table.c[n] for n in subject.name_columns))
+                        .where(table.c.id.in_(ids))
+                    ):
+                        names[str(row.id)] = subject.name(row)
+        undoable = frozenset(
+            entry.id for entry in entries
+            if latest.get((entry.target_kind.value, entry.target_id)) == entry.id
+        )
+        return JournalListing(entries, matching, start, undoable, MappingProxyType(names))
+
+    def undo_journal_entry(self, entry_id: int, *, actor: str | None = None) -> JournalEntry:
+        """Restore the prior state of journal entry ``entry_id``; returns it, undone.
+
+        Raises UndoConflictError, writing nothing, unless the entry is still the latest
+        action on its row (not undone, not an undo, no newer action on the row that is
+        not undone) and the row still holds the state the entry left. Journalled as
+        ``undo_last_action`` journals: an "undo" entry that ``undoes`` this one.
+        """
+        from sqlalchemy import func
+
+        with self._journalled() as conn:
+            row = conn.execute(self._journal_select(conn).where(_J.c.id == entry_id)).first()
+            if row is None:
+                raise UndoConflictError(f"no journal entry {entry_id}")
+            entry = _journal_entry(row)
+            if entry.action == UNDO_ACTION or entry.undone_at is not None:
+                raise UndoConflictError(
+                    f"journal entry {entry_id} is an undo or was undone already")
+            newer = conn.execute(
+                select(func.count()).select_from(_J).where(
+                    _J.c.target_kind == entry.target_kind.value,
+                    _J.c.target_id == entry.target_id, _J.c.id > entry.id,
+                    _J.c.undone_at.is_(None), _J.c.action != UNDO_ACTION,
+                )
+            ).scalar_one()
+            if newer:
+                raise UndoConflictError(
+                    f"{entry.target_kind.value} {entry.target_id} has a newer action than "
+                    f"journal entry {entry_id}; undo that one first")
+            subject = _SUBJECTS[entry.target_kind]
+            try:
+                _name, current = self._subject_state(conn, subject, entry.target_id)
+            except KeyError:
+                raise UndoConflictError(
+                    f"{entry.target_kind.value} {entry.target_id} no longer exists") from None
+            if current != dict(entry.new_state) or not self._restore_state(
+                conn, subject, entry.target_id, entry.new_state, entry.prior_state
+            ):
+                raise UndoConflictError(
+                    f"{entry.target_kind.value} {entry.target_id} changed after journal "
+                    f"entry {entry_id} ({entry.action}); undoing it would overwrite that "
+                    "change")
+            conn.execute(update(_J).where(_J.c.id == entry.id).values(
+                undone_at=self._now_local()))
+            self._append_journal(
+                conn, actor=actor, kind=entry.target_kind, target_id=entry.target_id,
+                action=UNDO_ACTION, reason=None, prior_state=current,
+                new_state=entry.prior_state, undoes=entry.id,
+            )
+            undone = conn.execute(self._journal_select(conn).where(_J.c.id == entry.id)).one()
+            return _journal_entry(undone)

@@ -36,6 +36,7 @@ __all__ = [
     "EscalationQueue",
     "EscalationSort",
     "JournalEntry",
+    "JournalListing",
     "JournalSubject",
     "MatchingIds",
     "PatternAction",
@@ -48,6 +49,8 @@ __all__ = [
     "StoreOverview",
     "TrustBand",
     "UndoConflictError",
+    "WatchSnapshot",
+    "WatchedItem",
     "WindowStats",
 ]
 
@@ -538,3 +541,70 @@ class EscalationQueue:
     @property
     def total(self) -> int:
         return self.awaiting + self.stale + self.decided
+
+
+# ---------------------------------------------------------------------------------------
+# What the console watches for alerts, and the journal as a list (issue 10, items 1-2)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchedItem:
+    """One watched row: its id and a short label for an alert (untrusted text)."""
+
+    id: str
+    label: str
+    #: for a pattern, its status when read (``stamped``); "" otherwise
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class WatchSnapshot:
+    """A cheap read of what the console alerts on (``store.watch.WatchMixin``).
+
+    Counts and bounded id sets only: comparing two snapshots (``marianne_tui.alerts``)
+    tells what happened between them. ``journal_since`` are the journal entries newer than
+    the previous snapshot's ``journal_mark`` (oldest first; ``journal_truncated`` when
+    there were more than were read). ``stamped`` are patterns whose quarantine or
+    validation time is newer than the previous read, read only when the status counts
+    moved. ``me`` is (operator, host) of this store, as the journal records them.
+    """
+
+    read_at: datetime
+    diversity: float | None
+    diversity_threshold: float
+    budget: float | None
+    budget_floor: float
+    status_counts: Mapping[str, int]
+    pending_escalations: tuple[WatchedItem, ...]
+    pending_escalations_total: int
+    rate_limits: tuple[WatchedItem, ...]
+    #: patterns past a drift threshold, largest drift first (at most WATCH_LIMIT) ...
+    drifting: tuple[WatchedItem, ...]
+    #: ... of this many in all
+    drifting_total: int
+    drift_threshold: float
+    journal_mark: int
+    journal_since: tuple[JournalEntry, ...] = ()
+    journal_truncated: bool = False
+    stamped: tuple[WatchedItem, ...] = ()
+    #: pattern id -> name, for the patterns ``journal_since`` names
+    names: Mapping[str, str] = field(default_factory=dict)
+    me: tuple[str, str] = ("", "")
+    #: the bound of each id set: a set this long may have left ids out
+    watch_limit: int = 500
+
+
+@dataclass(frozen=True)
+class JournalListing:
+    """One page of the journal, newest first, as ``journal_listing`` returns it."""
+
+    entries: tuple[JournalEntry, ...]
+    #: how many entries match the filter (all pages)
+    matching: int
+    offset: int
+    #: ids of the entries on this page that are still the latest action on their row
+    #: (not undone, no newer action since): the ones an undo may restore
+    undoable: frozenset[int] = frozenset()
+    #: pattern or escalation id -> a display name, for this page's entries
+    names: Mapping[str, str] = field(default_factory=dict)

@@ -135,6 +135,18 @@ def _table(title: str, rows: list[KeyHelp]) -> Table:
     return table
 
 
+def changes_legend() -> Text:
+    """What the marks of a live list and the header's alert counter mean."""
+    text = Text("Changes: ", style="dim")
+    text.append("cell", style="bold reverse")
+    text.append(" changed in the last refresh · ")
+    text.append("+", style="bold reverse")
+    text.append(" row arrived · header +N −N rows arrived / left · ")
+    text.append("⚑ N new", style="bold reverse")
+    text.append(" alerts not yet seen (6: Events, 7: Journal)")
+    return text
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key of the screen under it; escape (or ?) closes."""
 
@@ -177,6 +189,7 @@ class HelpScreen(ModalScreen[None]):
             statuses = Text("Statuses: ", style="dim")
             statuses.append_text(legend())
             yield Static(statuses)
+            yield Static(changes_legend(), id="help-changes")
 
     def key_help(self) -> list[KeyHelp]:
         """Everything listed (tests)."""

@@ -79,7 +79,7 @@ COLUMNS = (
     Column("priority", "prio", 5),
     Column("applications", "apps", 5),
     Column("outcomes", "✓/✗", 7),
-    Column("last_seen", "seen", 5),
+    Column("last_seen", "seen", 5, ticking=True),
     Column("name", "name", 28),
     Column("type", "type", 13),
     Column("instrument", "instrument", 10),

@@ -34,7 +34,7 @@ FETCH_LIMIT = 500
 
 # The countdown, what is limited and when it ends first: all visible at 80 columns.
 COLUMNS = (
-    Column("remaining", "Expires in", 10),
+    Column("remaining", "Expires in", 10, ticking=True),
     Column("error_code", "Error code", 12),
     Column("model", "Model", 14),
     Column("job", "Job hash", 8),

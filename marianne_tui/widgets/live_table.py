@@ -5,15 +5,29 @@ order are unchanged, only cells whose value changed are updated, so an idle cons
 nothing to the terminal and the cursor and scroll stay put. When rows appear, vanish or
 reorder, the table is rebuilt and the cursor goes back to the same entity (not the same row
 index: a removed row above the cursor must not move a triage key onto another pattern).
+
+Changes are visible (k9s, Dolphie): while the app applies a store refresh inside
+``showing_changes()``, each cell whose text changed is shown bold and reversed, and each row
+that arrived gets a reversed "+" before its first cell, for HIGHLIGHT_SECONDS; how many rows
+arrived and left is kept as long (``recent_rows``) for the header to say. Reverse video
+and the glyph need no colour, so the marks survive NO_COLOR. The first fill of a table is
+never marked, nor anything applied outside ``showing_changes()`` (a new filter, sort or
+page, a countdown tick), nor a column that moves with the clock (``Column.ticking``).
+Marks fade on a timer when the app polls; with polling off (tests, snapshots) they stay
+until ``fade()`` is called, so nothing depends on the clock.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
@@ -25,6 +39,8 @@ class Column:
     key: str
     label: str
     width: int | None = None
+    #: its text moves with the clock (an age, a countdown): a change there is not news
+    ticking: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,25 @@ class Row:
 
 #: What a row shows, in its ``saving_column``, while a write to it has not committed.
 SAVING = Text("⟳ saving…", style="bold yellow", no_wrap=True, end="")
+
+#: How long a changed cell or an arrived row stays marked.
+HIGHLIGHT_SECONDS = 3.0
+#: The style of a changed cell: no colour needed (NO_COLOR keeps it).
+CHANGED_STYLE = "bold reverse"
+#: Put before the first cell of a row that arrived.
+ARRIVED_MARK = Text("+", style="bold reverse", end="")
+
+_showing_changes: ContextVar[bool] = ContextVar("live_table_showing_changes", default=False)
+
+
+@contextlib.contextmanager
+def showing_changes(enabled: bool = True) -> Iterator[None]:
+    """Tables applied inside this block mark what changed (the app wraps store refreshes)."""
+    token = _showing_changes.set(enabled)
+    try:
+        yield
+    finally:
+        _showing_changes.reset(token)
 
 
 class LiveTable(DataTable[Text]):
@@ -61,6 +96,21 @@ class LiveTable(DataTable[Text]):
         keys = [column.key for column in self._column_specs]
         self._saving_index = keys.index(saving_column) if saving_column else 0
         self._saving: set[str] = set()
+        self._ticking = frozenset(i for i, c in enumerate(self._column_specs) if c.ticking)
+        #: what each row shows now (cells with their marks), to update only what differs
+        self._displayed: dict[str, tuple[Text, ...]] = {}
+        #: (row key, column index) -> when its change mark ends
+        self._changed: dict[tuple[str, int], float] = {}
+        #: row key -> when its "arrived" mark ends
+        self._arrived: dict[str, float] = {}
+        #: (when it ends, rows arrived, rows left) of the last refresh that moved rows
+        self._moved: tuple[float, int, int] = (0.0, 0, 0)
+        self._filled = False
+        self._fade_timer: Timer | None = None
+        self.clock: Callable[[], float] = time.monotonic
+
+    class Faded(Message):
+        """The change marks ended (the header's "+N new" goes with them)."""
 
     def on_mount(self) -> None:
         for column in self._column_specs:
@@ -80,25 +130,90 @@ class LiveTable(DataTable[Text]):
     def apply(self, rows: Sequence[Row]) -> bool:
         """Show ``rows``; returns True when anything on screen changed."""
         keys = tuple(row.key for row in rows)
+        if _showing_changes.get() and self._filled:
+            self._mark_changes(rows, keys)
+        self._filled = True
         if keys == self._keys:
-            return self._update_changed_cells(rows)
-        self._rebuild(rows)
-        return True
+            changed = self._update_changed_cells(rows)
+        else:
+            self._rebuild(rows)
+            changed = True
+        self._fade_later()
+        return changed
+
+    def _mark_changes(self, rows: Sequence[Row], keys: tuple[str, ...]) -> None:
+        until = self.clock() + HIGHLIGHT_SECONDS
+        for row in rows:
+            old = self._cells.get(row.key)
+            if old is None:
+                self._arrived[row.key] = until
+                continue
+            for index, (before, after) in enumerate(zip(old, row.cells, strict=True)):
+                if before != after and index not in self._ticking:
+                    self._changed[(row.key, index)] = until
+        if keys != self._keys:
+            arrived = len(set(keys) - set(self._keys))
+            left = len(set(self._keys) - set(keys))
+            if arrived or left:
+                self._moved = (until, arrived, left)
+
+    def recent_rows(self) -> tuple[int, int]:
+        """(rows arrived, rows left) in the last refresh that moved rows, while marked."""
+        until, arrived, left = self._moved
+        return (arrived, left) if until > self.clock() else (0, 0)
+
+    def fade(self) -> None:
+        """End the marks whose time is over (a timer calls this; tests call it by hand)."""
+        now = self.clock()
+        ended = {key for (key, _index), until in self._changed.items() if until <= now}
+        ended |= {key for key, until in self._arrived.items() if until <= now}
+        self._changed = {k: until for k, until in self._changed.items() if until > now}
+        self._arrived = {k: until for k, until in self._arrived.items() if until > now}
+        moved = self._moved[0] and self._moved[0] <= now
+        if moved:
+            self._moved = (0.0, 0, 0)
+        for key in ended:
+            cells = self._cells.get(key)
+            if cells is not None:
+                self._show_row(key, cells)
+        if ended or moved:
+            self.post_message(self.Faded())
+        self._fade_later()
+
+    def _fade_later(self) -> None:
+        if not getattr(self.app, "poll_enabled", True):
+            return  # polling off: marks stay until fade() (no clock in tests)
+        pending = [*self._changed.values(), *self._arrived.values()]
+        if self._moved[0]:
+            pending.append(self._moved[0])
+        if self._fade_timer is not None:
+            self._fade_timer.stop()
+            self._fade_timer = None
+        if pending:
+            # One timer per table, for the mark that ends first.
+            self._fade_timer = self.set_timer(max(0.05, min(pending) - self.clock()),
+                                              self.fade)
 
     def _update_changed_cells(self, rows: Sequence[Row]) -> bool:
         changed = False
         for row in rows:
-            old = self._cells.get(row.key)
-            if old == row.cells:
-                continue
-            shown = self._shown(row.key, row.cells)
-            for index, (column, cell) in enumerate(zip(self._column_specs, shown,
-                                                       strict=True)):
-                if old is None or self._shown(row.key, old)[index] != cell:
-                    self.update_cell(row.key, column.key, cell)
-            self._cells[row.key] = row.cells
-            changed = True
+            if self._show_row(row.key, row.cells):
+                changed = True
         return changed
+
+    def _show_row(self, key: str, cells: tuple[Text, ...]) -> bool:
+        """Update the cells of row ``key`` that differ from what it shows; True if any."""
+        self._cells[key] = cells
+        shown = self._shown(key, cells)
+        displayed = self._displayed.get(key)
+        if displayed == shown:
+            return False
+        with contextlib.suppress(RowDoesNotExist, CellDoesNotExist):  # the row left meanwhile
+            for index, (column, cell) in enumerate(zip(self._column_specs, shown, strict=True)):
+                if displayed is None or displayed[index] != cell:
+                    self.update_cell(key, column.key, cell)
+        self._displayed[key] = shown
+        return True
 
     def _rebuild(self, rows: Sequence[Row]) -> None:
         keep_key = self.cursor_key
@@ -106,10 +221,16 @@ class LiveTable(DataTable[Text]):
         scroll_y = self.scroll_y
         with self.app.batch_update():
             self.clear()
+            self._displayed = {}
             for row in rows:
-                self.add_row(*self._shown(row.key, row.cells), key=row.key)
+                shown = self._shown(row.key, row.cells)
+                self.add_row(*shown, key=row.key)
+                self._displayed[row.key] = shown
             self._keys = tuple(row.key for row in rows)
             self._cells = {row.key: row.cells for row in rows}
+            kept = set(self._keys)
+            self._changed = {k: until for k, until in self._changed.items() if k[0] in kept}
+            self._arrived = {k: until for k, until in self._arrived.items() if k in kept}
             if not rows:
                 return
             try:
@@ -121,10 +242,29 @@ class LiveTable(DataTable[Text]):
             self.move_cursor(row=target, animate=False, scroll=True)
 
     def _shown(self, key: str, cells: tuple[Text, ...]) -> tuple[Text, ...]:
-        if key not in self._saving or not cells:
+        """The cells as displayed: "saving…" in its column, then the change marks."""
+        if not cells:
             return cells
-        index = self._saving_index
-        return (*cells[:index], SAVING, *cells[index + 1:])
+        shown = list(cells)
+        if key in self._saving:
+            shown[self._saving_index] = SAVING
+        if self._changed:
+            for index in range(len(shown)):
+                if (key, index) in self._changed:
+                    marked = shown[index].copy()
+                    marked.stylize(CHANGED_STYLE)
+                    shown[index] = marked
+        if key in self._arrived:
+            shown[0] = Text.assemble(ARRIVED_MARK, shown[0], no_wrap=True, end="")
+        return tuple(shown)
+
+    def marked_cells(self) -> frozenset[tuple[str, str]]:
+        """(row key, column key) of the cells marked as changed now (tests)."""
+        return frozenset((key, self._column_specs[index].key) for key, index in self._changed)
+
+    def arrived_keys(self) -> frozenset[str]:
+        """Rows marked as arrived now (tests)."""
+        return frozenset(self._arrived)
 
     @property
     def saving_keys(self) -> frozenset[str]:
@@ -139,9 +279,7 @@ class LiveTable(DataTable[Text]):
         cells = self._cells.get(key)
         if cells is None:
             return
-        column = self._column_specs[self._saving_index].key
-        with contextlib.suppress(RowDoesNotExist, CellDoesNotExist):  # the row left meanwhile
-            self.update_cell(key, column, self._shown(key, cells)[self._saving_index])
+        self._show_row(key, cells)
 
     def set_column_label(self, key: str, label: Text) -> None:
         """Change a column's header label (e.g. a sort indicator) without touching rows."""

@@ -53,6 +53,12 @@ class HeaderState:
     activity: str | None = None
     #: seconds until the next try after a failed read
     retry_seconds: float | None = None
+    #: alerts not yet seen on the Events screen, and since the console opened
+    alerts_unseen: int = 0
+    alerts_total: int = 0
+    #: rows the last refresh brought and took away (shown while they are marked)
+    rows_arrived: int = 0
+    rows_left: int = 0
 
 
 def _status_part(state: HeaderState, wide: bool) -> Text:
@@ -77,6 +83,28 @@ def _status_part(state: HeaderState, wide: bool) -> Text:
     else:
         part.append("⏸ paused", style="bold yellow")
         part.append(f" · updated {age}", style="dim")
+    return part
+
+
+def _notes_part(state: HeaderState, wide: bool) -> Text:
+    """"⚑ 2 new alerts (6)" and "+3 rows −1": what happened since the operator looked."""
+    part = Text(no_wrap=True, end="")
+    if state.rows_arrived or state.rows_left:
+        moved = []
+        if state.rows_arrived:
+            moved.append(f"+{state.rows_arrived}{' new' if wide else ''}")
+        if state.rows_left:
+            moved.append(f"−{state.rows_left}{' left' if wide else ''}")
+        part.append("  " + " ".join(moved), style="bold")
+    if state.alerts_total:
+        unseen = state.alerts_unseen
+        if unseen and wide:
+            part.append(f"  ⚑ {unseen} new alert{'s' if unseen != 1 else ''} "
+                        f"({state.alerts_total}) · 6", style="bold reverse")
+        elif unseen:
+            part.append(f"  ⚑{unseen} new", style="bold reverse")
+        else:
+            part.append(f"  ⚑ {state.alerts_total}" + (" alerts" if wide else ""), style="dim")
     return part
 
 
@@ -156,6 +184,8 @@ def render_header(state: HeaderState, width: int) -> Text:
         room = max(12, width - status.cell_len - banners.cell_len - 20)
         warning = clean(f"⚠ {overview.schema_warning}", room)
         banners = Text.assemble(("  " + warning, "bold black on yellow"), banners)
+    notes = _notes_part(state, wide)
+    banners.append_text(notes)
     title = "Marianne store " if wide else ""
     room = width - len(title) - status.cell_len - banners.cell_len - 2
     top.append(title, style="bold")
@@ -205,12 +235,15 @@ class StoreHeader(Widget):
         immutable: bool = False,
         activity: str | None = None,
         retry_seconds: float | None = None,
+        alerts: tuple[int, int] = (0, 0),
+        rows_moved: tuple[int, int] = (0, 0),
     ) -> None:
         """Repaint only when what is shown differs, so an idle console sends nothing."""
         # While live the age is not shown, so it must not make two states differ.
         age = spoken_age(age_seconds) if (error or not live) else ""
         state = HeaderState(overview, live, age, error, refresh_seconds, read_only, pushed,
-                            read_only_reason, immutable, activity, retry_seconds)
+                            read_only_reason, immutable, activity, retry_seconds,
+                            alerts[0], alerts[1], rows_moved[0], rows_moved[1])
         if state == self._state:
             return
         self._state = state

@@ -1,0 +1,158 @@
+"""The console's watch read (``watch_snapshot``) and the journal as a list
+(``journal_listing``, ``undo_journal_entry``), on SQLite and PostgreSQL.
+
+Writes come from a second store instance on the same database (as another operator or
+the conductor would make them); the frozen clock is moved by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import FrozenClock
+
+from store import (
+    GlobalLearningStore,
+    JournalSubject,
+    PatternAction,
+    QuarantineStatus,
+    UndoConflictError,
+)
+
+
+@pytest.fixture
+def other(store_url: str, store: GlobalLearningStore, clock: FrozenClock
+          ) -> Iterator[GlobalLearningStore]:
+    opened = GlobalLearningStore(store_url, clock=clock)
+    opened.operator, opened.operator_host = "alice", "alice-laptop"
+    yield opened
+    opened.close()
+
+
+def _patterns(store: GlobalLearningStore, count: int) -> list[str]:
+    return [store.record_pattern("retry", f"pattern {n}", description="d")
+            for n in range(count)]
+
+
+def test_the_first_snapshot_reads_counts_and_no_journal(
+    store: GlobalLearningStore, other: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    ids = _patterns(other, 3)
+    other.apply_pattern_action(ids[0], PatternAction.QUARANTINE, reason="bad")
+    escalation = other.record_escalation_decision("job", 2, 0.4, "retry", 40.0, 1)
+    limit = other.record_rate_limit_event("E429", 600, "job", model="opus")
+    store.operator, store.operator_host = "ops", "console"
+    first = store.watch_snapshot()
+    assert dict(first.status_counts) == {"pending": 2, "quarantined": 1}
+    assert [item.id for item in first.pending_escalations] == [escalation]
+    assert first.pending_escalations[0].label == f"sheet 2 of job {store.hash_job('job')}"
+    assert [(item.id, item.label) for item in first.rate_limits] == [(limit, "E429 on opus")]
+    assert first.journal_mark == 1 and first.journal_since == ()
+    assert first.me == ("ops", "console")
+    assert first.stamped == ()
+
+
+def test_the_next_snapshot_reads_only_what_is_new(
+    store: GlobalLearningStore, other: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    ids = _patterns(other, 3)
+    other.apply_pattern_action(ids[0], PatternAction.QUARANTINE, reason="bad")
+    first = store.watch_snapshot()
+    clock.advance(seconds=5)
+    entry = other.apply_pattern_action(ids[1], PatternAction.VALIDATE)
+    other.quarantine_pattern(ids[2], "by the conductor")  # Marianne's API: not journalled
+    second = store.watch_snapshot(first)
+    assert [e.id for e in second.journal_since] == [entry.id]
+    assert second.journal_mark == entry.id
+    assert second.names == {ids[1]: "pattern 1"}
+    # Both changes stamped a time after the first read; ids[0]'s stamp is older.
+    assert sorted((item.id, item.status) for item in second.stamped) == sorted(
+        [(ids[1], "validated"), (ids[2], "quarantined")])
+    third = store.watch_snapshot(second)
+    assert third.journal_since == () and third.journal_mark == entry.id
+    assert third.stamped == ()  # the counts did not move: no stamp read
+
+
+def test_drifting_patterns_are_listed(
+    store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    (pattern,) = _patterns(store, 1)
+    for index, outcome in enumerate([True] * 5 + [False] * 5):
+        clock.advance(minutes=1)
+        store.record_pattern_application(pattern, f"exec-{index}", outcome)
+    snapshot = store.watch_snapshot()
+    assert [item.id for item in snapshot.drifting] == [pattern]
+    assert snapshot.drifting_total == 1 and snapshot.drift_threshold == 0.2
+
+
+def test_journal_listing_pages_filters_and_tells_what_can_be_undone(
+    store: GlobalLearningStore, other: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    assert store.journal_listing().entries == ()  # no journal table yet
+    a, b = _patterns(store, 2)
+    store.operator = "ops"
+    first = store.apply_pattern_action(a, PatternAction.QUARANTINE, reason="noisy")
+    clock.advance(seconds=1)
+    second = other.apply_pattern_action(a, PatternAction.VALIDATE)
+    third = other.apply_pattern_action(b, PatternAction.RETIRE, reason="obsolete")
+    listing = store.journal_listing()
+    assert [e.id for e in listing.entries] == [third.id, second.id, first.id]
+    assert listing.matching == 3 and listing.offset == 0
+    # The first is not the latest action on pattern a any more.
+    assert listing.undoable == {second.id, third.id}
+    assert listing.names == {a: "pattern 0", b: "pattern 1"}
+    assert [e.id for e in store.journal_listing("ALICE").entries] == [third.id, second.id]
+    assert [e.id for e in store.journal_listing("obsol").entries] == [third.id]
+    assert store.journal_listing("100%").matching == 0  # % is literal
+    page = store.journal_listing(offset=1, limit=1)
+    assert [e.id for e in page.entries] == [second.id] and page.matching == 3
+
+
+def test_undo_of_a_chosen_entry(
+    store: GlobalLearningStore, other: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    a, b = _patterns(store, 2)
+    on_a = store.apply_pattern_action(a, PatternAction.QUARANTINE, reason="noisy")
+    other.apply_pattern_action(b, PatternAction.VALIDATE)
+    # on_a is not the newest entry of the journal, but it is the latest on its row.
+    undone = store.undo_journal_entry(on_a.id)
+    assert undone.id == on_a.id and undone.undone_at is not None
+    assert store.get_pattern_by_id(a).quarantine_status is QuarantineStatus.PENDING
+    assert store.get_pattern_by_id(b).quarantine_status is QuarantineStatus.VALIDATED
+    newest = store.journal(limit=1)[0]
+    assert (newest.action, newest.undoes) == ("undo", on_a.id)
+    with pytest.raises(UndoConflictError, match="undone already"):
+        store.undo_journal_entry(on_a.id)
+    with pytest.raises(UndoConflictError, match="an undo"):
+        store.undo_journal_entry(newest.id)
+    listing = store.journal_listing()
+    assert on_a.id not in listing.undoable and newest.id not in listing.undoable
+
+
+def test_undo_is_refused_when_a_newer_action_or_a_change_came_after(
+    store: GlobalLearningStore, other: GlobalLearningStore
+) -> None:
+    a, b = _patterns(store, 2)
+    older = store.apply_pattern_action(a, PatternAction.QUARANTINE)
+    other.apply_pattern_action(a, PatternAction.VALIDATE)
+    with pytest.raises(UndoConflictError, match="newer action"):
+        store.undo_journal_entry(older.id)
+    on_b = store.apply_pattern_action(b, PatternAction.QUARANTINE)
+    other.retire_pattern(b)  # the conductor, not journalled
+    with pytest.raises(UndoConflictError, match="changed after"):
+        store.undo_journal_entry(on_b.id)
+    assert store.get_pattern_by_id(b).quarantine_status is QuarantineStatus.RETIRED
+    assert [e.action for e in store.journal(limit=10)].count("undo") == 0
+    with pytest.raises(UndoConflictError, match="no journal entry"):
+        store.undo_journal_entry(9999)
+
+
+def test_escalation_entries_are_listed_with_their_sheet(
+    store: GlobalLearningStore,
+) -> None:
+    escalation = store.record_escalation_decision("job-x", 4, 0.4, "retry", 40.0, 1)
+    store.record_escalation_outcome(escalation, "success")
+    listing = store.journal_listing()
+    assert listing.entries[0].target_kind is JournalSubject.ESCALATION
+    assert listing.names == {escalation: f"sheet 4 of job {store.hash_job('job-x')}"}
