@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fault_helpers import wait_until
 
 from marianne_tui.app import MarianneApp
@@ -111,13 +110,6 @@ async def _outcome(app: MarianneApp, pilot: Any, escalation_id: str) -> None:
 
 
 async def test_soak(store_url: str, tmp_path: Path) -> None:
-    if not store_url.endswith(".db") and os.environ.get("MARIANNE_SOAK_POSTGRES") != "1":
-        # Known bug, issue #8: about one run in six PostgreSQL reports "deadlock detected"
-        # for a console write, and the lock holder then never gets its lock. Suspected:
-        # each statement's revision trigger updates one shared row, taken in another order
-        # than the patterns rows. Opt in with MARIANNE_SOAK_POSTGRES=1 until it is fixed.
-        pytest.skip("PostgreSQL soak: known deadlock under concurrent writes (issue #8); "
-                    "MARIANNE_SOAK_POSTGRES=1 runs it")
     writer_ids, console_ids, escalation_ids = _build(store_url)
     writer = subprocess.Popen(
         [sys.executable, str(PROCESSES), "writer", store_url, str(SOAK_SECONDS),
