@@ -59,13 +59,13 @@ from sqlalchemy import (
     exc,
     insert,
     select,
-    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
 from store import tables
 from store.dbapi import PostgresConnection
+from store.revision import install_console_objects
 
 #: What ``_get_connection()`` and ``batch_connection()`` yield: the SQLite driver's own
 #: connection, or the adapter with the same surface on PostgreSQL.
@@ -897,13 +897,8 @@ class GlobalLearningStoreBase:
         return None
 
     def _ensure_console_tables(self) -> None:
-        """Create this project's own tables (and, on PostgreSQL, the change triggers)."""
-        with self._engine.begin() as conn:
-            tables.METADATA.create_all(
-                conn, tables=[tables.operator_journal, tables.store_revision]
-            )
-            if self.is_postgresql:
-                _install_revision_triggers(conn)
+        """PostgreSQL: create the journal and the change triggers (``store.revision``)."""
+        install_console_objects(self._engine)
         self._journal_ready = True
 
     # -- connections --------------------------------------------------------------------
@@ -1265,35 +1260,3 @@ def _rebuild_pattern_applications_without_foreign_keys(conn: Connection) -> None
     conn.exec_driver_sql("ALTER TABLE pattern_applications_new RENAME TO pattern_applications")
     for index in tables.pattern_applications.indexes:
         index.create(conn, checkfirst=True)
-
-
-# The NOTIFY wakes listening consoles on any host when the transaction commits
-# (store.push); identical notifications of one transaction are delivered once.
-_REVISION_FUNCTION = """
-CREATE OR REPLACE FUNCTION marianne_tui_bump_revision() RETURNS trigger AS $$
-BEGIN
-    UPDATE marianne_tui_revision SET rev = rev + 1 WHERE id = 1;
-    PERFORM pg_notify('marianne_tui_changes', '');
-    RETURN NULL;
-END;
-$$ LANGUAGE plpgsql
-"""
-
-
-def _install_revision_triggers(conn: Connection) -> None:
-    """Statement-level triggers that bump one counter on any write to a Marianne table."""
-    conn.execute(
-        text(
-            "INSERT INTO marianne_tui_revision (id, rev) VALUES (1, 0) "
-            "ON CONFLICT (id) DO NOTHING"
-        )
-    )
-    conn.exec_driver_sql(_REVISION_FUNCTION)
-    for table in (*tables.MARIANNE_TABLES, tables.operator_journal):
-        trigger = f"marianne_tui_rev_{table.name}"
-        conn.exec_driver_sql(
-            f"CREATE OR REPLACE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
-            f"ON {table.name} FOR EACH STATEMENT "
-            "EXECUTE FUNCTION marianne_tui_bump_revision()"
-        )
-

@@ -4,7 +4,7 @@ A console polls it every couple of seconds and reads the screen's data only when
 On PostgreSQL it can also be woken: ``wait_for_change()`` returns as soon as any host commits
 (LISTEN/NOTIFY, see ``store.push``), so that polling is only the fallback.
 ``ChangeProbe`` owns everything the probe keeps between calls (its SQLite connection, the
-lock around it, the generation that survives ``close()``, which PostgreSQL source it reads),
+lock around it, the generation that survives ``close()``, the PostgreSQL revision state),
 so that no other part of the store holds probe state.
 """
 
@@ -17,11 +17,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection
 
-from store import tables
 from store.base import GlobalLearningStoreBase
 from store.push import ChangeListener
+from store.revision import read_revision
 
 __all__ = ["ChangeProbe", "ChangesMixin"]
 
@@ -34,8 +34,9 @@ class ChangeProbe:
         self._connection: sqlite3.Connection | None = None
         #: bumped on every reopen: a reopened connection restarts data_version
         self._generation = 0
-        #: PostgreSQL: whether the revision counter exists (looked up once)
-        self._revision_counted: bool | None = None
+        #: PostgreSQL: the revision state last read, and how many states were seen
+        self._postgresql_state: tuple[Any, ...] | None = None
+        self._postgresql_token = 0
 
     def sqlite_token(self, connect: Callable[[], sqlite3.Connection]) -> int:
         """``PRAGMA data_version`` on one kept-open connection (microseconds).
@@ -54,29 +55,20 @@ class ChangeProbe:
     def postgresql_token(
         self, connection: Callable[[], AbstractContextManager[Connection]]
     ) -> int:
-        """The revision counter the store's triggers bump, else the server's WAL position.
+        """A counter that moves whenever the store's revision state does (``store.revision``).
 
-        ``connection`` is the store's own, so a failure arrives as a store error.
+        The state itself is a tuple (a sequence value and the open transactions that bumped
+        it, or an older source), so the token is this probe's count of the distinct states
+        it has seen in a row: never an earlier value again. ``connection`` is the store's
+        own, so a failure arrives as a store error.
         """
-        revision = tables.store_revision
         with connection() as conn:
-            if self._revision_counted is None:
-                # Looked up once: a writable open creates the counter, and a store opened
-                # read-only keeps whichever source it started with.
-                self._revision_counted = bool(inspect(conn).has_table(revision.name))
-            value: Any
-            if self._revision_counted:
-                value = conn.execute(
-                    select(revision.c.rev).where(revision.c.id == 1)
-                ).scalar_one_or_none()
-            else:
-                # A store never opened writable by this project has no counter; the WAL
-                # position moves with every commit (of the whole server: extra refreshes
-                # at worst, never a missed one).
-                value = conn.exec_driver_sql(
-                    "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
-                ).scalar_one()
-        return int(value or 0)
+            state = read_revision(conn)
+        with self._lock:
+            if state != self._postgresql_state:
+                self._postgresql_state = state
+                self._postgresql_token += 1
+            return self._postgresql_token
 
     def close(self) -> None:
         with self._lock:

@@ -359,7 +359,8 @@ class ListingsMixin(GlobalLearningStoreBase):
         as in ``PatternRow.drift_retired``). ``budget`` is the latest row of any job;
         ``diversity`` the latest recorded diversity index (entropy is never computed
         here). Active rate limits compare ``expires_at`` with UTC now as text, as
-        Marianne does.
+        Marianne does. A budget or diversity that is no number in [0, 1] (text, NaN, ±Inf)
+        is None, with its stored value in ``budget_unvouched`` / ``diversity_unvouched``.
         """
         status_statement = select(
             _status.label("status"),
@@ -369,12 +370,14 @@ class ListingsMixin(GlobalLearningStoreBase):
         budget = tables.exploration_budget
         history = tables.pattern_entropy_history
         limits = tables.rate_limit_events
+        # Raw, not through the REAL type: text in these columns (SQLite keeps any) must
+        # not fail the whole header; it is shown as unvouched instead.
         scalars_statement = select(
-            select(budget.c.budget_value)
+            select(type_coerce(budget.c.budget_value, NullType()))
             .order_by(budget.c.recorded_at.desc())
             .limit(1)
             .scalar_subquery(),
-            select(history.c.diversity_index)
+            select(type_coerce(history.c.diversity_index, NullType()))
             .order_by(history.c.calculated_at.desc())
             .limit(1)
             .scalar_subquery(),
@@ -393,6 +396,8 @@ class ListingsMixin(GlobalLearningStoreBase):
                 scalars_statement
             ).one()
         counts = {str(row.status): int(row.patterns) for row in status_rows}
+        budget_doubt = unvouched_score(budget_value)
+        diversity_doubt = unvouched_score(diversity)
         return StoreOverview(
             location=self.location,
             read_only=self.read_only,
@@ -400,13 +405,15 @@ class ListingsMixin(GlobalLearningStoreBase):
             status_counts=MappingProxyType(counts),
             drift_retired=sum(int(row.retired or 0) for row in status_rows),
             total_patterns=sum(counts.values()),
-            budget=None if budget_value is None else float(budget_value),
+            budget=None if budget_value is None or budget_doubt else float(budget_value),
             budget_floor=BUDGET_FLOOR,
             budget_ceiling=BUDGET_CEILING,
-            diversity=None if diversity is None else float(diversity),
+            diversity=None if diversity is None or diversity_doubt else float(diversity),
             diversity_threshold=DIVERSITY_THRESHOLD,
             active_rate_limits=int(rate_limits or 0),
             pending_escalations=int(pending or 0),
+            budget_unvouched=budget_doubt,
+            diversity_unvouched=diversity_doubt,
         )
 
     def _escalation_select(self) -> Select[Any]:

@@ -1,6 +1,6 @@
 """Change push on PostgreSQL: wake a console the moment any host commits to the store.
 
-The statement-level triggers that bump the store's revision (``store.base``) also send
+The statement-level triggers that bump the store's revision (``store.revision``) also send
 ``NOTIFY marianne_tui_changes``; PostgreSQL delivers it when the writing transaction
 commits, to every session listening on the channel, whichever host it runs on.
 :class:`ChangeListener` keeps one such session: :meth:`ChangeListener.wait` blocks until a

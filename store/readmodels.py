@@ -173,6 +173,10 @@ class StoreOverview:
     diversity_threshold: float
     active_rate_limits: int
     pending_escalations: int
+    #: the stored budget / diversity as text when it is no number in [0, 1] (``budget`` /
+    #: ``diversity`` are then None): to be shown marked, never as a plausible number
+    budget_unvouched: str | None = None
+    diversity_unvouched: str | None = None
 
 
 class PatternAction(str, Enum):

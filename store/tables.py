@@ -14,7 +14,8 @@ is single precision) and timestamp text uses the "C" collation so that ordering 
 comparisons follow byte order, exactly as SQLite compares the strings.
 
 Two extra tables belong to this project and Marianne never reads them: the operator journal
-(``marianne_tui_journal``) and, on PostgreSQL, the change revision (``marianne_tui_revision``).
+(``marianne_tui_journal``) and, on PostgreSQL stores not yet upgraded, the first design's change
+counter (``marianne_tui_revision``; ``store.revision`` replaces it with a sequence).
 They are kept out of ``MARIANNE_TABLES`` so that opening a Marianne file creates nothing.
 """
 
@@ -493,7 +494,8 @@ class OperatorJournalTable(SQLModel, table=True):
 
 
 class StoreRevisionTable(SQLModel, table=True):
-    """PostgreSQL only: a counter that statement-level triggers bump on every write."""
+    """PostgreSQL, first design: the counter its triggers bumped (read on a store not yet
+    upgraded, dropped by the upgrade: ``store.revision``)."""
 
     __tablename__ = "marianne_tui_revision"
 

@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,22 +56,41 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "store.db")
         return
+    with fresh_postgres_schema() as url:
+        yield url
+
+
+def postgres_base_url_or_skip() -> str:
+    """The test server's URL; skips without one, except in CI (``CI=true``), where it fails."""
     base = _postgres_base_url()
     if base is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {POSTGRES_URL_VARIABLE} is not set")
         pytest.skip(f"PostgreSQL: set {POSTGRES_URL_VARIABLE} to run (see .ci/postgres.sh)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    return base
+
+
+@contextmanager
+def fresh_postgres_schema(prefix: str = "t") -> Iterator[str]:
+    """The URL of a fresh, empty schema on the test server, dropped afterwards.
+
+    Skips (or fails in CI) without a server, as ``postgres_base_url_or_skip``. The engine
+    that drops the schema pings its connection first: a test may have restarted the server.
+    """
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(base)
+    base = postgres_base_url_or_skip()
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(base, pool_pre_ping=True)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    engine.dispose()
+    try:
+        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
 
 
 @pytest.fixture

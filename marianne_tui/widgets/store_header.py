@@ -124,12 +124,19 @@ def _counts_line(overview: StoreOverview, wide: bool) -> Text:
     return line
 
 
+def _unvouched(stored: str) -> Text:
+    """"?abc": a stored value that is no number, marked as such (as the pattern list does)."""
+    return Text.assemble(("?", "bold red"), (clean(stored, 8), "red reverse"), end="")
+
+
 def _health_parts(overview: StoreOverview, wide: bool) -> list[Text]:
     """Budget, diversity, rate limits, escalations: each flags itself when it needs a look."""
     budget = Text(no_wrap=True, end="")
     budget.append("budget " if wide else "bud ")
     floor, ceiling = overview.budget_floor, overview.budget_ceiling
-    if overview.budget is None:
+    if overview.budget_unvouched is not None:
+        budget.append_text(_unvouched(overview.budget_unvouched))
+    elif overview.budget is None:
         budget.append("–", style="dim")
     else:
         at_floor = overview.budget <= floor + 1e-9
@@ -141,7 +148,9 @@ def _health_parts(overview: StoreOverview, wide: bool) -> list[Text]:
 
     diversity = Text(no_wrap=True, end="")
     diversity.append("diversity " if wide else "div ")
-    if overview.diversity is None:
+    if overview.diversity_unvouched is not None:
+        diversity.append_text(_unvouched(overview.diversity_unvouched))
+    elif overview.diversity is None:
         diversity.append("–", style="dim")
     else:
         low = overview.diversity < overview.diversity_threshold

@@ -13,13 +13,16 @@ import math
 import os
 import sqlite3
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from conftest import POSTGRES_URL_VARIABLE, FrozenClock
+from conftest import (
+    POSTGRES_URL_VARIABLE,
+    FrozenClock,
+    fresh_postgres_schema,
+    postgres_base_url_or_skip,
+)
 
 from store import (
     GlobalLearningStore,
@@ -276,22 +279,11 @@ def restartable_server() -> Iterator[str]:
     (The shared ``store_url`` fixture would find its pooled connection killed by the
     restart when it drops its schema.)
     """
-    base = os.environ.get(POSTGRES_URL_VARIABLE)
-    if not base:
-        pytest.skip(f"PostgreSQL: set {POSTGRES_URL_VARIABLE} to run (see .ci/postgres.sh)")
+    postgres_base_url_or_skip()
     if not (os.environ.get("PG_TMP") and os.environ.get("PG_BIN")):
         pytest.skip("needs the throwaway server of .ci/postgres.sh (PG_TMP, PG_BIN) to restart")
-    import sqlalchemy
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(base, pool_pre_ping=True)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    engine.dispose()
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 def _with_password(url: str) -> str:

@@ -12,13 +12,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from conftest import POSTGRES_URL_VARIABLE
+from conftest import fresh_postgres_schema
 
 from marianne_tui import cli_hook
 from marianne_tui.__main__ import main as cli_main
@@ -88,22 +86,8 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield str(tmp_path / "shared.db")
         return
-    base = os.environ.get(POSTGRES_URL_VARIABLE)
-    if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {POSTGRES_URL_VARIABLE} is not set")
-        pytest.skip(f"PostgreSQL: set {POSTGRES_URL_VARIABLE} to run")
-    import sqlalchemy
-
-    schema = f"h_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(base)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    engine.dispose()
+    with fresh_postgres_schema("h") as url:
+        yield url
 
 
 USE_THE_STORE = """

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from conftest import POSTGRES_URL_VARIABLE, fixture_copy
+from conftest import fixture_copy, fresh_postgres_schema
 from sqlalchemy import create_engine, insert, inspect
 
 from store import GlobalLearningStore, PatternAction, PatternQuery, tables
@@ -32,20 +29,8 @@ NUL_PATTERN = "18e412c912cf61a3"  # the small fixture's pattern with a NUL in it
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL schema (skips without a server, fails in CI without one)."""
-    base = os.environ.get(POSTGRES_URL_VARIABLE)
-    if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {POSTGRES_URL_VARIABLE} is not set")
-        pytest.skip(f"PostgreSQL: set {POSTGRES_URL_VARIABLE} to run (see .ci/postgres.sh)")
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(base)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    engine.dispose()
+    with fresh_postgres_schema("m") as url:
+        yield url
 
 
 def _sha256(path: Path) -> str:

@@ -121,3 +121,67 @@ def test_nan_and_infinity_are_marked_on_postgresql(store: GlobalLearningStore) -
     assert rows["high"].unvouched == (("trust", "1.7"), ("effectiveness", "1.7"))
     assert rows["fine"].unvouched == ()
     assert store.unvouched_scores(ids["nan"]) == rows["nan"].unvouched
+
+
+def _overview_with(store: GlobalLearningStore, budget: object, diversity: object) -> None:
+    """One budget and one entropy row, then their values replaced as stored text or NaN."""
+    from datetime import datetime
+
+    from store.models import PatternEntropyMetrics
+
+    store.update_exploration_budget("job", 0.2, "decay")
+    store.record_pattern_entropy(
+        PatternEntropyMetrics(datetime(2026, 11, 25, 12), 1.0, 2.0, 0.5, 4, 2, 10, 0.4)
+    )
+    if store.dialect == "sqlite":
+        connection = sqlite3.connect(store.db_path)
+        connection.execute("UPDATE exploration_budget SET budget_value = ?", (budget,))
+        connection.execute("UPDATE pattern_entropy_history SET diversity_index = ?", (diversity,))
+        connection.commit()
+        connection.close()
+    else:
+        with store._connection() as conn:
+            conn.exec_driver_sql(f"UPDATE exploration_budget SET budget_value = {budget}")
+            conn.exec_driver_sql(
+                f"UPDATE pattern_entropy_history SET diversity_index = {diversity}"
+            )
+
+
+def test_text_in_the_budget_and_diversity_is_marked_not_fatal(
+    sqlite_store: GlobalLearningStore,
+) -> None:
+    """float('abc') used to fail store_overview, and so every poll's header."""
+    _overview_with(sqlite_store, "abc", "NaN")
+    overview = sqlite_store.store_overview()
+    assert (overview.budget, overview.budget_unvouched) == (None, "abc")
+    assert (overview.diversity, overview.diversity_unvouched) == (None, "NaN")
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_nan_and_infinity_in_the_budget_and_diversity_on_postgresql(
+    store: GlobalLearningStore,
+) -> None:
+    _overview_with(store, "'NaN'", "'-Infinity'")
+    overview = store.store_overview()
+    assert (overview.budget, overview.budget_unvouched) == (None, "NaN")
+    assert (overview.diversity, overview.diversity_unvouched) == (None, "-Inf")
+
+
+def test_plain_budget_and_diversity_are_vouched(store: GlobalLearningStore) -> None:
+    _overview_with(store, 0.25, 0.75)
+    overview = store.store_overview()
+    assert (overview.budget, overview.budget_unvouched) == (0.25, None)
+    assert (overview.diversity, overview.diversity_unvouched) == (0.75, None)
+
+
+def test_a_text_nan_effectiveness_in_the_record_and_beside_it(
+    sqlite_store: GlobalLearningStore,
+) -> None:
+    """``get_pattern_by_id`` returns Marianne's record, which clamps with min/max: a NaN
+    becomes 1.0 there exactly as in Marianne (models.py, PatternRecord.__post_init__), so the
+    drop-in keeps it; the doubt travels beside the record, as for the list's stand-in."""
+    ids = _store_with_scores(sqlite_store, {"text nan": "NaN"}, raw_sqlite=True)
+    record = sqlite_store.get_pattern_by_id(ids["text nan"])
+    assert record is not None
+    assert record.effectiveness_score == 1.0
+    assert dict(sqlite_store.unvouched_scores(ids["text nan"]))["effectiveness"] == "NaN"

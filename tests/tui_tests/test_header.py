@@ -136,3 +136,13 @@ async def test_header_in_the_app(tmp_path: Path, size: tuple[int, int]) -> None:
                 assert app.screen.query_one(StoreHeader).plain().split("\n")[1] == lines[1]
     finally:
         store.close()
+
+
+def test_a_budget_or_diversity_the_store_cannot_vouch_for_is_marked() -> None:
+    from dataclasses import replace
+
+    doubtful = replace(OVERVIEW, budget=None, budget_unvouched="abc\x1b[2J",
+                       diversity=None, diversity_unvouched="NaN")
+    text = render_header(HeaderState(doubtful, live=True), 118).plain
+    assert "budget ?abc" in text and "diversity ?NaN" in text
+    assert "\x1b" not in text

@@ -1,0 +1,193 @@
+"""PostgreSQL's change revision: what every write bumps, and what the change probe reads.
+
+A statement-level trigger on each of Marianne's tables (and the journal) runs
+``marianne_tui_bump_revision()`` after every writing statement. It
+
+* takes a *shared* transaction-level advisory lock (key: :data:`REVISION_LOCK_CLASS` and the
+  revision sequence's oid), held until the transaction ends;
+* calls ``nextval()`` on the sequence ``marianne_tui_revision_seq``;
+* sends ``NOTIFY marianne_tui_changes``, delivered at commit (``store.push``).
+
+None of that waits for anyone: shared advisory locks never conflict with each other and a
+sequence takes no row lock. (The first design updated one counter row instead: every
+writing transaction then held that row's lock from its first statement to its commit, so all
+writers were serialized on it, and a table lock queued behind one of them stalled the rest.)
+
+A sequence moves before the commit, though, and is never rolled back. A probe that read the
+new number while the transaction was still open, then read the screen's data (without that
+transaction's rows), would never read again. So the probe's state is the pair (sequence
+value, the transactions now holding the advisory lock), read in that order, each a
+statement of its own (:func:`read_revision`). A transaction that bumped the sequence is in
+the second half until its commit is visible (PostgreSQL releases locks after it marks the
+transaction committed), so its commit always changes the state: either it had not bumped
+when the number was read (the number moves later), or it is listed (the list shrinks later).
+A long open writer changes nothing until it ends, and a rolled-back one costs one refresh.
+
+The install (:func:`install_console_objects`, on every writable open; it also creates the
+operator journal, so that consoles opening a new store at once do not race) first asks the
+catalog what is missing and does nothing when all is in place: ``CREATE TRIGGER`` locks its
+table against writers, and running it for every table in one transaction on every open
+deadlocked with a conductor writing ``pattern_applications`` then ``patterns`` (the opener
+held ``patterns`` and waited for ``pattern_applications``). What is missing is created one
+table per transaction, so the installer never holds one table's lock while waiting for
+another's, under a session advisory lock so that two consoles opening at once do not race.
+A store made by the first design is upgraded in place: the function is replaced, the
+triggers (which call it by name) stay, the counter table is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, text
+
+from store import tables
+
+__all__ = [
+    "REVISION_FUNCTION",
+    "REVISION_LOCK_CLASS",
+    "REVISION_SEQUENCE",
+    "install_console_objects",
+    "read_revision",
+]
+
+REVISION_SEQUENCE = "marianne_tui_revision_seq"
+REVISION_FUNCTION = "marianne_tui_bump_revision"
+#: First key of the advisory lock every writing transaction holds ("mtui"); the second is
+#: the sequence's oid, so that stores in other schemas of the database are told apart.
+REVISION_LOCK_CLASS = 0x6D747569
+#: First key of the session lock that serializes installers (the second: the schema's oid).
+_INSTALL_LOCK_CLASS = REVISION_LOCK_CLASS + 1
+#: The counter table of the first design, dropped by the upgrade.
+_LEGACY_COUNTER = tables.store_revision.name
+
+# The lock comes before nextval(): a probe that sees the new number sees the holder too.
+_FUNCTION_BODY = f"""
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(
+        {REVISION_LOCK_CLASS}, '{REVISION_SEQUENCE}'::regclass::oid::integer);
+    PERFORM nextval('{REVISION_SEQUENCE}');
+    PERFORM pg_notify('marianne_tui_changes', '');
+    RETURN NULL;
+END;
+"""
+
+_SOURCE_QUERY = text(
+    "SELECT CAST(found.seq AS oid), "
+    "has_sequence_privilege(found.seq, 'SELECT'), "
+    f"to_regclass('{_LEGACY_COUNTER}') IS NOT NULL "
+    f"FROM (SELECT to_regclass('{REVISION_SEQUENCE}') AS seq) AS found"
+)
+_NUMBER_QUERY = text("SELECT pg_sequence_last_value(CAST(CAST(:seq AS oid) AS regclass))")
+_HOLDERS_QUERY = text(
+    "SELECT coalesce(string_agg(virtualtransaction, ' ' ORDER BY virtualtransaction), '') "
+    "FROM pg_locks WHERE locktype = 'advisory' "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND classid = CAST(:key AS oid) AND objid = CAST(:seq AS oid) AND objsubid = 2"
+)
+
+
+def read_revision(conn: Connection) -> tuple[Any, ...]:
+    """The store's revision state: it differs from any earlier one once a commit is visible.
+
+    Three sources, whichever the store has: the sequence and its lock holders (see the
+    module's docstring); the counter row of a store still on the first design (opened
+    read-only, so never upgraded); else the server's WAL position, which moves with every
+    commit of the whole server (extra refreshes at worst, never a missed one).
+    """
+    sequence, readable, legacy = conn.execute(_SOURCE_QUERY).one()
+    if sequence is not None and readable:
+        # Two statements, in this order (see the module's docstring).
+        number = conn.execute(_NUMBER_QUERY, {"seq": sequence}).scalar_one()
+        holders = conn.execute(
+            _HOLDERS_QUERY, {"key": REVISION_LOCK_CLASS, "seq": sequence}
+        ).scalar_one()
+        return ("sequence", int(sequence), number, holders)
+    if legacy:
+        counter = tables.store_revision
+        return ("counter", conn.execute(
+            select(counter.c.rev).where(counter.c.id == 1)
+        ).scalar_one_or_none())
+    return ("wal", conn.exec_driver_sql(
+        "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
+    ).scalar_one())
+
+
+def _trigger_name(table: str) -> str:
+    return f"marianne_tui_rev_{table}"
+
+
+def _missing(conn: Connection, table_names: Sequence[str]) -> dict[str, Any]:
+    """What the install would do; read from the catalog only, so it locks no table."""
+    has_journal, has_sequence, function_source, legacy = conn.execute(text(
+        f"SELECT to_regclass('{tables.operator_journal.name}') IS NOT NULL, "
+        f"to_regclass('{REVISION_SEQUENCE}') IS NOT NULL, "
+        f"(SELECT prosrc FROM pg_proc WHERE oid = to_regproc('{REVISION_FUNCTION}')), "
+        f"to_regclass('{_LEGACY_COUNTER}') IS NOT NULL"
+    )).one()
+    untriggered = conn.execute(
+        text(
+            "SELECT name FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS t(name, n) "
+            "WHERE NOT EXISTS (SELECT 1 FROM pg_trigger "
+            "WHERE tgrelid = to_regclass(t.name) AND tgname = 'marianne_tui_rev_' || t.name) "
+            "ORDER BY n"
+        ),
+        {"names": list(table_names)},
+    ).scalars().all()
+    return {
+        "journal": not has_journal,
+        "sequence": not has_sequence,
+        "function": function_source != _FUNCTION_BODY,
+        "tables": list(untriggered),
+        "legacy": bool(legacy),
+    }
+
+
+def install_console_objects(engine: Engine) -> None:
+    """Create the journal and (or upgrade to) the revision sequence, function and triggers,
+    whichever is missing; nothing at all when everything is in place."""
+    table_names = [table.name for table in (*tables.MARIANNE_TABLES, tables.operator_journal)]
+    with engine.connect() as conn:
+        needed = _missing(conn, table_names)
+        conn.rollback()
+        if not any(needed.values()):
+            return
+        # A session lock: it ends with the session, which is closed at the end whatever
+        # happens, so that a failed install never leaves it held in the pool.
+        conn.execute(text(
+            f"SELECT pg_advisory_lock({_INSTALL_LOCK_CLASS}, "
+            "CAST(CAST(to_regnamespace(current_schema()) AS oid) AS integer))"
+        ))
+        conn.commit()
+        try:
+            # Again under the lock: another console may have installed it meanwhile.
+            needed = _missing(conn, table_names)
+            conn.rollback()
+            if needed["journal"]:
+                tables.METADATA.create_all(conn, tables=[tables.operator_journal])
+                conn.commit()
+            if needed["sequence"]:
+                conn.exec_driver_sql(f"CREATE SEQUENCE IF NOT EXISTS {REVISION_SEQUENCE}")
+                conn.commit()
+            if needed["function"]:
+                # Takes no table lock; the triggers call the function by name.
+                conn.exec_driver_sql(
+                    f"CREATE OR REPLACE FUNCTION {REVISION_FUNCTION}() RETURNS trigger AS "
+                    f"$${_FUNCTION_BODY}$$ LANGUAGE plpgsql"
+                )
+                conn.commit()
+            for name in needed["tables"]:
+                # One table per transaction: see the module's docstring.
+                conn.exec_driver_sql(
+                    f"CREATE OR REPLACE TRIGGER {_trigger_name(name)} "
+                    f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {name} "
+                    f"FOR EACH STATEMENT EXECUTE FUNCTION {REVISION_FUNCTION}()"
+                )
+                conn.commit()
+            if needed["legacy"]:
+                # After the function: no writer updates the old counter any more.
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_LEGACY_COUNTER}")
+                conn.commit()
+        finally:
+            conn.invalidate()
