@@ -487,6 +487,8 @@ class _DriftState:
         self.windows: dict[int, dict[str | None, _Windows]] = {}
         self.counts: _Counts | None = None
         self.ranked: dict[tuple[Any, ...], _Ranked] = {}
+        #: the drift report's last page: (its windows, its row) by pattern id
+        self.page_rows: dict[tuple[Any, ...], dict[str | None, tuple[_Windows, DriftRow]]] = {}
 
     # The formulas are recomputed wherever they are needed (a few microseconds): keeping
     # their results between the report and the summaries cost more to look up and store
@@ -517,6 +519,7 @@ class _DriftState:
                                   self.epistemic(w, window_size, threshold))
 
     def clear(self) -> None:
+        self.page_rows.clear()
         self.windows.clear()
         self.counts = None
         self.ranked.clear()
@@ -1385,10 +1388,14 @@ class DriftMixin(GlobalLearningStoreBase):
 
         def row(pattern_id: str | None) -> DriftRow:
             w = state.windows[window_size][pattern_id]
+            kept = kept_rows.get(pattern_id)
+            if kept is not None and kept[0] is w:  # the same windows: the same row
+                shown_rows[pattern_id] = kept
+                return kept[1]
             effectiveness, epistemic = _report_results(
                 state, w, span, window_size, drift_threshold, epistemic_threshold
             )
-            return DriftRow(
+            built = DriftRow(
                 pattern_id=str(w.pattern_id),
                 pattern_name=str(w.name),
                 status=w.status or "pending",
@@ -1398,6 +1405,8 @@ class DriftMixin(GlobalLearningStoreBase):
                 epistemic=None if epistemic is None else _epistemic_metrics(
                     w, window_size, epistemic_threshold, epistemic),
             )
+            shown_rows[pattern_id] = (w, built)
+            return built
 
         with self._reading():
             state = self._kept(window_size)
@@ -1406,8 +1415,14 @@ class DriftMixin(GlobalLearningStoreBase):
                 build,
             ).ids
             start = max(0, offset)
+            # The rows of the last page are kept, so a refresh rebuilds only the rows
+            # whose windows changed.
+            page_key = (window_size, drift_threshold, epistemic_threshold)
+            kept_rows = state.page_rows.get(page_key, {})
+            shown_rows: dict[str | None, tuple[_Windows, DriftRow]] = {}
             page = [row(i) for i in (ranked[start:] if limit < 0
                                      else ranked[start:start + limit])]
+            state.page_rows = {page_key: shown_rows}
             matching = len(ranked)
             summary = self._effectiveness_summary_now()
             epistemic_summary = self._epistemic_summary_now()
@@ -1427,8 +1442,11 @@ class DriftMixin(GlobalLearningStoreBase):
         if not rows:
             return []
         p = _patterns.c
-        statement = select(p.id, p.quarantine_status, p.priority_score).where(
-            p.id.in_(bindparam("ids", expanding=True))
+        statement = self._built(
+            "current state",
+            lambda: select(p.id, p.quarantine_status, p.priority_score).where(
+                p.id.in_(bindparam("ids", expanding=True))
+            ),
         )
         current: dict[str, tuple[str | None, float | None]] = {}
         ids = [row.pattern_id for row in rows]
