@@ -17,8 +17,9 @@ The aggregates are **kept** between reads (``_DriftState``): when the change pro
 store moved, ``store.drift_cache.ChangeFeed`` names the patterns that got applications or
 were inserted, and only their aggregates are recomputed, with the windowed statement
 restricted to them; anything the feed cannot follow recomputes everything. What is derived
-from them (sorted scans, report rows, summaries, entropy) is kept too and updated pattern by
-pattern. Both paths feed the same pure formulas (``store.metrics``) and return the same
+from them (the rankings of the scans, the report and the summaries, as sort keys and pattern
+ids; the summaries' exact sums; the entropy's counts) is kept too and updated pattern by
+pattern. Records (``DriftMetrics``, ``DriftRow``) are built only for the rows a read returns. Both paths feed the same pure formulas (``store.metrics``) and return the same
 metrics; the tests check this pattern by pattern, and check the kept results against a
 fresh computation after every kind of write.
 
