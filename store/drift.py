@@ -19,7 +19,8 @@ were inserted, and only their aggregates are recomputed, with the windowed state
 restricted to them; anything the feed cannot follow recomputes everything. What is derived
 from them (the rankings of the scans, the report and the summaries, as sort keys and pattern
 ids; the summaries' exact sums; the entropy's counts) is kept too and updated pattern by
-pattern. Records (``DriftMetrics``, ``DriftRow``) are built only for the rows a read returns. Both paths feed the same pure formulas (``store.metrics``) and return the same
+pattern. Records (``DriftMetrics``, ``DriftRow``) are built only for the rows a read
+returns. Both paths feed the same pure formulas (``store.metrics``) and return the same
 metrics; the tests check this pattern by pattern, and check the kept results against a
 fresh computation after every kind of write.
 
@@ -323,7 +324,8 @@ _FIXED_ONE = 1 << 1074
 
 def _fixed(number: float) -> int:
     numerator, denominator = number.as_integer_ratio()
-    return numerator * (_FIXED_ONE // denominator)
+    # The denominator is a power of two (at most 2**1074): a shift, not a division.
+    return numerator << (1074 - denominator.bit_length() + 1)
 
 
 def _id_order(pattern_id: str | None) -> tuple[bool, str]:
@@ -488,21 +490,37 @@ class _DriftState:
         self.windows: dict[int, dict[str | None, _Windows]] = {}
         self.counts: _Counts | None = None
         self.ranked: dict[tuple[Any, ...], _Ranked] = {}
+        #: formula results of the read in progress (see ``_shared``)
+        self.read_results: dict[tuple[Any, ...], dict[str | None, tuple[_Windows, Any]]] = {}
         #: the drift report's last page: (its windows, its row) by pattern id
         self.page_rows: dict[tuple[Any, ...], dict[str | None, tuple[_Windows, DriftRow]]] = {}
 
-    # The formulas are recomputed wherever they are needed (a few microseconds): keeping
-    # their results between the report and the summaries cost more to look up and store
-    # than to recompute, and held several objects per pattern.
-    @staticmethod
+    # During one read (``DriftMixin._reading``) the windows do not change, so the rankings
+    # that read builds share each formula's result (the report and the summaries use the
+    # same W and thresholds by default). Nothing is kept past the read: keeping results
+    # between reads held several objects per pattern and cost more to look up than to redo.
     def effectiveness(
-        w: _Windows, window_size: int, threshold: float
+        self, w: _Windows, window_size: int, threshold: float
     ) -> EffectivenessDriftResult:
-        return _effectiveness_result(w, window_size, threshold)
+        return cast(EffectivenessDriftResult,
+                    self._shared(_effectiveness_result, w, window_size, threshold))
 
-    @staticmethod
-    def epistemic(w: _Windows, window_size: int, threshold: float) -> EpistemicDriftResult:
-        return _epistemic_result(w, window_size, threshold)
+    def epistemic(self, w: _Windows, window_size: int, threshold: float) -> EpistemicDriftResult:
+        return cast(EpistemicDriftResult,
+                    self._shared(_epistemic_result, w, window_size, threshold))
+
+    def _shared(self, formula: Callable[[_Windows, int, float], Any], w: _Windows,
+                window_size: int, threshold: float) -> Any:
+        key = (formula, window_size, threshold)
+        results = self.read_results.get(key)
+        if results is None:
+            results = self.read_results[key] = {}
+        found = results.get(w.pattern_id)
+        if found is not None and found[0] is w:
+            return found[1]
+        result = formula(w, window_size, threshold)
+        results[w.pattern_id] = (w, result)
+        return result
 
     def effectiveness_metrics(
         self, pattern_id: str | None, window_size: int, threshold: float
@@ -871,6 +889,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 state.depth -= 1
                 if not state.depth:
                     state.fresh = False
+                    state.read_results.clear()
 
     def _synced(self) -> _DriftState:
         """The kept state, brought up to date with the store (call with ``state.lock`` held).
