@@ -490,15 +490,17 @@ class _DriftState:
         self.windows: dict[int, dict[str | None, _Windows]] = {}
         self.counts: _Counts | None = None
         self.ranked: dict[tuple[Any, ...], _Ranked] = {}
-        #: formula results of the read in progress (see ``_shared``)
+        #: formula results of the read in progress, when it shares them (see ``_shared``)
+        self.sharing = False
         self.read_results: dict[tuple[Any, ...], dict[str | None, tuple[_Windows, Any]]] = {}
         #: the drift report's last page: (its windows, its row) by pattern id
         self.page_rows: dict[tuple[Any, ...], dict[str | None, tuple[_Windows, DriftRow]]] = {}
 
     # During one read (``DriftMixin._reading``) the windows do not change, so the rankings
-    # that read builds share each formula's result (the report and the summaries use the
-    # same W and thresholds by default). Nothing is kept past the read: keeping results
-    # between reads held several objects per pattern and cost more to look up than to redo.
+    # ``drift_report`` builds share each formula's result (the report and the summaries use
+    # the same W and thresholds by default); reads that build one ranking (``sharing`` off)
+    # just compute. Nothing is kept past the read: keeping results between reads held
+    # several objects per pattern and cost more to look up than to redo.
     def effectiveness(
         self, w: _Windows, window_size: int, threshold: float
     ) -> EffectivenessDriftResult:
@@ -511,6 +513,8 @@ class _DriftState:
 
     def _shared(self, formula: Callable[[_Windows, int, float], Any], w: _Windows,
                 window_size: int, threshold: float) -> Any:
+        if not self.sharing:
+            return formula(w, window_size, threshold)
         key = (formula, window_size, threshold)
         results = self.read_results.get(key)
         if results is None:
@@ -889,6 +893,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 state.depth -= 1
                 if not state.depth:
                     state.fresh = False
+                    state.sharing = False
                     state.read_results.clear()
 
     def _synced(self) -> _DriftState:
@@ -1430,6 +1435,7 @@ class DriftMixin(GlobalLearningStoreBase):
 
         with self._reading():
             state = self._kept(window_size)
+            state.sharing = True
             ranked = state.rank(
                 ("report", window_size, drift_threshold, epistemic_threshold, only_exceeding),
                 build,
