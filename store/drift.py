@@ -339,50 +339,53 @@ class _Ranked:
     ``build`` gives (sort key, numbers) for a pattern's windows, or None to leave it out;
     sort keys end with the pattern's id order, so they are unique. Only the keys and ids
     are kept: a read builds the records of the page it returns from the windows, so a
-    cold read makes one key per pattern and a record per returned row. A change to a few
-    patterns costs a few bisections instead of a new sort of every pattern. The sums of
-    each pattern's ``numbers`` are kept too, exactly (see ``_fixed``), so that they do not
-    depend on the order patterns came and went in.
+    cold read makes one key per pattern and a record per returned row. ``build`` is a
+    pure function of the windows, so a pattern's old entry is found again from its old
+    windows (nothing per pattern is kept beyond its key: at 100,000 patterns that is tens
+    of megabytes). A change to a few patterns costs a few bisections instead of a new sort
+    of every pattern. The sums of each pattern's ``numbers`` are kept too, exactly (see
+    ``_fixed``), so that they do not depend on the order patterns came and went in.
     """
 
-    def __init__(self, build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None]) -> None:
+    def __init__(
+        self,
+        build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None],
+        windows: dict[str | None, _Windows],
+    ) -> None:
         self.build = build
+        self.windows = windows  # the kept windows this ranks (updated in place)
         self.keys: list[Any] = []
         self.ids: list[str | None] = []
-        self.entry_of: dict[str | None, tuple[Any, tuple[float, ...]]] = {}
         self.totals: list[int] = []
         self.exact = True
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def fill(self, windows: Iterable[_Windows]) -> None:
+    def fill(self) -> None:
         built = []
-        entry_of = self.entry_of
-        for w in windows:
+        for w in self.windows.values():
             entry = self.build(w)
             if entry is not None:
                 built.append((entry[0], w.pattern_id))
-                entry_of[w.pattern_id] = entry
+                self._count(entry[1], 1)
         built.sort()  # the keys are unique, so the ids are never compared
         self.keys = [key for key, _ in built]
         self.ids = [pattern_id for _, pattern_id in built]
-        for _, numbers in entry_of.values():
-            self._count(numbers, 1)
 
-    def update(self, pattern_id: str | None, windows: _Windows | None) -> None:
-        old = self.entry_of.pop(pattern_id, None)
-        if old is not None:
-            index = bisect.bisect_left(self.keys, old[0])
+    def update(self, pattern_id: str | None, old: _Windows | None, new: _Windows | None) -> None:
+        """The pattern's windows went from ``old`` to ``new`` (None: it had or has none)."""
+        entry = self.build(old) if old is not None else None
+        if entry is not None:
+            index = bisect.bisect_left(self.keys, entry[0])
             del self.keys[index]
             del self.ids[index]
-            self._count(old[1], -1)
-        entry = self.build(windows) if windows is not None else None
+            self._count(entry[1], -1)
+        entry = self.build(new) if new is not None else None
         if entry is not None:
             index = bisect.bisect_left(self.keys, entry[0])
             self.keys.insert(index, entry[0])
             self.ids.insert(index, pattern_id)
-            self.entry_of[pattern_id] = entry
             self._count(entry[1], 1)
 
     def _count(self, numbers: tuple[float, ...], sign: int) -> None:
@@ -401,7 +404,8 @@ class _Ranked:
             return 0.0
         if self.exact:
             return self.totals[index] / _FIXED_ONE
-        return math.fsum(numbers[index] for _, numbers in self.entry_of.values())
+        built = (self.build(w) for w in self.windows.values())
+        return math.fsum(entry[1][index] for entry in built if entry is not None)
 
 
 def _counts_statement(*, restricted: bool) -> Select[Any]:
@@ -490,41 +494,22 @@ class _DriftState:
         self.windows: dict[int, dict[str | None, _Windows]] = {}
         self.counts: _Counts | None = None
         self.ranked: dict[tuple[Any, ...], _Ranked] = {}
-        #: formula results of the read in progress, when it shares them (see ``_shared``)
-        self.sharing = False
-        self.read_results: dict[tuple[Any, ...], dict[str | None, tuple[_Windows, Any]]] = {}
         #: the drift report's last page: (its windows, its row) by pattern id
         self.page_rows: dict[tuple[Any, ...], dict[str | None, tuple[_Windows, DriftRow]]] = {}
 
-    # During one read (``DriftMixin._reading``) the windows do not change, so the rankings
-    # ``drift_report`` builds share each formula's result (the report and the summaries use
-    # the same W and thresholds by default); reads that build one ranking (``sharing`` off)
-    # just compute. Nothing is kept past the read: keeping results between reads held
-    # several objects per pattern and cost more to look up than to redo.
+    # The formulas are recomputed wherever they are needed (a few microseconds each).
+    # Sharing their results between the report and the summaries, within a read or between
+    # reads, was measured slower and larger: at 100,000 patterns the held results added
+    # 40 MB of peak RSS and their allocations set off garbage collections of everything.
+    @staticmethod
     def effectiveness(
-        self, w: _Windows, window_size: int, threshold: float
+        w: _Windows, window_size: int, threshold: float
     ) -> EffectivenessDriftResult:
-        return cast(EffectivenessDriftResult,
-                    self._shared(_effectiveness_result, w, window_size, threshold))
+        return _effectiveness_result(w, window_size, threshold)
 
-    def epistemic(self, w: _Windows, window_size: int, threshold: float) -> EpistemicDriftResult:
-        return cast(EpistemicDriftResult,
-                    self._shared(_epistemic_result, w, window_size, threshold))
-
-    def _shared(self, formula: Callable[[_Windows, int, float], Any], w: _Windows,
-                window_size: int, threshold: float) -> Any:
-        if not self.sharing:
-            return formula(w, window_size, threshold)
-        key = (formula, window_size, threshold)
-        results = self.read_results.get(key)
-        if results is None:
-            results = self.read_results[key] = {}
-        found = results.get(w.pattern_id)
-        if found is not None and found[0] is w:
-            return found[1]
-        result = formula(w, window_size, threshold)
-        results[w.pattern_id] = (w, result)
-        return result
+    @staticmethod
+    def epistemic(w: _Windows, window_size: int, threshold: float) -> EpistemicDriftResult:
+        return _epistemic_result(w, window_size, threshold)
 
     def effectiveness_metrics(
         self, pattern_id: str | None, window_size: int, threshold: float
@@ -561,8 +546,8 @@ class _DriftState:
         """The ids ranked by ``build`` on the windows at W = ``key[1]``, kept (see _Ranked)."""
         ranked = self.ranked.get(key)
         if ranked is None:
-            ranked = _Ranked(build)
-            ranked.fill(self.windows[key[1]].values())
+            ranked = _Ranked(build, self.windows[key[1]])
+            ranked.fill()
             self.ranked[key] = ranked
         return ranked
 
@@ -893,8 +878,6 @@ class DriftMixin(GlobalLearningStoreBase):
                 state.depth -= 1
                 if not state.depth:
                     state.fresh = False
-                    state.sharing = False
-                    state.read_results.clear()
 
     def _synced(self) -> _DriftState:
         """The kept state, brought up to date with the store (call with ``state.lock`` held).
@@ -936,8 +919,7 @@ class DriftMixin(GlobalLearningStoreBase):
             if len(ordered) > max(1000, _INCREMENTAL_SHARE * len(windows)):
                 state.set_windows(window_size, self._all_windows(conn, window_size))
                 continue
-            for pattern_id in ordered:
-                windows.pop(pattern_id, None)
+            old = {pattern_id: windows.pop(pattern_id, None) for pattern_id in ordered}
             for w in self._scan_windows(
                 conn, window_size, effectiveness=True, epistemic=True, pattern_ids=ordered,
                 ordered=False,
@@ -946,7 +928,7 @@ class DriftMixin(GlobalLearningStoreBase):
             for key, ranked in state.ranked.items():
                 if key[1] == window_size:
                     for pattern_id in ordered:
-                        ranked.update(pattern_id, windows.get(pattern_id))
+                        ranked.update(pattern_id, old[pattern_id], windows.get(pattern_id))
         if state.counts is not None:
             counted = self._pattern_counts(conn, ordered)
             for pattern_id in ordered:
@@ -1119,7 +1101,7 @@ class DriftMixin(GlobalLearningStoreBase):
             result = state.effectiveness(w, window_size, drift_threshold)
             if not result.threshold_exceeded:
                 return None
-            return (-result.drift_magnitude, _id_order(w.pattern_id)), ()
+            return (-result.drift_magnitude, *_id_order(w.pattern_id)), ()
 
         with self._reading():
             state = self._kept(window_size)
@@ -1142,7 +1124,7 @@ class DriftMixin(GlobalLearningStoreBase):
             result = state.epistemic(w, window_size, drift_threshold)
             if not result.threshold_exceeded:
                 return None
-            return (-abs(result.belief_change), _id_order(w.pattern_id)), ()
+            return (-abs(result.belief_change), *_id_order(w.pattern_id)), ()
 
         with self._reading():
             state = self._kept(window_size)
@@ -1178,7 +1160,7 @@ class DriftMixin(GlobalLearningStoreBase):
             result = state.effectiveness(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
             # Marianne's max() keeps the first largest magnitude in pattern-id order.
             return (
-                (-result.drift_magnitude, _id_order(w.pattern_id)),
+                (-result.drift_magnitude, *_id_order(w.pattern_id)),
                 (result.drift_magnitude, 1.0 if result.threshold_exceeded else 0.0),
             )
 
@@ -1212,7 +1194,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 return None
             result = state.epistemic(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
             return (
-                (-abs(result.belief_change), _id_order(w.pattern_id)),
+                (-abs(result.belief_change), *_id_order(w.pattern_id)),
                 (result.belief_change, result.belief_entropy,
                  1.0 if result.threshold_exceeded else 0.0),
             )
@@ -1435,7 +1417,6 @@ class DriftMixin(GlobalLearningStoreBase):
 
         with self._reading():
             state = self._kept(window_size)
-            state.sharing = True
             ranked = state.rank(
                 ("report", window_size, drift_threshold, epistemic_threshold, only_exceeding),
                 build,
