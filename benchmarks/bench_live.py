@@ -28,8 +28,9 @@ Rows, for each backend:
 With ``--console``, the console itself on a copy of the SQLite file, in tmux at 120x40:
 time to the first painted Patterns page, then on each screen the CPU of the console process
 over ``--seconds`` while a writer records 1 and then 10 applications per second, the CPU
-and the bytes written to the terminal while nothing changes, and the peak RSS. The slowest
-frame while scrolling is measured by ``bench_ui.py``'s in-process harness, not here.
+and the bytes written to the terminal while nothing changes, and the peak RSS; then, in
+this process, the slowest frame while scrolling Patterns from top to bottom
+(``measure_scrolling``).
 
 All times are wall-clock milliseconds of one run (the machine's other load shows in them);
 nothing here asserts anything.
@@ -263,6 +264,74 @@ def measure_console(
     return rows
 
 
+def measure_scrolling(path: Path, pages: int = 5) -> list[tuple[str, str]]:
+    """The slowest frame while scrolling Patterns from the top row to the bottom one.
+
+    In this process, at 120x40: the cursor goes down every row of the first ``pages``
+    pages (``down`` to the page's end, then ``]`` and ``home`` on the next one), one key at
+    a time, each key waited for until the screen is idle. A frame is one compositor pass
+    of the screen (Textual's update timer: layout and the render of what changed); the
+    slowest one and the slowest key (press to painted) are reported.
+    """
+    import asyncio
+
+    from bench_ui import _until, timed
+
+    from marianne_tui.app import MarianneApp
+    from marianne_tui.screens.patterns import PAGE_SIZE, PatternsScreen
+
+    frames: list[float] = []  # frames of cursor moves
+    flips: list[float] = []  # frames of page flips (a new page of rows is laid out)
+    keys: list[float] = []
+    original = PatternsScreen._on_timer_update
+    # The screen's update timer binds the method when the screen is made: patch the class.
+    PatternsScreen._on_timer_update = timed(original, frames)  # type: ignore[method-assign]
+
+    async def scroll() -> None:
+        store = GlobalLearningStore(path, create=False)
+        try:
+            app = MarianneApp(store, refresh_seconds=3600)
+            applied: list[float] = []
+            app._apply = timed(app._apply, applied)  # type: ignore[method-assign]
+            async with app.run_test(size=(120, 40)) as pilot:
+                await _until(lambda: bool(applied), pilot, timeout=120)
+                await pilot.pause()
+                frames.clear()
+                for page in range(pages):
+                    if page:
+                        applied.clear()
+                        flipped = len(frames)
+                        await pilot.press("right_square_bracket")
+                        await _until(lambda: bool(applied), pilot, timeout=120)
+                        await pilot.press("home")
+                        await pilot.pause()
+                        flips.extend(frames[flipped:])
+                        del frames[flipped:]
+                    for _ in range(PAGE_SIZE - 1):
+                        started = time.perf_counter()
+                        await pilot.press("down")
+                        await pilot.pause()
+                        keys.append((time.perf_counter() - started) * 1000)
+        finally:
+            store.close()
+
+    try:
+        asyncio.run(scroll())
+    finally:
+        PatternsScreen._on_timer_update = original  # type: ignore[method-assign]
+    if not frames:
+        return [("Patterns scrolling", "no frame was painted")]
+    painted = sorted(frame for frame in frames if frame >= 0.1)  # a tick that drew
+    return [
+        (f"Patterns: slowest frame scrolling {pages} pages top to bottom",
+         f"{max(frames):.1f} ms on a row move (median of {len(painted)} painted "
+         f"{painted[len(painted) // 2] if painted else 0:.1f} ms); "
+         f"{max(flips, default=0):.1f} ms on a page flip"),
+        ("Patterns: slowest key while scrolling (press to idle, Pilot)",
+         f"{max(keys):.1f} ms (median {sorted(keys)[len(keys) // 2]:.1f} ms)"),
+    ]
+
+
 def _idle(tmux: Any, name: str, pid: int, seconds: float, folder: Path) -> tuple[float, int]:
     from bench_ui import _cpu_seconds
 
@@ -441,6 +510,7 @@ def main() -> int:
             shutil.copyfile(cached, console_copy)
             screens = tuple(name.strip() for name in options.screens.split(",") if name.strip())
             console = measure_console(console_copy, options.seconds, screens)
+            console += measure_scrolling(console_copy)
     print_table(sizes, backends, marianne, console)
     return 0
 

@@ -17,8 +17,10 @@ The aggregates are **kept** between reads (``_DriftState``): when the change pro
 store moved, ``store.drift_cache.ChangeFeed`` names the patterns that got applications or
 were inserted, and only their aggregates are recomputed, with the windowed statement
 restricted to them; anything the feed cannot follow recomputes everything. What is derived
-from them (sorted scans, report rows, summaries, entropy) is kept too and updated pattern by
-pattern. Both paths feed the same pure formulas (``store.metrics``) and return the same
+from them (the rankings of the scans, the report and the summaries, as sort keys and pattern
+ids; the summaries' exact sums; the entropy's counts) is kept too and updated pattern by
+pattern. Records (``DriftMetrics``, ``DriftRow``) are built only for the rows a read
+returns. Both paths feed the same pure formulas (``store.metrics``) and return the same
 metrics; the tests check this pattern by pattern, and check the kept results against a
 fresh computation after every kind of write.
 
@@ -48,8 +50,8 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any, Generic, Literal, TypeVar, cast
+from dataclasses import replace
+from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -73,7 +75,9 @@ from store import tables
 from store.base import GlobalLearningStoreBase, with_limit
 from store.drift_cache import ChangeFeed
 from store.metrics import (
+    EffectivenessDriftResult,
     EntropySummary,
+    EpistemicDriftResult,
     effectiveness_drift,
     entropy_from_totals,
     epistemic_drift,
@@ -114,19 +118,17 @@ def _check_window(window_size: int) -> None:
         raise ValueError(f"window_size must be >= 0, not {window_size}")
 
 
-@dataclass(frozen=True)
-class _Windows:
-    """Window aggregates of one pattern id, as the windowed statement returns them.
+class _Windows(NamedTuple):
+    """Window aggregates of one pattern id, as the windowed statements return them.
 
     ``name`` is None when no ``patterns`` row has this id (an orphaned application).
     The ``eff_*`` fields cover the newest 2W applications, the ``epi_*`` fields the newest
-    2W applications that have a grounding value.
+    2W applications that have a grounding value. A named tuple, in the column order of
+    the statements, so that a result row becomes one with a single tuple copy (tens of
+    thousands of them are made on a cold read).
     """
 
     pattern_id: str | None
-    name: str | None
-    status: str | None
-    priority: float | None
     eff_rows: int = 0
     recent_successes: int = 0
     older_successes: int = 0
@@ -136,6 +138,9 @@ class _Windows:
     recent_grounding: float = 0.0
     older_grounding: float = 0.0
     grounding_squares: float = 0.0
+    name: str | None = None
+    status: str | None = None
+    priority: float | None = None
 
     @property
     def known(self) -> bool:
@@ -175,16 +180,25 @@ def _with_pattern_columns(windows: Any) -> Select[Any]:
     ).select_from(windows.outerjoin(_patterns, p.id == windows.c.pattern_id))
 
 
-def _windows_from_row(row: Any) -> _Windows:
-    fields = _Windows.__dataclass_fields__
-    return _Windows(**{key: value for key, value in row.items() if key in fields})
+def _windows_from_result(result: Any) -> Iterator[_Windows]:
+    """The result rows of a windowed statement as ``_Windows``.
+
+    A statement of both kinds has exactly the named tuple's columns, so each row is
+    copied as it is; the others (one kind only) are matched by column name.
+    """
+    if tuple(result.keys()) == _Windows._fields:
+        return map(_Windows._make, result)
+    fields = set(_Windows._fields)
+    return (
+        _Windows(**{key: value for key, value in row.items() if key in fields})
+        for row in result.mappings()
+    )
 
 
-def _effectiveness_metrics(
+def _effectiveness_result(
     windows: _Windows, window_size: int, drift_threshold: float
-) -> DriftMetrics:
-    assert windows.name is not None
-    result = effectiveness_drift(
+) -> EffectivenessDriftResult:
+    return effectiveness_drift(
         windows.recent_successes,
         windows.older_successes,
         windows.grounding_sum,
@@ -192,6 +206,30 @@ def _effectiveness_metrics(
         window_size,
         drift_threshold,
     )
+
+
+def _epistemic_result(
+    windows: _Windows, window_size: int, drift_threshold: float
+) -> EpistemicDriftResult:
+    return epistemic_drift(
+        windows.recent_grounding,
+        windows.older_grounding,
+        windows.grounding_squares,
+        window_size,
+        drift_threshold,
+    )
+
+
+def _effectiveness_metrics(
+    windows: _Windows,
+    window_size: int,
+    drift_threshold: float,
+    result: EffectivenessDriftResult | None = None,
+) -> DriftMetrics:
+    """The returned record of one pattern's effectiveness drift (``result``: already known)."""
+    assert windows.name is not None
+    if result is None:
+        result = _effectiveness_result(windows, window_size, drift_threshold)
     return DriftMetrics(
         pattern_id=windows.pattern_id,  # type: ignore[arg-type]  # never None once known
         pattern_name=windows.name,
@@ -207,16 +245,14 @@ def _effectiveness_metrics(
 
 
 def _epistemic_metrics(
-    windows: _Windows, window_size: int, drift_threshold: float
+    windows: _Windows,
+    window_size: int,
+    drift_threshold: float,
+    result: EpistemicDriftResult | None = None,
 ) -> EpistemicDriftMetrics:
     assert windows.name is not None
-    result = epistemic_drift(
-        windows.recent_grounding,
-        windows.older_grounding,
-        windows.grounding_squares,
-        window_size,
-        drift_threshold,
-    )
+    if result is None:
+        result = _epistemic_result(windows, window_size, drift_threshold)
     return EpistemicDriftMetrics(
         pattern_id=windows.pattern_id,  # type: ignore[arg-type]  # never None once known
         pattern_name=windows.name,
@@ -243,52 +279,41 @@ def _shown_priority(priority: float | None) -> float:
     return max(0.0, priority) if priority is not None else 0.0
 
 
-def _report_row(
+def _report_results(
     state: _DriftState,
     w: _Windows,
     span: int,
     window_size: int,
     drift_threshold: float,
     epistemic_threshold: float,
-    only_exceeding: bool,
-) -> DriftRow | None:
-    """One pattern's row of the drift report; None when it is not in the report."""
-    if not w.known:
-        return None
+) -> tuple[EffectivenessDriftResult | None, EpistemicDriftResult | None]:
+    """Both drifts of one pattern's report row (None: not enough applications for it)."""
     effectiveness = (
         state.effectiveness(w, window_size, drift_threshold) if w.eff_rows >= span else None
     )
     epistemic = (
         state.epistemic(w, window_size, epistemic_threshold) if w.epi_rows >= span else None
     )
-    exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
-        epistemic is not None and epistemic.threshold_exceeded
-    )
-    if only_exceeding and not exceeded:
-        return None
-    return DriftRow(
-        pattern_id=str(w.pattern_id),
-        pattern_name=str(w.name),
-        status=w.status or "pending",
-        priority=_shown_priority(w.priority),
-        effectiveness=effectiveness,
-        epistemic=epistemic,
-    )
+    return effectiveness, epistemic
 
 
-def _row_sort_key(row: DriftRow) -> tuple[float, float, str]:
+def _report_key(
+    effectiveness: EffectivenessDriftResult | None,
+    epistemic: EpistemicDriftResult | None,
+    pattern_id: str,
+) -> tuple[float, float, str]:
     """Larger exceeded magnitude first; rows exceeding nothing after, by larger magnitude."""
     exceeded = [-1.0]
     magnitudes = [0.0]
-    if row.effectiveness is not None:
-        magnitudes.append(row.effectiveness.drift_magnitude)
-        if row.effectiveness.threshold_exceeded:
-            exceeded.append(row.effectiveness.drift_magnitude)
-    if row.epistemic is not None:
-        magnitudes.append(abs(row.epistemic.belief_change))
-        if row.epistemic.threshold_exceeded:
-            exceeded.append(abs(row.epistemic.belief_change))
-    return (-max(exceeded), -max(magnitudes), row.pattern_id)
+    if effectiveness is not None:
+        magnitudes.append(effectiveness.drift_magnitude)
+        if effectiveness.threshold_exceeded:
+            exceeded.append(effectiveness.drift_magnitude)
+    if epistemic is not None:
+        magnitudes.append(abs(epistemic.belief_change))
+        if epistemic.threshold_exceeded:
+            exceeded.append(abs(epistemic.belief_change))
+    return (-max(exceeded), -max(magnitudes), pattern_id)
 
 
 #: Every finite float is a whole multiple of 2**-1074, so sums of floats scaled by this are
@@ -299,7 +324,8 @@ _FIXED_ONE = 1 << 1074
 
 def _fixed(number: float) -> int:
     numerator, denominator = number.as_integer_ratio()
-    return numerator * (_FIXED_ONE // denominator)
+    # The denominator is a power of two (at most 2**1074): a shift, not a division.
+    return numerator << (1074 - denominator.bit_length() + 1)
 
 
 def _id_order(pattern_id: str | None) -> tuple[bool, str]:
@@ -307,61 +333,64 @@ def _id_order(pattern_id: str | None) -> tuple[bool, str]:
     return (pattern_id is not None, pattern_id or "")
 
 
-class _Ranked(Generic[_T]):
-    """Values derived from each pattern's windows, kept sorted by a key as windows change.
+class _Ranked:
+    """Pattern ids kept sorted by a key derived from their windows, as windows change.
 
-    ``build`` gives (sort key, value) for a pattern's windows, or None to leave it out; sort
-    keys end with the pattern's id order, so they are unique. A change to a few patterns
-    costs a few bisections instead of a new sort of every pattern. With ``measure``, the
-    sums of the numbers it picks from each value are kept too, exactly (see ``_fixed``), so
-    that they do not depend on the order values came and went in.
+    ``build`` gives (sort key, numbers) for a pattern's windows, or None to leave it out;
+    sort keys end with the pattern's id order, so they are unique. Only the keys and ids
+    are kept: a read builds the records of the page it returns from the windows, so a
+    cold read makes one key per pattern and a record per returned row. ``build`` is a
+    pure function of the windows, so a pattern's old entry is found again from its old
+    windows (nothing per pattern is kept beyond its key: at 100,000 patterns that is tens
+    of megabytes). A change to a few patterns costs a few bisections instead of a new sort
+    of every pattern. The sums of each pattern's ``numbers`` are kept too, exactly (see
+    ``_fixed``), so that they do not depend on the order patterns came and went in.
     """
 
     def __init__(
         self,
-        build: Callable[[_Windows], tuple[Any, _T] | None],
-        measure: Callable[[_T], tuple[float, ...]] | None = None,
+        build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None],
+        windows: dict[str | None, _Windows],
     ) -> None:
         self.build = build
-        self.measure = measure
+        self.windows = windows  # the kept windows this ranks (updated in place)
         self.keys: list[Any] = []
-        self.values: list[_T] = []
-        self.key_of: dict[str | None, Any] = {}
+        self.ids: list[str | None] = []
         self.totals: list[int] = []
         self.exact = True
 
-    def fill(self, windows: Iterable[_Windows]) -> None:
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def fill(self) -> None:
         built = []
-        for w in windows:
+        for w in self.windows.values():
             entry = self.build(w)
             if entry is not None:
-                built.append(entry)
-                self.key_of[w.pattern_id] = entry[0]
-        built.sort(key=lambda entry: entry[0])
+                built.append((entry[0], w.pattern_id))
+                self._count(entry[1], 1)
+        built.sort()  # the keys are unique, so the ids are never compared
         self.keys = [key for key, _ in built]
-        self.values = [value for _, value in built]
-        for value in self.values:
-            self._count(value, 1)
+        self.ids = [pattern_id for _, pattern_id in built]
 
-    def update(self, pattern_id: str | None, windows: _Windows | None) -> None:
-        old = self.key_of.pop(pattern_id, None)
-        if old is not None:
-            index = bisect.bisect_left(self.keys, old)
-            del self.keys[index]
-            self._count(self.values.pop(index), -1)
-        entry = self.build(windows) if windows is not None else None
+    def update(self, pattern_id: str | None, old: _Windows | None, new: _Windows | None) -> None:
+        """The pattern's windows went from ``old`` to ``new`` (None: it had or has none)."""
+        entry = self.build(old) if old is not None else None
         if entry is not None:
-            key, value = entry
-            index = bisect.bisect_left(self.keys, key)
-            self.keys.insert(index, key)
-            self.values.insert(index, value)
-            self.key_of[pattern_id] = key
-            self._count(value, 1)
+            index = bisect.bisect_left(self.keys, entry[0])
+            del self.keys[index]
+            del self.ids[index]
+            self._count(entry[1], -1)
+        entry = self.build(new) if new is not None else None
+        if entry is not None:
+            index = bisect.bisect_left(self.keys, entry[0])
+            self.keys.insert(index, entry[0])
+            self.ids.insert(index, pattern_id)
+            self._count(entry[1], 1)
 
-    def _count(self, value: _T, sign: int) -> None:
-        if self.measure is None or not self.exact:
+    def _count(self, numbers: tuple[float, ...], sign: int) -> None:
+        if not numbers or not self.exact:
             return
-        numbers = self.measure(value)
         if not self.totals:
             self.totals = [0] * len(numbers)
         try:
@@ -371,12 +400,12 @@ class _Ranked(Generic[_T]):
             self.exact = False
 
     def total(self, index: int) -> float:
-        if not self.values:
+        if not self.ids:
             return 0.0
         if self.exact:
             return self.totals[index] / _FIXED_ONE
-        assert self.measure is not None
-        return math.fsum(self.measure(value)[index] for value in self.values)
+        built = (self.build(w) for w in self.windows.values())
+        return math.fsum(entry[1][index] for entry in built if entry is not None)
 
 
 def _counts_statement(*, restricted: bool) -> Select[Any]:
@@ -464,35 +493,41 @@ class _DriftState:
         self.total_patterns = 0
         self.windows: dict[int, dict[str | None, _Windows]] = {}
         self.counts: _Counts | None = None
-        self.ranked: dict[tuple[Any, ...], _Ranked[Any]] = {}
-        #: metrics by (formula, windows, W, threshold): the report and the summaries share
-        self.computed: dict[tuple[Any, ...], Any] = {}
+        self.ranked: dict[tuple[Any, ...], _Ranked] = {}
+        #: the drift report's last page: (its windows, its row) by pattern id
+        self.page_rows: dict[tuple[Any, ...], dict[str | None, tuple[_Windows, DriftRow]]] = {}
 
-    def effectiveness(self, w: _Windows, window_size: int, threshold: float) -> DriftMetrics:
-        """Effectiveness drift of one pattern's windows, computed once for every read."""
-        return cast(DriftMetrics, self._metrics(_effectiveness_metrics, w, window_size,
-                                                threshold))
+    # The formulas are recomputed wherever they are needed (a few microseconds each).
+    # Sharing their results between the report and the summaries, within a read or between
+    # reads, was measured slower and larger: at 100,000 patterns the held results added
+    # 40 MB of peak RSS and their allocations set off garbage collections of everything.
+    @staticmethod
+    def effectiveness(
+        w: _Windows, window_size: int, threshold: float
+    ) -> EffectivenessDriftResult:
+        return _effectiveness_result(w, window_size, threshold)
 
-    def epistemic(
-        self, w: _Windows, window_size: int, threshold: float
+    @staticmethod
+    def epistemic(w: _Windows, window_size: int, threshold: float) -> EpistemicDriftResult:
+        return _epistemic_result(w, window_size, threshold)
+
+    def effectiveness_metrics(
+        self, pattern_id: str | None, window_size: int, threshold: float
+    ) -> DriftMetrics:
+        """The record returned for one pattern (built only for the rows a read returns)."""
+        w = self.windows[window_size][pattern_id]
+        return _effectiveness_metrics(w, window_size, threshold,
+                                      self.effectiveness(w, window_size, threshold))
+
+    def epistemic_metrics(
+        self, pattern_id: str | None, window_size: int, threshold: float
     ) -> EpistemicDriftMetrics:
-        return cast(EpistemicDriftMetrics, self._metrics(_epistemic_metrics, w, window_size,
-                                                         threshold))
-
-    def _metrics(self, compute: Callable[[_Windows, int, float], Any], w: _Windows,
-                 window_size: int, threshold: float) -> Any:
-        # Keyed by the windows object's identity (hashing its fields costs more than the
-        # lookup saves); the entry holds the object, so the identity cannot be reused.
-        key = (compute, id(w), window_size, threshold)
-        found = self.computed.get(key)
-        if found is None or found[0] is not w:
-            if len(self.computed) > _METRICS_KEPT:
-                self.computed.clear()  # windows replaced since: start over
-            found = self.computed[key] = (w, compute(w, window_size, threshold))
-        return found[1]
+        w = self.windows[window_size][pattern_id]
+        return _epistemic_metrics(w, window_size, threshold,
+                                  self.epistemic(w, window_size, threshold))
 
     def clear(self) -> None:
-        self.computed.clear()
+        self.page_rows.clear()
         self.windows.clear()
         self.counts = None
         self.ranked.clear()
@@ -506,21 +541,18 @@ class _DriftState:
     def rank(
         self,
         key: tuple[Any, ...],
-        build: Callable[[_Windows], tuple[Any, _T] | None],
-        measure: Callable[[_T], tuple[float, ...]] | None = None,
-    ) -> _Ranked[_T]:
-        """What ``build`` derives from the windows at W = ``key[1]``, kept (see _Ranked)."""
+        build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None],
+    ) -> _Ranked:
+        """The ids ranked by ``build`` on the windows at W = ``key[1]``, kept (see _Ranked)."""
         ranked = self.ranked.get(key)
         if ranked is None:
-            ranked = _Ranked(build, measure)
-            ranked.fill(self.windows[key[1]].values())
+            ranked = _Ranked(build, self.windows[key[1]])
+            ranked.fill()
             self.ranked[key] = ranked
-        return cast(_Ranked[_T], ranked)
+        return ranked
 
 
 _STATE_LOCK = threading.Lock()
-#: Metrics kept for sharing between reads (a few per pattern).
-_METRICS_KEPT = 500_000
 #: Window sizes kept at once; another one is computed afresh.
 _WINDOW_SIZES_KEPT = 4
 #: Above this share of the cached patterns changed, recomputing everything is cheaper.
@@ -736,11 +768,13 @@ class DriftMixin(GlobalLearningStoreBase):
         effectiveness: bool = False,
         epistemic: bool = False,
         pattern_ids: Sequence[str | None] | None = None,
+        ordered: bool = True,
     ) -> list[_Windows]:
         """Window aggregates of every qualifying pattern id, in Marianne's GROUP BY order.
 
         With ``pattern_ids``, only those ids are looked at (a NULL id cannot be bound, and
-        its applications are never "changed": they belong to no pattern).
+        its applications are never "changed": they belong to no pattern). ``ordered=False``
+        leaves them in the order the statement gave (for a dict, where order is not used).
         """
         if window_size == 0:
             return self._zero_windows(conn, grounded_only=not effectiveness)
@@ -755,11 +789,10 @@ class DriftMixin(GlobalLearningStoreBase):
                 ),
             )
             for start in range(0, len(ids), _IDS_PER_STATEMENT):
-                rows = conn.execute(
-                    statement, {"ids": ids[start:start + _IDS_PER_STATEMENT]}
-                ).mappings()
-                found.extend(_windows_from_row(row) for row in rows)
-            return _by_pattern_id(found)
+                found.extend(_windows_from_result(
+                    conn.execute(statement, {"ids": ids[start:start + _IDS_PER_STATEMENT]})
+                ))
+            return _by_pattern_id(found) if ordered else found
         # PostgreSQL plans the windowed statement onto the index by itself (an ordered
         # index scan feeding the window, no sort); the per-pattern subqueries are for SQLite.
         if not self.is_postgresql and self._has_drift_index(conn):
@@ -770,7 +803,8 @@ class DriftMixin(GlobalLearningStoreBase):
             statement = self._window_statement(
                 window_size, effectiveness=effectiveness, epistemic=epistemic
             )
-        return _by_pattern_id(_windows_from_row(row) for row in conn.execute(statement).mappings())
+        windows = _windows_from_result(conn.execute(statement))
+        return _by_pattern_id(windows) if ordered else list(windows)
 
     def _zero_windows(self, conn: Connection, *, grounded_only: bool) -> list[_Windows]:
         """W = 0: Marianne's ``HAVING count >= 0`` keeps every id that has an application.
@@ -885,23 +919,25 @@ class DriftMixin(GlobalLearningStoreBase):
             if len(ordered) > max(1000, _INCREMENTAL_SHARE * len(windows)):
                 state.set_windows(window_size, self._all_windows(conn, window_size))
                 continue
-            for pattern_id in ordered:
-                windows.pop(pattern_id, None)
+            old = {pattern_id: windows.pop(pattern_id, None) for pattern_id in ordered}
             for w in self._scan_windows(
-                conn, window_size, effectiveness=True, epistemic=True, pattern_ids=ordered
+                conn, window_size, effectiveness=True, epistemic=True, pattern_ids=ordered,
+                ordered=False,
             ):
                 windows[w.pattern_id] = w
             for key, ranked in state.ranked.items():
                 if key[1] == window_size:
                     for pattern_id in ordered:
-                        ranked.update(pattern_id, windows.get(pattern_id))
+                        ranked.update(pattern_id, old[pattern_id], windows.get(pattern_id))
         if state.counts is not None:
             counted = self._pattern_counts(conn, ordered)
             for pattern_id in ordered:
                 state.counts.set(pattern_id, counted.get(pattern_id))
 
     def _all_windows(self, conn: Connection, window_size: int) -> dict[str | None, _Windows]:
-        windows = self._scan_windows(conn, window_size, effectiveness=True, epistemic=True)
+        windows = self._scan_windows(
+            conn, window_size, effectiveness=True, epistemic=True, ordered=False
+        )
         return {w.pattern_id: w for w in windows}
 
     def _kept(self, window_size: int) -> _DriftState:
@@ -1046,50 +1082,55 @@ class DriftMixin(GlobalLearningStoreBase):
     # -- 8.3 scans and summaries ----------------------------------------------------------
 
     def _effectiveness_ranked(
-        self, drift_threshold: float, window_size: int, *, drifting: bool
+        self, drift_threshold: float, window_size: int, *, drifting: bool,
+        limit: int | None = None,
     ) -> list[DriftMetrics]:
         """Effectiveness drift of known patterns with 2W applications (kept, see ``_synced``).
 
         In pattern-id order, or with ``drifting`` only those exceeding the threshold,
-        largest magnitude first (ties in pattern-id order, as Marianne's stable sort).
+        largest magnitude first (ties in pattern-id order, as Marianne's stable sort);
+        ``limit`` slices the ranking as ``[:limit]`` before any record is built.
         """
         span = 2 * window_size
 
-        def build(w: _Windows) -> tuple[Any, DriftMetrics] | None:
+        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
             if not w.known or w.eff_rows < span:
                 return None
-            metrics = state.effectiveness(w, window_size, drift_threshold)
             if not drifting:
-                return _id_order(w.pattern_id), metrics
-            if not metrics.threshold_exceeded:
+                return _id_order(w.pattern_id), ()
+            result = state.effectiveness(w, window_size, drift_threshold)
+            if not result.threshold_exceeded:
                 return None
-            return (-metrics.drift_magnitude, _id_order(w.pattern_id)), metrics
+            return (-result.drift_magnitude, *_id_order(w.pattern_id)), ()
 
         with self._reading():
             state = self._kept(window_size)
-            return list(state.rank(("effectiveness", window_size, drift_threshold, drifting),
-                                   build).values)
+            ranked = state.rank(("effectiveness", window_size, drift_threshold, drifting), build)
+            ids = ranked.ids if limit is None else ranked.ids[:limit]
+            return [state.effectiveness_metrics(i, window_size, drift_threshold) for i in ids]
 
     def _epistemic_ranked(
-        self, drift_threshold: float, window_size: int, *, drifting: bool
+        self, drift_threshold: float, window_size: int, *, drifting: bool,
+        limit: int | None = None,
     ) -> list[EpistemicDriftMetrics]:
         """Epistemic drift of known patterns with 2W grounded applications (as above)."""
         span = 2 * window_size
 
-        def build(w: _Windows) -> tuple[Any, EpistemicDriftMetrics] | None:
+        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
             if not w.known or w.epi_rows < span:
                 return None
-            metrics = state.epistemic(w, window_size, drift_threshold)
             if not drifting:
-                return _id_order(w.pattern_id), metrics
-            if not metrics.threshold_exceeded:
+                return _id_order(w.pattern_id), ()
+            result = state.epistemic(w, window_size, drift_threshold)
+            if not result.threshold_exceeded:
                 return None
-            return (-abs(metrics.belief_change), _id_order(w.pattern_id)), metrics
+            return (-abs(result.belief_change), *_id_order(w.pattern_id)), ()
 
         with self._reading():
             state = self._kept(window_size)
-            return list(state.rank(("epistemic", window_size, drift_threshold, drifting),
-                                   build).values)
+            ranked = state.rank(("epistemic", window_size, drift_threshold, drifting), build)
+            ids = ranked.ids if limit is None else ranked.ids[:limit]
+            return [state.epistemic_metrics(i, window_size, drift_threshold) for i in ids]
 
     def _effectiveness_scan(
         self, drift_threshold: float, window_size: int
@@ -1113,20 +1154,20 @@ class DriftMixin(GlobalLearningStoreBase):
         """``get_pattern_drift_summary`` from kept drift, ranked by magnitude, with sums."""
         span = 2 * SUMMARY_WINDOW
 
-        def build(w: _Windows) -> tuple[Any, DriftMetrics] | None:
+        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
             if not w.known or w.eff_rows < span:
                 return None
-            metrics = state.effectiveness(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
+            result = state.effectiveness(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
             # Marianne's max() keeps the first largest magnitude in pattern-id order.
-            return (-metrics.drift_magnitude, _id_order(w.pattern_id)), metrics
-
-        def measure(m: DriftMetrics) -> tuple[float, ...]:
-            return (m.drift_magnitude, 1.0 if m.threshold_exceeded else 0.0)
+            return (
+                (-result.drift_magnitude, *_id_order(w.pattern_id)),
+                (result.drift_magnitude, 1.0 if result.threshold_exceeded else 0.0),
+            )
 
         with self._reading():
             state = self._kept(SUMMARY_WINDOW)
-            ranked = state.rank(("effectiveness summary", SUMMARY_WINDOW), build, measure)
-            analyzed = len(ranked.values)
+            ranked = state.rank(("effectiveness summary", SUMMARY_WINDOW), build)
+            analyzed = len(ranked)
             if not analyzed:
                 # Marianne reports the number of qualifying ids here, orphans included.
                 return {
@@ -1141,26 +1182,27 @@ class DriftMixin(GlobalLearningStoreBase):
                 "patterns_analyzed": analyzed,
                 "patterns_drifting": round(ranked.total(1)),
                 "avg_drift_magnitude": ranked.total(0) / analyzed,
-                "most_drifted": ranked.values[0].pattern_id,
+                "most_drifted": ranked.ids[0],
             }
 
     def _epistemic_summary_now(self) -> dict[str, Any]:
         """``get_epistemic_drift_summary`` from kept drift, ranked by |change|, with sums."""
         span = 2 * SUMMARY_WINDOW
 
-        def build(w: _Windows) -> tuple[Any, EpistemicDriftMetrics] | None:
+        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
             if not w.known or w.epi_rows < span:
                 return None
-            metrics = state.epistemic(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
-            return (-abs(metrics.belief_change), _id_order(w.pattern_id)), metrics
-
-        def measure(m: EpistemicDriftMetrics) -> tuple[float, ...]:
-            return (m.belief_change, m.belief_entropy, 1.0 if m.threshold_exceeded else 0.0)
+            result = state.epistemic(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
+            return (
+                (-abs(result.belief_change), *_id_order(w.pattern_id)),
+                (result.belief_change, result.belief_entropy,
+                 1.0 if result.threshold_exceeded else 0.0),
+            )
 
         with self._reading():
             state = self._kept(SUMMARY_WINDOW)
-            ranked = state.rank(("epistemic summary", SUMMARY_WINDOW), build, measure)
-            analyzed = len(ranked.values)
+            ranked = state.rank(("epistemic summary", SUMMARY_WINDOW), build)
+            analyzed = len(ranked)
             if not analyzed:
                 return {
                     "total_patterns": state.total_patterns,
@@ -1176,7 +1218,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 "patterns_with_epistemic_drift": round(ranked.total(2)),
                 "avg_belief_change": ranked.total(0) / analyzed,
                 "avg_belief_entropy": ranked.total(1) / analyzed,
-                "most_unstable": ranked.values[0].pattern_id,
+                "most_unstable": ranked.ids[0],
             }
 
     def get_drifting_patterns(
@@ -1196,7 +1238,8 @@ class DriftMixin(GlobalLearningStoreBase):
                         if m.threshold_exceeded]
             drifting.sort(key=lambda m: m.drift_magnitude, reverse=True)
             return drifting[:limit]
-        return self._effectiveness_ranked(drift_threshold, window_size, drifting=True)[:limit]
+        return self._effectiveness_ranked(drift_threshold, window_size, drifting=True,
+                                          limit=limit)
 
     def get_pattern_drift_summary(self) -> dict[str, Any]:
         """Effectiveness drift over all patterns with 10+ applications (W=5, threshold 0.2).
@@ -1222,7 +1265,8 @@ class DriftMixin(GlobalLearningStoreBase):
             drifting = [m for m in metrics if m.threshold_exceeded]
             drifting.sort(key=lambda m: abs(m.belief_change), reverse=True)
             return drifting[:limit]
-        return self._epistemic_ranked(drift_threshold, window_size, drifting=True)[:limit]
+        return self._epistemic_ranked(drift_threshold, window_size, drifting=True,
+                                      limit=limit)
 
     def get_epistemic_drift_summary(self) -> dict[str, Any]:
         """Epistemic drift over all patterns with 10+ grounded applications (W=5, 0.15).
@@ -1336,19 +1380,56 @@ class DriftMixin(GlobalLearningStoreBase):
             raise ValueError(f"window_size must be >= 1, not {window_size}")
         span = 2 * window_size
 
-        def build(w: _Windows) -> tuple[Any, DriftRow] | None:
-            row = _report_row(state, w, span, window_size, drift_threshold,
-                              epistemic_threshold, only_exceeding)
-            return None if row is None else (_row_sort_key(row), row)
+        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
+            if not w.known:
+                return None
+            effectiveness, epistemic = _report_results(
+                state, w, span, window_size, drift_threshold, epistemic_threshold
+            )
+            exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
+                epistemic is not None and epistemic.threshold_exceeded
+            )
+            if only_exceeding and not exceeded:
+                return None
+            return _report_key(effectiveness, epistemic, str(w.pattern_id)), ()
+
+        def row(pattern_id: str | None) -> DriftRow:
+            w = state.windows[window_size][pattern_id]
+            kept = kept_rows.get(pattern_id)
+            if kept is not None and kept[0] is w:  # the same windows: the same row
+                shown_rows[pattern_id] = kept
+                return kept[1]
+            effectiveness, epistemic = _report_results(
+                state, w, span, window_size, drift_threshold, epistemic_threshold
+            )
+            built = DriftRow(
+                pattern_id=str(w.pattern_id),
+                pattern_name=str(w.name),
+                status=w.status or "pending",
+                priority=_shown_priority(w.priority),
+                effectiveness=None if effectiveness is None else _effectiveness_metrics(
+                    w, window_size, drift_threshold, effectiveness),
+                epistemic=None if epistemic is None else _epistemic_metrics(
+                    w, window_size, epistemic_threshold, epistemic),
+            )
+            shown_rows[pattern_id] = (w, built)
+            return built
 
         with self._reading():
             state = self._kept(window_size)
             ranked = state.rank(
                 ("report", window_size, drift_threshold, epistemic_threshold, only_exceeding),
                 build,
-            ).values
+            ).ids
             start = max(0, offset)
-            page = ranked[start:] if limit < 0 else ranked[start:start + limit]
+            # The rows of the last page are kept, so a refresh rebuilds only the rows
+            # whose windows changed.
+            page_key = (window_size, drift_threshold, epistemic_threshold)
+            kept_rows = state.page_rows.get(page_key, {})
+            shown_rows: dict[str | None, tuple[_Windows, DriftRow]] = {}
+            page = [row(i) for i in (ranked[start:] if limit < 0
+                                     else ranked[start:start + limit])]
+            state.page_rows = {page_key: shown_rows}
             matching = len(ranked)
             summary = self._effectiveness_summary_now()
             epistemic_summary = self._epistemic_summary_now()
@@ -1368,8 +1449,11 @@ class DriftMixin(GlobalLearningStoreBase):
         if not rows:
             return []
         p = _patterns.c
-        statement = select(p.id, p.quarantine_status, p.priority_score).where(
-            p.id.in_(bindparam("ids", expanding=True))
+        statement = self._built(
+            "current state",
+            lambda: select(p.id, p.quarantine_status, p.priority_score).where(
+                p.id.in_(bindparam("ids", expanding=True))
+            ),
         )
         current: dict[str, tuple[str | None, float | None]] = {}
         ids = [row.pattern_id for row in rows]

@@ -362,11 +362,17 @@ class ListingsMixin(GlobalLearningStoreBase):
         Marianne does. A budget or diversity that is no number in [0, 1] (text, NaN, ±Inf)
         is None, with its stored value in ``budget_unvouched`` / ``diversity_unvouched``.
         """
+        # Two index-only reads instead of one pass over every pattern row: the count per
+        # stored status walks idx_patterns_quarantine (NULL folds into "pending" below, as
+        # ``_status`` reads it), and priority <= 0 is a range of idx_patterns_priority (a
+        # NULL priority reads 0.5 and text never compares <= 0, so the clamped reading
+        # ``_priority <= 0`` picks exactly these rows).
         status_statement = select(
-            _status.label("status"),
-            func.count().label("patterns"),
-            func.sum(case((_priority <= 0.0, 1), else_=0)).label("retired"),
-        ).group_by(_status)
+            _P.c.quarantine_status, func.count().label("patterns")
+        ).group_by(_P.c.quarantine_status)
+        retired_statement = (
+            select(func.count()).select_from(_P).where(_P.c.priority_score <= 0.0)
+        )
         budget = tables.exploration_budget
         history = tables.pattern_entropy_history
         limits = tables.rate_limit_events
@@ -392,10 +398,14 @@ class ListingsMixin(GlobalLearningStoreBase):
         )
         with self._connection() as conn:
             status_rows = conn.execute(status_statement).all()
+            retired = int(conn.execute(retired_statement).scalar_one())
             budget_value, diversity, rate_limits, pending = conn.execute(
                 scalars_statement
             ).one()
-        counts = {str(row.status): int(row.patterns) for row in status_rows}
+        counts: dict[str, int] = {}
+        for status, patterns in status_rows:
+            shown = QuarantineStatus.PENDING.value if status is None else str(status)
+            counts[shown] = counts.get(shown, 0) + int(patterns)
         budget_doubt = unvouched_score(budget_value)
         diversity_doubt = unvouched_score(diversity)
         return StoreOverview(
@@ -403,7 +413,7 @@ class ListingsMixin(GlobalLearningStoreBase):
             read_only=self.read_only,
             schema_warning=self.schema_warning,
             status_counts=MappingProxyType(counts),
-            drift_retired=sum(int(row.retired or 0) for row in status_rows),
+            drift_retired=retired,
             total_patterns=sum(counts.values()),
             budget=None if budget_value is None or budget_doubt else float(budget_value),
             budget_floor=BUDGET_FLOOR,

@@ -12,7 +12,7 @@ and ``entropy-status`` commands (ux-anchors section 1.2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +154,8 @@ class BudgetScreen(StoreScreen):
     """Exploration budget and pattern entropy (key 3)."""
 
     TITLE_TEXT = "Budget & entropy"
+    #: What is on screen (``apply`` skips a fetch that would show the same).
+    _shown_data: BudgetData | None = None
 
     DEFAULT_CSS = """
     BudgetScreen #budget-scroll { height: 1fr; padding: 0 1; }
@@ -211,6 +213,10 @@ class BudgetScreen(StoreScreen):
         )
 
     def apply(self, data: BudgetData) -> None:
+        shown = self._shown_data
+        if shown is not None and replace(data, now=shown.now) == shown:
+            return  # a write to other tables (applications, most often): nothing to redraw
+        self._shown_data = data
         self._show_gauge(data)
         self._show_charts(data)
         self._show_entropy_now(data)

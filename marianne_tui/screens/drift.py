@@ -235,7 +235,17 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
             # Rows left the report under the last page: show the new last page instead.
             self._change(offset=(data.matching - 1) // ROW_LIMIT * ROW_LIMIT)
             return
-        self.report = data
+        previous, self.report = self.report, data
+        if previous is not None and previous.rows == data.rows:
+            # A write elsewhere moved only the summary (the common case while Marianne
+            # writes): building and comparing the page's cells again would cost more than
+            # everything else in the refresh.
+            if previous.summary != data.summary or (
+                previous.epistemic_summary != data.epistemic_summary
+            ):
+                self._show_summary(data)
+            self._show_status()  # "N shown of M" follows ``matching``
+            return
         self._names = {row.pattern_id: row.pattern_name for row in data.rows}
         self._show_rows()
         self._show_summary(data)

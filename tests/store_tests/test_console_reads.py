@@ -290,6 +290,24 @@ def test_overview_numbers(populated: GlobalLearningStore, clock: FrozenClock) ->
     assert overview.pending_escalations == 2
 
 
+def test_overview_counts_a_missing_status_as_pending_and_only_priority_at_or_below_zero(
+    store: GlobalLearningStore,
+) -> None:
+    # The header counts come from indexes now; NULL status and NULL/negative priority must
+    # still read as the patterns list reads them (pending; 0.5, clamped to 0).
+    _insert(store, tables.patterns, [
+        {"id": ident, "pattern_type": "t", "pattern_name": ident,
+         "quarantine_status": status, "priority_score": priority}
+        for ident, status, priority in [
+            ("p1", None, None), ("p2", "pending", 0.0), ("p3", "validated", -0.25),
+            ("p4", "validated", 0.75), ("p5", None, 1e-9), ("p6", "quarantined", -0.0),
+        ]
+    ])
+    overview = store.store_overview()
+    assert dict(overview.status_counts) == {"pending": 3, "validated": 2, "quarantined": 1}
+    assert (overview.total_patterns, overview.drift_retired) == (6, 3)  # p2, p3, p6
+
+
 def test_a_malformed_escalation_time_reads_as_unknown_on_the_review_list(
     sqlite_store: GlobalLearningStore,
 ) -> None:

@@ -63,6 +63,32 @@ async def test_rows_show_both_drifts_side_by_side(store: GlobalLearningStore) ->
         assert "2 losing ground" in summary
 
 
+async def test_a_refresh_that_moves_only_the_summary_keeps_the_rows_and_redraws_it(
+    store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    names = ids(store)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        _screen, table = await open_drift(app, pilot)
+        before = {key: cells(table, key) for key in table.row_keys_in_order}
+        # Another steady pattern: analysed by the summary, never a row of the report.
+        steady = store.record_pattern("retry_strategy", "another-steady-one")
+        for index in range(10):
+            clock.advance(minutes=1)
+            store.record_pattern_application(steady, f"exec-steady-{index}", True,
+                                             grounding_confidence=0.8)
+        app.refresh_now_sync(force=True)
+        await pilot.pause()
+        assert {key: cells(table, key) for key in table.row_keys_in_order} == before
+        summary = str(app.screen.query_one("#drift-summary").render())
+        assert "Effectiveness 3 of 5 drifting" in summary
+        # A change to a shown row still reaches the table.
+        store.quarantine_pattern(names["belief-wobbler"], "test")
+        app.refresh_now_sync(force=True)
+        await pilot.pause()
+        assert "quarantined" in cells(table, names["belief-wobbler"])[11]
+
+
 async def test_keys_change_the_query(
     store: GlobalLearningStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
