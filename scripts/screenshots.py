@@ -30,7 +30,8 @@ from store import GlobalLearningStore  # noqa: E402
 @dataclass(frozen=True)
 class Shot:
     name: str
-    #: the screen's number key: 1 patterns, 2 drift, 3 budget, 4 escalations, 5 rate limits
+    #: the screen's number key: 1 patterns, 2 drift, 3 budget, 4 escalations, 5 rate limits,
+    #: 6 events, 7 journal
     screen: str
     #: keys pressed on that screen before the picture (opens a dialog, moves the cursor...)
     press: tuple[str, ...] = ()
@@ -50,11 +51,19 @@ SHOTS = (
     Shot("help", "1", ("question_mark",)),
     Shot("command_line", "1", ("colon",)),
     Shot("command_line_completion", "1", ("colon", "s", "o", "r", "t", "space", "t")),
+    Shot("events", "6"),
+    Shot("marks", "1", ("m", "shift+down", "shift+down", "down", "m")),
+    Shot("bulk_validate", "1", ("m", "shift+down", "shift+down", "v")),
+    # Last: it writes to the demo store (a validate, then its journal row), which every
+    # shot shares.
+    Shot("journal", "1", ("down", "down", "v", "y", "7")),
 )
 
 
 async def take(store_path: Path, shot: Shot, out: Path, size: tuple[int, int]) -> Path:
     store = GlobalLearningStore(store_path, create=False, clock=demo_clock())
+    # The journal shows who acted and from where: fixed, so the picture is the same anywhere.
+    store.operator, store.operator_host = "ops", "console-host"
     try:
         app = MarianneApp(store, poll=False)
         async with app.run_test(size=size) as pilot:
@@ -63,6 +72,8 @@ async def take(store_path: Path, shot: Shot, out: Path, size: tuple[int, int]) -
             for key in shot.press:
                 await pilot.press(key)
                 await pilot.pause()
+            await pilot.pause()
+            await app.workers.wait_for_complete()
             await pilot.pause()
             return Path(app.save_screenshot(filename=f"{shot.name}.svg", path=str(out)))
     finally:
