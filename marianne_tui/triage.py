@@ -507,49 +507,13 @@ class PatternTriageMixin(StoreScreen):
                             failure=refused)
 
     def _confirm_batch_undo(self, batch_id: str) -> None:
-        store = self.host.store
-
-        def read() -> BatchUndoPreview:
-            return store.preview_batch_undo(batch_id)
-
-        def ask(preview: BatchUndoPreview) -> None:
-            if not preview.entries:
-                self.notify("Nothing to undo.", markup=False)
-                return
-
-            def on_answer(confirmed: bool | None) -> None:
-                if confirmed:
-                    self._undo_batch(preview)
-
-            self.app.push_screen(BatchUndoScreen(preview), on_answer)
-
-        self.host.run_store(read, ask, label="Undo preview")
-
-    def _undo_batch(self, preview: BatchUndoPreview) -> None:
-        store = self.host.store
-        batch_id = preview.batch_id
-
-        def undo() -> tuple[JournalEntry, ...]:
-            return store.undo_batch(batch_id)
-
         def undone(entries: tuple[JournalEntry, ...]) -> None:
-            if not entries:
-                self.notify("Nothing to undo.", markup=False)
-                return
-            self.notify(f"Undid the bulk {clean(entries[0].action, 20)} of "
-                        f"{plural(len(entries))}: each is back to its prior state.",
-                        title="Undone", markup=False)
             self.triage_done(entries[0].target_id)
 
-        def refused(error: BaseException) -> None:
-            if isinstance(error, UndoConflictError):
-                self._error(f"Cannot undo: {error}")
-                self.host.request_refresh(force=True)
-            else:
-                self.host.say_failure("Undo", error)
-
-        self.host.run_store(undo, undone, label="Undo", write=True, failure=refused,
-                            saving=self._rows_saving(e.target_id for e in preview.entries))
+        confirm_batch_undo(
+            self, batch_id, undone,
+            saving=lambda preview: self._rows_saving(e.target_id for e in preview.entries),
+        )
 
     def _rows_saving(self, ids: Iterable[str]) -> tuple[LiveTable, str] | None:
         """``run_store``'s ``saving`` for a bulk write: every shown row of it says
@@ -557,11 +521,7 @@ class PatternTriageMixin(StoreScreen):
         tables = list(self.query(LiveTable))
         if not tables:
             return None
-        table = tables[0]
-        shown = [key for key in ids if key in table.row_keys_in_order]
-        if not shown:
-            return None
-        return cast(LiveTable, _RowsSaving(table, shown)), shown[0]
+        return rows_saving(tables[0], ids)
 
     def _table_showing(self, target: str) -> LiveTable | None:
         for table in self.query(LiveTable):
@@ -571,6 +531,62 @@ class PatternTriageMixin(StoreScreen):
 
     def _error(self, message: str) -> None:
         self.notify(clean(message, 300), severity="error", markup=False, timeout=8)
+
+
+def confirm_batch_undo(
+    screen: StoreScreen,
+    batch_id: str,
+    undone: Callable[[tuple[JournalEntry, ...]], None],
+    *,
+    saving: Callable[[BatchUndoPreview], tuple[LiveTable, str] | None] | None = None,
+) -> None:
+    """Undo the bulk action ``batch_id`` as a whole (``u`` on Patterns, Drift, Journal):
+    read what it would restore, confirm in ``BatchUndoScreen`` (which refuses when a
+    pattern moved on since), then ``store.undo_batch`` off the UI thread. ``undone`` runs
+    after a successful undo with the entries undone (never empty); ``saving`` picks the
+    shown rows that say "saving…" while it writes."""
+    host = screen.host
+    store = host.store
+
+    def read() -> BatchUndoPreview:
+        return store.preview_batch_undo(batch_id)
+
+    def ask(preview: BatchUndoPreview) -> None:
+        if not preview.entries:
+            screen.notify("Nothing to undo.", markup=False)
+            return
+
+        def on_answer(confirmed: bool | None) -> None:
+            if confirmed:
+                write(preview)
+
+        screen.app.push_screen(BatchUndoScreen(preview), on_answer)
+
+    def write(preview: BatchUndoPreview) -> None:
+        def undo() -> tuple[JournalEntry, ...]:
+            return store.undo_batch(batch_id)
+
+        def done(entries: tuple[JournalEntry, ...]) -> None:
+            if not entries:
+                screen.notify("Nothing to undo.", markup=False)
+                return
+            screen.notify(f"Undid the bulk {clean(entries[0].action, 20)} of "
+                          f"{plural(len(entries))}: each is back to its prior state.",
+                          title="Undone", markup=False)
+            undone(entries)
+
+        def refused(error: BaseException) -> None:
+            if isinstance(error, UndoConflictError):
+                screen.notify(clean(f"Cannot undo: {error}", 300), severity="error",
+                              markup=False, timeout=8)
+                host.request_refresh(force=True)
+            else:
+                host.say_failure("Undo", error)
+
+        host.run_store(undo, done, label="Undo", write=True, failure=refused,
+                       saving=saving(preview) if saving is not None else None)
+
+    host.run_store(read, ask, label="Undo preview")
 
 
 @dataclass(frozen=True)
@@ -599,6 +615,14 @@ class _RowsSaving:
     def mark_saving(self, _key: str, saving: bool) -> None:
         for key in self.keys:
             self.table.mark_saving(key, saving)
+
+
+def rows_saving(table: LiveTable, keys: Iterable[str]) -> tuple[LiveTable, str] | None:
+    """``run_store``'s ``saving`` that marks every row of ``keys`` the table shows."""
+    shown = [key for key in keys if key in table.row_keys_in_order]
+    if not shown:
+        return None
+    return cast(LiveTable, _RowsSaving(table, shown)), shown[0]
 
 
 def _describe_changes(
