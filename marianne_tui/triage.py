@@ -40,8 +40,10 @@ cleared. ``u`` on a bulk action (the newest one is) confirms, then undoes the wh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
         JournalEntry,
         MatchingIds,
         PatternQuery,
+        PatternRow,
     )
 
 TRIAGE_BINDINGS = [
@@ -442,15 +445,22 @@ class PatternTriageMixin(StoreScreen):
     ) -> None:
         store = self.host.store
 
-        def read() -> BatchPreview:
-            return store.preview_batch_action(ids, action, reason)
+        def read() -> tuple[BatchPreview, list[str]]:
+            preview = store.preview_batch_action(ids, action, reason)
+            rails: list[str] = []
+            if action is PatternAction.VALIDATE and preview.changing:
+                rails = bulk_guard_rail_warnings(store.patterns_by_id(
+                    item.pattern_id for item in preview.changing))
+            return preview, rails
 
-        def then(preview: BatchPreview) -> None:
-            self._confirm_bulk(preview, changed_meanwhile)
+        def then(read: tuple[BatchPreview, list[str]]) -> None:
+            preview, rails = read
+            self._confirm_bulk(preview, changed_meanwhile, rails)
 
         self.host.run_store(read, then, label="Preview", failure=self._preview_failed)
 
-    def _confirm_bulk(self, preview: BatchPreview, changed_meanwhile: str | None) -> None:
+    def _confirm_bulk(self, preview: BatchPreview, changed_meanwhile: str | None,
+                      rails: Sequence[str] = ()) -> None:
         if preview.missing:
             self.drop_vanished_marks(preview.missing, ())
         if not preview.changing:
@@ -464,7 +474,8 @@ class PatternTriageMixin(StoreScreen):
                 self._apply_bulk(preview)
 
         warnings = (changed_meanwhile,) if changed_meanwhile else ()
-        self.app.push_screen(BulkConfirmScreen(preview, warnings=warnings), on_answer)
+        self.app.push_screen(BulkConfirmScreen(preview, warnings=warnings, rails=rails),
+                             on_answer)
 
     def _apply_bulk(self, preview: BatchPreview) -> None:
         store = self.host.store
@@ -645,6 +656,30 @@ def _name_in(store: GlobalLearningStore, target: str) -> str:
         return target
 
 
+class GuardRail(Enum):
+    """Why validating a pattern deserves a second look (ux-anchors: weak evidence)."""
+
+    FEW_APPLICATIONS = "few applications"
+    UNVOUCHED_EFFECTIVENESS = "unvouched effectiveness"
+    LOW_EFFECTIVENESS = "low effectiveness"
+
+
+def validate_guard_rails(
+    applications: int, effectiveness: float, unvouched_effectiveness: str | None
+) -> tuple[GuardRail, ...]:
+    """The guard rails validating a pattern with this evidence trips (pure; the one rule
+    for the single and the bulk dialog). ``unvouched_effectiveness`` is the stored value
+    when the store cannot vouch for it as a score; the number is then not judged."""
+    rails = []
+    if applications < MIN_OCCURRENCES_FOR_PROMOTION:
+        rails.append(GuardRail.FEW_APPLICATIONS)
+    if unvouched_effectiveness is not None:
+        rails.append(GuardRail.UNVOUCHED_EFFECTIVENESS)
+    elif effectiveness < QUARANTINE_EFFECTIVENESS_THRESHOLD:
+        rails.append(GuardRail.LOW_EFFECTIVENESS)
+    return tuple(rails)
+
+
 def triage_warnings(
     store: GlobalLearningStore, target: str, action: PatternAction
 ) -> list[str]:
@@ -661,24 +696,39 @@ def triage_warnings(
         return []
     if record is None:
         return []
-    warnings = []
     applications = record.led_to_success_count + record.led_to_failure_count
-    if applications < MIN_OCCURRENCES_FOR_PROMOTION:
-        warnings.append(
+    messages = {
+        GuardRail.FEW_APPLICATIONS:
             f"Only {applications} application(s): the lifecycle needs "
-            f"{MIN_OCCURRENCES_FOR_PROMOTION} before it judges a pattern."
-        )
-    if "effectiveness" in doubtful:
-        warnings.append(
-            f"Effectiveness is stored as {clean(doubtful['effectiveness'], 24)!r}, not a "
-            "score: the store cannot vouch for it."
-        )
-    elif record.effectiveness_score < QUARANTINE_EFFECTIVENESS_THRESHOLD:
-        warnings.append(
+            f"{MIN_OCCURRENCES_FOR_PROMOTION} before it judges a pattern.",
+        GuardRail.UNVOUCHED_EFFECTIVENESS:
+            f"Effectiveness is stored as {clean(doubtful.get('effectiveness'), 24)!r}, not "
+            "a score: the store cannot vouch for it.",
+        GuardRail.LOW_EFFECTIVENESS:
             f"Effectiveness {record.effectiveness_score:.2f} is below "
-            f"{QUARANTINE_EFFECTIVENESS_THRESHOLD:.2f}: the lifecycle would quarantine it."
-        )
-    return warnings
+            f"{QUARANTINE_EFFECTIVENESS_THRESHOLD:.2f}: the lifecycle would quarantine it.",
+    }
+    rails = validate_guard_rails(applications, record.effectiveness_score,
+                                 doubtful.get("effectiveness"))
+    return [messages[rail] for rail in rails]
+
+
+def bulk_guard_rail_warnings(rows: Iterable[PatternRow]) -> list[str]:
+    """The bulk validate dialog's guard rails: how many of ``rows`` trip each, in a few
+    words (pure; the single dialog says why each matters)."""
+    counts = Counter(
+        rail for row in rows
+        for rail in validate_guard_rails(row.applications, row.effectiveness,
+                                         row.unvouched_value("effectiveness"))
+    )
+    wording = {
+        GuardRail.FEW_APPLICATIONS: f"with fewer than {MIN_OCCURRENCES_FOR_PROMOTION} "
+                                    "applications",
+        GuardRail.UNVOUCHED_EFFECTIVENESS: "with an effectiveness the store cannot vouch for",
+        GuardRail.LOW_EFFECTIVENESS: "with effectiveness below "
+                                     f"{QUARANTINE_EFFECTIVENESS_THRESHOLD:.2f}",
+    }
+    return [f"{counts[rail]:,} {wording[rail]}" for rail in GuardRail if counts[rail]]
 
 
 __all__: list[str] = [
@@ -686,7 +736,10 @@ __all__: list[str] = [
     "MARK_LIMIT",
     "TRIAGE_ACTIONS",
     "TRIAGE_BINDINGS",
+    "GuardRail",
     "PatternTriageMixin",
+    "bulk_guard_rail_warnings",
     "pattern_subject",
     "triage_warnings",
+    "validate_guard_rails",
 ]
