@@ -10,7 +10,9 @@ the reason. `/` filters in SQL (operator, host, action, subject id, reason) acro
 whole journal; `[` and `]` page. `u` undoes the entry under the cursor when it is still
 the latest action on its row (● in the first column; ↶ marks an undone one): the store then checks,
 in the same transaction, that the row still holds what the entry left, and refuses
-otherwise (``store.journal_listing`` / ``undo_journal_entry``).
+otherwise (``store.journal_listing`` / ``undo_journal_entry``). An entry of a bulk action is
+never undone alone: `u` on it opens the Patterns screen's batch undo dialog (the whole
+batch, refused whole if one of its patterns moved on since; ``triage.confirm_batch_undo``).
 """
 
 from __future__ import annotations
