@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{one_line(error)}")
     try:
         try:
-            records = read_records(store, args)
+            records = read_records(store, args, config.stale_age_days)
         except Exception as error:  # the store failed while reading: nothing was written
             return _fail(EXIT_STORE, f"cannot read {redact(target)}: {type(error).__name__}: "
                          f"{one_line(error)}")
@@ -172,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         store.close()
 
 
-def read_records(store: object, args: argparse.Namespace) -> list[export.Record]:
+def read_records(store: object, args: argparse.Namespace, stale_age_days: float = 7.0
+                 ) -> list[export.Record]:
     """The rows of ``args.screen`` as the console would show them, all read before writing
     (a failed read leaves no half-written file)."""
     from store import GlobalLearningStore, PatternQuery, PatternSort
@@ -207,11 +208,13 @@ def read_records(store: object, args: argparse.Namespace) -> list[export.Record]
         return [export.drift_record(row) for row in report.rows
                 if export.drift_matches(row, args.filter)]
     if screen == "escalations":
-        from marianne_tui.screens.escalations import FETCH_LIMIT as ESCALATIONS_LIMIT
+        from datetime import timedelta
 
-        return [export.escalation_record(record)
-                for record in store.escalations_for_review(limit=ESCALATIONS_LIMIT)
-                if export.escalation_matches(record, args.filter)]
+        from store import EscalationSort
+
+        # The screen as it opens: the queue (awaiting newest first, stale, decided).
+        return export.queued_escalation_records(
+            store, timedelta(days=stale_age_days), EscalationSort.RECORDED, True, args.filter)
     from marianne_tui.screens.rate_limits import FETCH_LIMIT as RATE_LIMITS_LIMIT
 
     return [export.rate_limit_record(event)

@@ -469,7 +469,7 @@ def export_reader(mode: str, screen: StoreScreen) -> Callable[[GlobalLearningSto
                                                               list[export.Record]]:
     """A function that reads, off the UI thread, the rows ``screen`` shows now."""
     from marianne_tui.screens.drift import DriftScreen
-    from marianne_tui.screens.escalations import FETCH_LIMIT as ESCALATIONS_LIMIT
+    from marianne_tui.screens.escalations import EscalationsScreen
     from marianne_tui.screens.patterns import PatternsScreen
     from marianne_tui.screens.rate_limits import FETCH_LIMIT as RATE_LIMITS_LIMIT
     from marianne_tui.widgets.live_table import LiveTable
@@ -486,15 +486,10 @@ def export_reader(mode: str, screen: StoreScreen) -> Callable[[GlobalLearningSto
         rows = screen.report.rows if screen.report is not None else ()
         kept = export.in_shown_order(rows, lambda row: row.pattern_id, shown)
         return lambda _store: [export.drift_record(row) for row in kept]
-    if mode == "escalations":
-        # The screen's own read (its sort and stale age), so the file has the rows shown.
-        read_escalations = getattr(screen, "shown_reader", None)
-        read = read_escalations() if read_escalations is not None else (
-            lambda store: store.escalations_for_review(limit=ESCALATIONS_LIMIT))
-        return lambda store: [
-            export.escalation_record(record)
-            for record in export.in_shown_order(read(store), lambda record: record.id, shown)
-        ]
+    if isinstance(screen, EscalationsScreen):
+        # The screen's own read (its sort, stale age and filter; every page).
+        reader: Callable[[GlobalLearningStore], list[export.Record]] = screen.shown_reader()
+        return reader
     return lambda store: [
         export.rate_limit_record(event)
         for event in export.in_shown_order(

@@ -3,8 +3,9 @@ the command line (``marianne-tui export``).
 
 One table shape per screen (``COLUMNS``): the screen's columns with full values instead of
 cut cells (ISO times, whole names, both outcome counts) and the row's id first. Rows come
-in the screen's order. Patterns are read again page by page with the screen's query (all
-pages, never one unbounded read); the other lists export the rows their table shows.
+in the screen's order. Patterns and escalations are read again page by page with the
+screen's query (all pages, never one unbounded read); the other lists export the rows
+their table shows.
 
 Store text is untrusted: control characters are replaced as on screen (``text.clean``),
 so an exported file can be printed to a terminal without an escape sequence reaching it.
@@ -17,7 +18,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -28,9 +29,11 @@ if TYPE_CHECKING:
     from store import (
         DriftRow,
         EscalationDecisionRecord,
+        EscalationSort,
         GlobalLearningStore,
         PatternQuery,
         PatternRow,
+        QueuedEscalation,
         RateLimitEvent,
     )
 
@@ -163,12 +166,44 @@ def drift_matches(row: DriftRow, text: str) -> bool:
     return text_matches(text, (row.pattern_name,))
 
 
-def escalation_matches(record: EscalationDecisionRecord, text: str) -> bool:
-    """The Escalations screen's `/` filter (job, action, outcome, guidance, model)."""
+def escalation_matches(record: EscalationDecisionRecord, text: str, *, stale: bool = False
+                       ) -> bool:
+    """The Escalations screen's `/` filter (job, action, outcome, guidance, model, and
+    "stale" for an awaiting one older than the stale age)."""
     return text_matches(text, (
         record.job_hash, record.action, record.outcome_after_action or "awaiting",
-        record.guidance, record.model,
+        record.guidance, record.model, "stale" if stale else None,
     ))
+
+
+def all_queued_escalations(
+    store: GlobalLearningStore, stale_age: timedelta, sort: EscalationSort, descending: bool
+) -> Iterator[QueuedEscalation]:
+    """Every row of the escalation queue (all pages), in the Escalations screen's order
+    (``escalation_queue``: awaiting, stale, decided, sorted within each), EXPORT_PAGE at a
+    time."""
+    offset = 0
+    while True:
+        page = store.escalation_queue(stale_age=stale_age, sort=sort, descending=descending,
+                                      limit=EXPORT_PAGE, offset=offset)
+        yield from page.rows
+        offset += len(page.rows)
+        if not page.rows or offset >= page.total:
+            return
+
+
+def queued_escalation_records(
+    store: GlobalLearningStore, stale_age: timedelta, sort: EscalationSort, descending: bool,
+    text: str,
+) -> list[Record]:
+    """The exported rows of the Escalations screen: its queue order, its `/` filter."""
+    from store import EscalationGroup
+
+    return [
+        escalation_record(row.record)
+        for row in all_queued_escalations(store, stale_age, sort, descending)
+        if escalation_matches(row.record, text, stale=row.group is EscalationGroup.STALE)
+    ]
 
 
 def in_shown_order(items: Iterable[Any], key: Callable[[Any], str],

@@ -40,8 +40,10 @@ cleared. ``u`` on a bulk action (the newest one is) confirms, then undoes the wh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
         JournalEntry,
         MatchingIds,
         PatternQuery,
+        PatternRow,
     )
 
 TRIAGE_BINDINGS = [
@@ -442,15 +445,22 @@ class PatternTriageMixin(StoreScreen):
     ) -> None:
         store = self.host.store
 
-        def read() -> BatchPreview:
-            return store.preview_batch_action(ids, action, reason)
+        def read() -> tuple[BatchPreview, list[str]]:
+            preview = store.preview_batch_action(ids, action, reason)
+            rails: list[str] = []
+            if action is PatternAction.VALIDATE and preview.changing:
+                rails = bulk_guard_rail_warnings(store.patterns_by_id(
+                    item.pattern_id for item in preview.changing))
+            return preview, rails
 
-        def then(preview: BatchPreview) -> None:
-            self._confirm_bulk(preview, changed_meanwhile)
+        def then(read: tuple[BatchPreview, list[str]]) -> None:
+            preview, rails = read
+            self._confirm_bulk(preview, changed_meanwhile, rails)
 
         self.host.run_store(read, then, label="Preview", failure=self._preview_failed)
 
-    def _confirm_bulk(self, preview: BatchPreview, changed_meanwhile: str | None) -> None:
+    def _confirm_bulk(self, preview: BatchPreview, changed_meanwhile: str | None,
+                      rails: Sequence[str] = ()) -> None:
         if preview.missing:
             self.drop_vanished_marks(preview.missing, ())
         if not preview.changing:
@@ -464,7 +474,8 @@ class PatternTriageMixin(StoreScreen):
                 self._apply_bulk(preview)
 
         warnings = (changed_meanwhile,) if changed_meanwhile else ()
-        self.app.push_screen(BulkConfirmScreen(preview, warnings=warnings), on_answer)
+        self.app.push_screen(BulkConfirmScreen(preview, warnings=warnings, rails=rails),
+                             on_answer)
 
     def _apply_bulk(self, preview: BatchPreview) -> None:
         store = self.host.store
@@ -507,49 +518,13 @@ class PatternTriageMixin(StoreScreen):
                             failure=refused)
 
     def _confirm_batch_undo(self, batch_id: str) -> None:
-        store = self.host.store
-
-        def read() -> BatchUndoPreview:
-            return store.preview_batch_undo(batch_id)
-
-        def ask(preview: BatchUndoPreview) -> None:
-            if not preview.entries:
-                self.notify("Nothing to undo.", markup=False)
-                return
-
-            def on_answer(confirmed: bool | None) -> None:
-                if confirmed:
-                    self._undo_batch(preview)
-
-            self.app.push_screen(BatchUndoScreen(preview), on_answer)
-
-        self.host.run_store(read, ask, label="Undo preview")
-
-    def _undo_batch(self, preview: BatchUndoPreview) -> None:
-        store = self.host.store
-        batch_id = preview.batch_id
-
-        def undo() -> tuple[JournalEntry, ...]:
-            return store.undo_batch(batch_id)
-
         def undone(entries: tuple[JournalEntry, ...]) -> None:
-            if not entries:
-                self.notify("Nothing to undo.", markup=False)
-                return
-            self.notify(f"Undid the bulk {clean(entries[0].action, 20)} of "
-                        f"{plural(len(entries))}: each is back to its prior state.",
-                        title="Undone", markup=False)
             self.triage_done(entries[0].target_id)
 
-        def refused(error: BaseException) -> None:
-            if isinstance(error, UndoConflictError):
-                self._error(f"Cannot undo: {error}")
-                self.host.request_refresh(force=True)
-            else:
-                self.host.say_failure("Undo", error)
-
-        self.host.run_store(undo, undone, label="Undo", write=True, failure=refused,
-                            saving=self._rows_saving(e.target_id for e in preview.entries))
+        confirm_batch_undo(
+            self, batch_id, undone,
+            saving=lambda preview: self._rows_saving(e.target_id for e in preview.entries),
+        )
 
     def _rows_saving(self, ids: Iterable[str]) -> tuple[LiveTable, str] | None:
         """``run_store``'s ``saving`` for a bulk write: every shown row of it says
@@ -557,11 +532,7 @@ class PatternTriageMixin(StoreScreen):
         tables = list(self.query(LiveTable))
         if not tables:
             return None
-        table = tables[0]
-        shown = [key for key in ids if key in table.row_keys_in_order]
-        if not shown:
-            return None
-        return cast(LiveTable, _RowsSaving(table, shown)), shown[0]
+        return rows_saving(tables[0], ids)
 
     def _table_showing(self, target: str) -> LiveTable | None:
         for table in self.query(LiveTable):
@@ -571,6 +542,62 @@ class PatternTriageMixin(StoreScreen):
 
     def _error(self, message: str) -> None:
         self.notify(clean(message, 300), severity="error", markup=False, timeout=8)
+
+
+def confirm_batch_undo(
+    screen: StoreScreen,
+    batch_id: str,
+    undone: Callable[[tuple[JournalEntry, ...]], None],
+    *,
+    saving: Callable[[BatchUndoPreview], tuple[LiveTable, str] | None] | None = None,
+) -> None:
+    """Undo the bulk action ``batch_id`` as a whole (``u`` on Patterns, Drift, Journal):
+    read what it would restore, confirm in ``BatchUndoScreen`` (which refuses when a
+    pattern moved on since), then ``store.undo_batch`` off the UI thread. ``undone`` runs
+    after a successful undo with the entries undone (never empty); ``saving`` picks the
+    shown rows that say "saving…" while it writes."""
+    host = screen.host
+    store = host.store
+
+    def read() -> BatchUndoPreview:
+        return store.preview_batch_undo(batch_id)
+
+    def ask(preview: BatchUndoPreview) -> None:
+        if not preview.entries:
+            screen.notify("Nothing to undo.", markup=False)
+            return
+
+        def on_answer(confirmed: bool | None) -> None:
+            if confirmed:
+                write(preview)
+
+        screen.app.push_screen(BatchUndoScreen(preview), on_answer)
+
+    def write(preview: BatchUndoPreview) -> None:
+        def undo() -> tuple[JournalEntry, ...]:
+            return store.undo_batch(batch_id)
+
+        def done(entries: tuple[JournalEntry, ...]) -> None:
+            if not entries:
+                screen.notify("Nothing to undo.", markup=False)
+                return
+            screen.notify(f"Undid the bulk {clean(entries[0].action, 20)} of "
+                          f"{plural(len(entries))}: each is back to its prior state.",
+                          title="Undone", markup=False)
+            undone(entries)
+
+        def refused(error: BaseException) -> None:
+            if isinstance(error, UndoConflictError):
+                screen.notify(clean(f"Cannot undo: {error}", 300), severity="error",
+                              markup=False, timeout=8)
+                host.request_refresh(force=True)
+            else:
+                host.say_failure("Undo", error)
+
+        host.run_store(undo, done, label="Undo", write=True, failure=refused,
+                       saving=saving(preview) if saving is not None else None)
+
+    host.run_store(read, ask, label="Undo preview")
 
 
 @dataclass(frozen=True)
@@ -601,6 +628,14 @@ class _RowsSaving:
             self.table.mark_saving(key, saving)
 
 
+def rows_saving(table: LiveTable, keys: Iterable[str]) -> tuple[LiveTable, str] | None:
+    """``run_store``'s ``saving`` that marks every row of ``keys`` the table shows."""
+    shown = [key for key in keys if key in table.row_keys_in_order]
+    if not shown:
+        return None
+    return cast(LiveTable, _RowsSaving(table, shown)), shown[0]
+
+
 def _describe_changes(
     changed: Mapping[str, Mapping[str, object] | None], names: Mapping[str, str], limit: int = 3
 ) -> str:
@@ -621,6 +656,30 @@ def _name_in(store: GlobalLearningStore, target: str) -> str:
         return target
 
 
+class GuardRail(Enum):
+    """Why validating a pattern deserves a second look (ux-anchors: weak evidence)."""
+
+    FEW_APPLICATIONS = "few applications"
+    UNVOUCHED_EFFECTIVENESS = "unvouched effectiveness"
+    LOW_EFFECTIVENESS = "low effectiveness"
+
+
+def validate_guard_rails(
+    applications: int, effectiveness: float, unvouched_effectiveness: str | None
+) -> tuple[GuardRail, ...]:
+    """The guard rails validating a pattern with this evidence trips (pure; the one rule
+    for the single and the bulk dialog). ``unvouched_effectiveness`` is the stored value
+    when the store cannot vouch for it as a score; the number is then not judged."""
+    rails = []
+    if applications < MIN_OCCURRENCES_FOR_PROMOTION:
+        rails.append(GuardRail.FEW_APPLICATIONS)
+    if unvouched_effectiveness is not None:
+        rails.append(GuardRail.UNVOUCHED_EFFECTIVENESS)
+    elif effectiveness < QUARANTINE_EFFECTIVENESS_THRESHOLD:
+        rails.append(GuardRail.LOW_EFFECTIVENESS)
+    return tuple(rails)
+
+
 def triage_warnings(
     store: GlobalLearningStore, target: str, action: PatternAction
 ) -> list[str]:
@@ -637,24 +696,39 @@ def triage_warnings(
         return []
     if record is None:
         return []
-    warnings = []
     applications = record.led_to_success_count + record.led_to_failure_count
-    if applications < MIN_OCCURRENCES_FOR_PROMOTION:
-        warnings.append(
+    messages = {
+        GuardRail.FEW_APPLICATIONS:
             f"Only {applications} application(s): the lifecycle needs "
-            f"{MIN_OCCURRENCES_FOR_PROMOTION} before it judges a pattern."
-        )
-    if "effectiveness" in doubtful:
-        warnings.append(
-            f"Effectiveness is stored as {clean(doubtful['effectiveness'], 24)!r}, not a "
-            "score: the store cannot vouch for it."
-        )
-    elif record.effectiveness_score < QUARANTINE_EFFECTIVENESS_THRESHOLD:
-        warnings.append(
+            f"{MIN_OCCURRENCES_FOR_PROMOTION} before it judges a pattern.",
+        GuardRail.UNVOUCHED_EFFECTIVENESS:
+            f"Effectiveness is stored as {clean(doubtful.get('effectiveness'), 24)!r}, not "
+            "a score: the store cannot vouch for it.",
+        GuardRail.LOW_EFFECTIVENESS:
             f"Effectiveness {record.effectiveness_score:.2f} is below "
-            f"{QUARANTINE_EFFECTIVENESS_THRESHOLD:.2f}: the lifecycle would quarantine it."
-        )
-    return warnings
+            f"{QUARANTINE_EFFECTIVENESS_THRESHOLD:.2f}: the lifecycle would quarantine it.",
+    }
+    rails = validate_guard_rails(applications, record.effectiveness_score,
+                                 doubtful.get("effectiveness"))
+    return [messages[rail] for rail in rails]
+
+
+def bulk_guard_rail_warnings(rows: Iterable[PatternRow]) -> list[str]:
+    """The bulk validate dialog's guard rails: how many of ``rows`` trip each, in a few
+    words (pure; the single dialog says why each matters)."""
+    counts = Counter(
+        rail for row in rows
+        for rail in validate_guard_rails(row.applications, row.effectiveness,
+                                         row.unvouched_value("effectiveness"))
+    )
+    wording = {
+        GuardRail.FEW_APPLICATIONS: f"with fewer than {MIN_OCCURRENCES_FOR_PROMOTION} "
+                                    "applications",
+        GuardRail.UNVOUCHED_EFFECTIVENESS: "with an effectiveness the store cannot vouch for",
+        GuardRail.LOW_EFFECTIVENESS: "with effectiveness below "
+                                     f"{QUARANTINE_EFFECTIVENESS_THRESHOLD:.2f}",
+    }
+    return [f"{counts[rail]:,} {wording[rail]}" for rail in GuardRail if counts[rail]]
 
 
 __all__: list[str] = [
@@ -662,7 +736,10 @@ __all__: list[str] = [
     "MARK_LIMIT",
     "TRIAGE_ACTIONS",
     "TRIAGE_BINDINGS",
+    "GuardRail",
     "PatternTriageMixin",
+    "bulk_guard_rail_warnings",
     "pattern_subject",
     "triage_warnings",
+    "validate_guard_rails",
 ]

@@ -747,50 +747,64 @@ class JournalMixin(GlobalLearningStoreBase):
             if row is None:
                 return None
             entry = _journal_entry(row)
-            if entry.batch_id is not None:
-                count = len(self._batch_entries(conn, entry.batch_id))
-                raise BatchUndoRequiredError(
-                    f"journal entry {entry.id} ({entry.action}) is one of a bulk action on "
-                    f"{count} pattern(s): undo the batch as a whole",
-                    entry.batch_id,
-                    count,
-                )
-            subject = _SUBJECTS[entry.target_kind]
-            try:
-                _name, current = self._subject_state(conn, subject, entry.target_id)
-            except KeyError:
-                raise UndoConflictError(
-                    f"{entry.target_kind.value} {entry.target_id} no longer exists; "
-                    f"journal entry {entry.id} cannot be undone"
-                ) from None
-            if current != dict(entry.new_state) or not self._restore_state(
-                conn, subject, entry.target_id, entry.new_state, entry.prior_state
-            ):
-                raise UndoConflictError(
-                    f"{entry.target_kind.value} {entry.target_id} changed after journal "
-                    f"entry {entry.id} ({entry.action}); undoing it would overwrite that "
-                    "change"
-                )
-            marked = conn.execute(
-                update(_J)
-                .where(_J.c.id == entry.id, _J.c.undone_at.is_(None))
-                .values(undone_at=self._now_local())
+            self._refuse_part_of_batch(conn, entry)
+            return self._undo_entry(conn, entry, actor)
+
+    def _refuse_part_of_batch(self, conn: Connection, entry: JournalEntry) -> None:
+        """BatchUndoRequiredError if ``entry`` is one pattern of a bulk action: undoing it
+        alone would split the batch (``undo_batch`` undoes it whole)."""
+        if entry.batch_id is not None:
+            count = len(self._batch_entries(conn, entry.batch_id))
+            raise BatchUndoRequiredError(
+                f"journal entry {entry.id} ({entry.action}) is one of a bulk action on "
+                f"{count} pattern(s): undo the batch as a whole",
+                entry.batch_id,
+                count,
             )
-            if marked.rowcount != 1:
-                raise UndoConflictError(f"journal entry {entry.id} was undone meanwhile")
-            self._append_journal(
-                conn,
-                actor=actor,
-                kind=entry.target_kind,
-                target_id=entry.target_id,
-                action=UNDO_ACTION,
-                reason=None,
-                prior_state=current,
-                new_state=entry.prior_state,
-                undoes=entry.id,
+
+    def _undo_entry(
+        self, conn: Connection, entry: JournalEntry, actor: str | None
+    ) -> JournalEntry:
+        """Restore the state ``entry`` found, in ``conn``'s transaction, and journal the
+        undo; returns the entry, undone. UndoConflictError (the caller's transaction then
+        rolls back) if the row is gone, no longer holds what the entry left, or the entry
+        was undone meanwhile."""
+        subject = _SUBJECTS[entry.target_kind]
+        try:
+            _name, current = self._subject_state(conn, subject, entry.target_id)
+        except KeyError:
+            raise UndoConflictError(
+                f"{entry.target_kind.value} {entry.target_id} no longer exists; "
+                f"journal entry {entry.id} cannot be undone"
+            ) from None
+        if current != dict(entry.new_state) or not self._restore_state(
+            conn, subject, entry.target_id, entry.new_state, entry.prior_state
+        ):
+            raise UndoConflictError(
+                f"{entry.target_kind.value} {entry.target_id} changed after journal "
+                f"entry {entry.id} ({entry.action}); undoing it would overwrite that "
+                "change"
             )
-            undone = conn.execute(self._journal_select(conn).where(_J.c.id == entry.id)).one()
-            return _journal_entry(undone)
+        marked = conn.execute(
+            update(_J)
+            .where(_J.c.id == entry.id, _J.c.undone_at.is_(None))
+            .values(undone_at=self._now_local())
+        )
+        if marked.rowcount != 1:
+            raise UndoConflictError(f"journal entry {entry.id} was undone meanwhile")
+        self._append_journal(
+            conn,
+            actor=actor,
+            kind=entry.target_kind,
+            target_id=entry.target_id,
+            action=UNDO_ACTION,
+            reason=None,
+            prior_state=current,
+            new_state=entry.prior_state,
+            undoes=entry.id,
+        )
+        undone = conn.execute(self._journal_select(conn).where(_J.c.id == entry.id)).one()
+        return _journal_entry(undone)
 
     def journal(self, limit: int = 50, target_id: str | None = None) -> list[JournalEntry]:
         """Newest first."""
@@ -870,11 +884,16 @@ class JournalMixin(GlobalLearningStoreBase):
 
         Raises UndoConflictError, writing nothing, unless the entry is still the latest
         action on its row (not undone, not an undo, no newer action on the row that is
-        not undone) and the row still holds the state the entry left. Journalled as
-        ``undo_last_action`` journals: an "undo" entry that ``undoes`` this one.
+        not undone) and the row still holds the state the entry left; and, like
+        ``undo_last_action``, BatchUndoRequiredError (nothing written) if the entry is
+        one pattern of a bulk action, which only ``undo_batch`` undoes, whole.
         """
         from sqlalchemy import func
 
+        self._assert_writable()
+        with self._connection() as conn:
+            if not self._journal_exists(conn):
+                raise UndoConflictError(f"no journal entry {entry_id}")
         with self._journalled() as conn:
             row = conn.execute(self._journal_select(conn).where(_J.c.id == entry_id)).first()
             if row is None:
@@ -883,6 +902,7 @@ class JournalMixin(GlobalLearningStoreBase):
             if entry.action == UNDO_ACTION or entry.undone_at is not None:
                 raise UndoConflictError(
                     f"journal entry {entry_id} is an undo or was undone already")
+            self._refuse_part_of_batch(conn, entry)
             newer = conn.execute(
                 select(func.count()).select_from(_J).where(
                     _J.c.target_kind == entry.target_kind.value,
@@ -894,25 +914,4 @@ class JournalMixin(GlobalLearningStoreBase):
                 raise UndoConflictError(
                     f"{entry.target_kind.value} {entry.target_id} has a newer action than "
                     f"journal entry {entry_id}; undo that one first")
-            subject = _SUBJECTS[entry.target_kind]
-            try:
-                _name, current = self._subject_state(conn, subject, entry.target_id)
-            except KeyError:
-                raise UndoConflictError(
-                    f"{entry.target_kind.value} {entry.target_id} no longer exists") from None
-            if current != dict(entry.new_state) or not self._restore_state(
-                conn, subject, entry.target_id, entry.new_state, entry.prior_state
-            ):
-                raise UndoConflictError(
-                    f"{entry.target_kind.value} {entry.target_id} changed after journal "
-                    f"entry {entry_id} ({entry.action}); undoing it would overwrite that "
-                    "change")
-            conn.execute(update(_J).where(_J.c.id == entry.id).values(
-                undone_at=self._now_local()))
-            self._append_journal(
-                conn, actor=actor, kind=entry.target_kind, target_id=entry.target_id,
-                action=UNDO_ACTION, reason=None, prior_state=current,
-                new_state=entry.prior_state, undoes=entry.id,
-            )
-            undone = conn.execute(self._journal_select(conn).where(_J.c.id == entry.id)).one()
-            return _journal_entry(undone)
+            return self._undo_entry(conn, entry, actor)

@@ -208,6 +208,26 @@ def _pattern_row(row: Row[Any]) -> PatternRow:
     )
 
 
+def _pattern_row_select() -> Any:
+    """The columns ``_pattern_row`` reads (no WHERE yet)."""
+    return select(
+        _P.c.id,
+        _P.c.pattern_name,
+        _P.c.pattern_type,
+        _status.label("status"),
+        _trust.label("trust"),
+        _effectiveness.label("effectiveness"),
+        _priority.label("priority"),
+        _successes.label("successes"),
+        _failures.label("failures"),
+        _last_seen_text.label("last_seen"),
+        _P.c.instrument_name,
+        _active.label("active"),
+        _P.c.description,
+        *_stored_scores,
+    )
+
+
 class ListingsMixin(GlobalLearningStoreBase):
     """Paged, filtered pattern lists, the header's overview and the escalation queue."""
 
@@ -254,22 +274,7 @@ class ListingsMixin(GlobalLearningStoreBase):
             .offset(max(0, query.offset))
             .limit(max(0, query.limit))
         )
-        page_rows = select(
-            _P.c.id,
-            _P.c.pattern_name,
-            _P.c.pattern_type,
-            _status.label("status"),
-            _trust.label("trust"),
-            _effectiveness.label("effectiveness"),
-            _priority.label("priority"),
-            _successes.label("successes"),
-            _failures.label("failures"),
-            _last_seen_text.label("last_seen"),
-            _P.c.instrument_name,
-            _active.label("active"),
-            _P.c.description,
-            *_stored_scores,
-        )
+        page_rows = _pattern_row_select()
         matches = and_(*conditions) if conditions else None
         counts_statement = select(
             func.count(),
@@ -323,6 +328,18 @@ class ListingsMixin(GlobalLearningStoreBase):
                     row[0] for row in conn.execute(select(_P.c.id).where(_P.c.id.in_(chunk)))
                 )
         return frozenset(found)
+
+    def patterns_by_id(self, pattern_ids: Iterable[str]) -> tuple[PatternRow, ...]:
+        """The list rows of those of ``pattern_ids`` the store holds, in the order asked
+        (500 ids per statement; a bulk dialog's guard rails read its marks with it)."""
+        wanted = list(dict.fromkeys(pattern_ids))
+        found: dict[str, PatternRow] = {}
+        with self._connection() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                found.update((row.id, _pattern_row(row)) for row in conn.execute(
+                    _pattern_row_select().where(_P.c.id.in_(chunk))))
+        return tuple(found[key] for key in wanted if key in found)
 
     def unvouched_scores(self, pattern_id: str) -> tuple[tuple[str, str], ...]:
         """``PatternRow.unvouched`` for one pattern (for a view built on its record)."""

@@ -76,12 +76,22 @@ class BulkConfirmScreen(YesNoDialog):
     BulkConfirmScreen #summary { height: auto; margin: 1 0 0 0; }
     BulkConfirmScreen #rows { height: auto; max-height: 8; margin: 1 0 0 0; }
     BulkConfirmScreen #warnings { color: $warning; height: auto; }
+    BulkConfirmScreen #rails { color: $warning; height: auto; margin: 1 0 0 0; }
+    BulkConfirmScreen.-rails #summary { margin: 0; }
+    BulkConfirmScreen.-rails #rows { margin: 0; }
     """
 
-    def __init__(self, preview: BatchPreview, *, warnings: Sequence[str] = ()) -> None:
+    def __init__(self, preview: BatchPreview, *, warnings: Sequence[str] = (),
+                 rails: Sequence[str] = ()) -> None:
         super().__init__()
         self.preview = preview
         self.warnings = tuple(warnings)
+        #: the guard rails of a bulk validate, counted ("2 with fewer than 3 applications")
+        self.rails = tuple(rails)
+        if self.rails:
+            # Its line takes the margins above the summary and the rows: the dialog keeps
+            # its height, and its buttons stay on an 80x24 screen.
+            self.add_class("-rails")
         changing = len(preview.changing)
         marked = len(preview.items) + len(preview.missing)
         title, verb = _WORDING.get(preview.action, ("{what}: " + preview.action + "?",
@@ -101,6 +111,8 @@ class BulkConfirmScreen(YesNoDialog):
 
     def compose_body(self) -> ComposeResult:
         yield Static(self._summary(), id="summary")
+        if self.rails:
+            yield Static(Text("⚠ " + " · ".join(self.rails), style="bold"), id="rails")
         changing = self.preview.changing
         first = changing[:FIRST_ROWS]
         with VerticalScroll(id="rows"):

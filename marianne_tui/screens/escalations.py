@@ -11,9 +11,11 @@ panel shows the selected escalation and the similar past ones
 after each, so the operator can tell which action tends to work. That lookup runs in a
 thread worker whenever the cursor moves, and is cached until the store changes.
 
-``/`` filters the list as you type (job hash, action, outcome, guidance, model). It
-filters the rows already fetched (the first FETCH_LIMIT of the queue in its sort), not the
-whole table: the status line says so when the fetch was cut.
+The queue is read one page (PAGE_SIZE rows) at a time; ``]`` and ``[`` page, as on
+Patterns. ``/`` filters the page as you type (job hash, action, outcome, guidance, model,
+"stale"); the status line says "N shown of M" (M: the whole table) and which rows the page
+holds. ``:export`` and ``marianne-tui export --screen escalations`` write every page, in
+this order, through the same filter.
 
 ``o`` opens the outcome dialog for the escalation under the cursor at key press; ``u``
 undoes the last escalation outcome the journal holds. Both write, so both are disabled
@@ -33,11 +35,12 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from marianne_tui import export
 from marianne_tui.formatting import spoken_age_of, stamp
 from marianne_tui.modals.outcome import OutcomeChoice, OutcomeScreen, outcome_text
 from marianne_tui.screens.filtered import ListFilterMixin
 from marianne_tui.text import clean, untrusted
-from marianne_tui.widgets.filter_bar import FILTER_BINDING, text_matches
+from marianne_tui.widgets.filter_bar import FILTER_BINDING
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 from marianne_tui.widgets.status_line import StatusLine
 from store import (
@@ -53,7 +56,7 @@ from store import (
 if TYPE_CHECKING:
     from store import GlobalLearningStore, JournalEntry
 
-FETCH_LIMIT = 200
+PAGE_SIZE = 200
 SIMILAR_LIMIT = 5
 
 COLUMNS = (
@@ -98,6 +101,7 @@ class QueueParams:
     stale_age_days: float
     sort: EscalationSort = EscalationSort.RECORDED
     descending: bool = True
+    offset: int = 0
 
 
 def sorted_label(column: Column, arrow: str) -> Text:
@@ -119,10 +123,10 @@ def _pass_rate(value: float) -> str:
 
 
 def read_queue(store: GlobalLearningStore, params: QueueParams) -> EscalationQueue:
-    """The first FETCH_LIMIT rows of the queue (worker thread)."""
+    """One page of the queue (worker thread)."""
     return store.escalation_queue(
         stale_age=timedelta(days=params.stale_age_days), sort=params.sort,
-        descending=params.descending, limit=FETCH_LIMIT,
+        descending=params.descending, limit=PAGE_SIZE, offset=params.offset,
     )
 
 
@@ -146,6 +150,8 @@ class EscalationsScreen(ListFilterMixin):
         Binding("greater_than_sign", "sort_column(1)", "Sort: next column"),
         Binding("less_than_sign", "sort_column(-1)", "Sort: previous column", show=False),
         Binding("d", "flip_sort", "Sort direction", show=False),
+        Binding("right_square_bracket", "page(1)", "Next page", show=False),
+        Binding("left_square_bracket", "page(-1)", "Previous page", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -173,6 +179,7 @@ class EscalationsScreen(ListFilterMixin):
         self._groups: dict[str, EscalationGroup] = {}
         self.sort = EscalationSort.RECORDED
         self.descending = True
+        self.page_offset = 0
         self._queue: EscalationQueue | None = None
 
     # -- layout -------------------------------------------------------------------------
@@ -199,12 +206,18 @@ class EscalationsScreen(ListFilterMixin):
     # -- refresh protocol ---------------------------------------------------------------
 
     def query_params(self) -> QueueParams:
-        return QueueParams(self.host.config.stale_age_days, self.sort, self.descending)
+        return QueueParams(self.host.config.stale_age_days, self.sort, self.descending,
+                           self.page_offset)
 
     def fetch(self, store: GlobalLearningStore, params: QueueParams) -> EscalationQueue:
         return read_queue(store, params)
 
     def apply(self, data: EscalationQueue) -> None:
+        if not data.rows and data.offset > 0 and data.total > 0:
+            # The page emptied under us (rows left the store): show the last page there is.
+            self.page_offset = (data.total - 1) // PAGE_SIZE * PAGE_SIZE
+            self.host.request_refresh(force=True, screen=self)
+            return
         self._queue = data
         self._records = {row.record.id: row.record for row in data.rows}
         self._groups = {row.record.id: row.group for row in data.rows}
@@ -212,9 +225,12 @@ class EscalationsScreen(ListFilterMixin):
         self._show_rows()
 
     def shown_reader(self) -> Any:
-        """A function reading, off the UI thread, the rows in the order this screen shows."""
-        params = self.query_params()
-        return lambda store: [row.record for row in read_queue(store, params).rows]
+        """A function reading, off the UI thread, the exported rows of this screen: every
+        page of the queue in its order, through the filter."""
+        params, text = self.query_params(), self.filter_text
+        return lambda store: export.queued_escalation_records(
+            store, timedelta(days=params.stale_age_days), params.sort, params.descending,
+            text)
 
     def _show_rows(self) -> None:
         """The fetched records the filter lets through, in the store's order."""
@@ -225,11 +241,9 @@ class EscalationsScreen(ListFilterMixin):
         self._show_detail()
 
     def _matches(self, record: EscalationDecisionRecord) -> bool:
-        return text_matches(self.filter_text, (
-            record.job_hash, record.action, record.outcome_after_action or "awaiting",
-            record.guidance, record.model,
-            "stale" if self._groups.get(record.id) is EscalationGroup.STALE else None,
-        ))
+        return export.escalation_matches(
+            record, self.filter_text,
+            stale=self._groups.get(record.id) is EscalationGroup.STALE)
 
     def _row(self, record: EscalationDecisionRecord) -> Row:
         stale = self._groups.get(record.id) is EscalationGroup.STALE
@@ -271,11 +285,13 @@ class EscalationsScreen(ListFilterMixin):
             days = self.query_params().stale_age_days
             status.append(f" · {queue.stale} stale, older than {days:g} "
                           f"day{'' if days == 1 else 's'}", style="dim")
-        fetched = len(self._records)
-        status.append(f" · {self._shown} shown of {fetched}", style="bold" if self.filter_text
+        total = queue.total if queue is not None else len(self._records)
+        status.append(f" · {self._shown} shown of {total}", style="bold" if self.filter_text
                       else "")
-        if queue is not None and fetched < queue.total:
-            status.append(f" of {queue.total}", style="dim")
+        if queue is not None and total > len(self._records):
+            first = queue.offset + 1 if self._records else queue.offset
+            status.append(f" · rows {first}-{queue.offset + len(self._records)} ([ ] page)",
+                          style="dim")
         if self.filter_text:
             status.append(" · text ")
             status.append_text(untrusted(self.filter_text, 30, style="bold"))
@@ -300,12 +316,20 @@ class EscalationsScreen(ListFilterMixin):
         self.descending = self.sort in _DESCENDING_FIRST
         self._sort_changed()
 
+    def action_page(self, step: int) -> None:
+        total = self._queue.total if self._queue is not None else 0
+        offset = self.page_offset + step * PAGE_SIZE
+        if 0 <= offset < max(total, 1) and offset != self.page_offset:
+            self.page_offset = offset
+            self.host.request_refresh(force=True, screen=self)
+
     def action_flip_sort(self) -> None:
         self.descending = not self.descending
         self._sort_changed()
 
     def _sort_changed(self) -> None:
         # No toast: the arrow in the column's header says it, and toasts would pile up.
+        self.page_offset = 0  # a new order starts at its top
         self._show_sort()
         self.host.request_refresh(force=True)
 

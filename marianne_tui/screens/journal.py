@@ -10,7 +10,9 @@ the reason. `/` filters in SQL (operator, host, action, subject id, reason) acro
 whole journal; `[` and `]` page. `u` undoes the entry under the cursor when it is still
 the latest action on its row (● in the first column; ↶ marks an undone one): the store then checks,
 in the same transaction, that the row still holds what the entry left, and refuses
-otherwise (``store.journal_listing`` / ``undo_journal_entry``).
+otherwise (``store.journal_listing`` / ``undo_journal_entry``). An entry of a bulk action is
+never undone alone: `u` on it opens the Patterns screen's batch undo dialog (the whole
+batch, refused whole if one of its patterns moved on since; ``triage.confirm_batch_undo``).
 """
 
 from __future__ import annotations
@@ -28,13 +30,20 @@ from marianne_tui.formatting import stamp
 from marianne_tui.screens.filtered import ListFilterMixin
 from marianne_tui.status import status_text
 from marianne_tui.text import clean, untrusted
+from marianne_tui.triage import confirm_batch_undo, rows_saving
 from marianne_tui.widgets.filter_bar import FILTER_BINDING
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 from marianne_tui.widgets.status_line import StatusLine
-from store import JournalEntry, JournalListing, JournalSubject, UndoConflictError
+from store import (
+    BatchUndoRequiredError,
+    JournalEntry,
+    JournalListing,
+    JournalSubject,
+    UndoConflictError,
+)
 
 if TYPE_CHECKING:
-    from store import GlobalLearningStore
+    from store import BatchUndoPreview, GlobalLearningStore
 
 PAGE_SIZE = 200
 
@@ -217,6 +226,11 @@ class JournalScreen(ListFilterMixin):
         if entry is None or listing is None:
             self.notify("No journal entry under the cursor", severity="warning")
             return
+        if entry.batch_id is not None and entry.undone_at is None and entry.undoes is None:
+            # One pattern of a bulk action: undone whole or not at all (the dialog lists
+            # the batch and refuses when one of its patterns moved on since).
+            self._undo_batch(entry.batch_id)
+            return
         if entry.id not in listing.undoable:
             why = ("it was undone already" if entry.undone_at is not None
                    else "it is an undo" if entry.undoes is not None
@@ -236,7 +250,9 @@ class JournalScreen(ListFilterMixin):
             self.host.request_refresh(force=True)
 
         def refused(error: BaseException) -> None:
-            if isinstance(error, UndoConflictError):
+            if isinstance(error, BatchUndoRequiredError):  # became one: nothing written
+                self._undo_batch(error.batch_id)
+            elif isinstance(error, UndoConflictError):
                 self.notify(clean(f"Cannot undo: {error}", 300), severity="warning",
                             markup=False)
                 self.host.request_refresh(force=True)
@@ -245,3 +261,10 @@ class JournalScreen(ListFilterMixin):
 
         self.host.run_store(undo, undone, label="Undo", write=True,
                             saving=(self.table, str(entry.id)), failure=refused)
+
+    def _undo_batch(self, batch_id: str) -> None:
+        def saving(preview: BatchUndoPreview) -> tuple[LiveTable, str] | None:
+            return rows_saving(self.table, (str(entry.id) for entry in preview.entries))
+
+        confirm_batch_undo(self, batch_id, lambda _entries: self.host.request_refresh(
+            force=True), saving=saving)

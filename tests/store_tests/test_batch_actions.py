@@ -277,3 +277,13 @@ def test_a_journal_from_before_batch_ids_gains_the_column_at_the_next_action(
     assert [(e.target_id, e.batch_id) for e in entries] == [
         (third, result.batch_id), (second, result.batch_id), (first, None)
     ]
+
+
+def test_patterns_by_id_reads_the_list_rows_of_the_ids_asked(
+    patterns: GlobalLearningStore,
+) -> None:
+    rows = patterns.patterns_by_id(["p4", "gone", "p1", "p4"])
+    assert [row.id for row in rows] == ["p4", "p1"]  # the order asked, once each
+    (listed,) = patterns.query_patterns(PatternQuery(id_prefix="p4")).rows
+    assert rows[0] == listed
+    assert patterns.patterns_by_id([]) == ()

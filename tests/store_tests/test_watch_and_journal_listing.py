@@ -11,13 +11,16 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import FrozenClock
+from sqlalchemy import delete
 
 from store import (
+    BatchUndoRequiredError,
     GlobalLearningStore,
     JournalSubject,
     PatternAction,
     QuarantineStatus,
     UndoConflictError,
+    tables,
 )
 
 
@@ -156,3 +159,42 @@ def test_escalation_entries_are_listed_with_their_sheet(
     listing = store.journal_listing()
     assert listing.entries[0].target_kind is JournalSubject.ESCALATION
     assert listing.names == {escalation: f"sheet 4 of job {store.hash_job('job-x')}"}
+
+
+def test_undo_of_a_chosen_entry_of_a_batch_points_at_the_batch_and_splits_nothing(
+    store: GlobalLearningStore, other: GlobalLearningStore
+) -> None:
+    a, b, c = _patterns(store, 3)
+    result = store.apply_batch_action(
+        store.preview_batch_action([a, b], PatternAction.QUARANTINE, reason="noisy"))
+    single = other.apply_pattern_action(c, PatternAction.VALIDATE)
+    listing = store.journal_listing()
+    on_a = next(e for e in listing.entries if e.target_id == a)
+    assert on_a.batch_id == result.batch_id and on_a.id in listing.undoable
+
+    with pytest.raises(BatchUndoRequiredError) as pointed:
+        store.undo_journal_entry(on_a.id)
+
+    assert (pointed.value.batch_id, pointed.value.count) == (result.batch_id, 2)
+    # Nothing written: both patterns stay quarantined, no undo journalled.
+    assert {store.get_pattern_by_id(p).quarantine_status for p in (a, b)} == {
+        QuarantineStatus.QUARANTINED}
+    assert [e.action for e in store.journal(limit=10)].count("undo") == 0
+    # The batch as a whole, then the single entry on its own, still undo.
+    assert result.batch_id is not None
+    assert len(store.undo_batch(result.batch_id)) == 2
+    assert store.undo_journal_entry(single.id).id == single.id
+    assert {store.get_pattern_by_id(p).quarantine_status for p in (a, b, c)} == {
+        QuarantineStatus.PENDING}
+
+
+def test_undo_of_a_chosen_entry_when_its_pattern_is_gone(
+    store: GlobalLearningStore, other: GlobalLearningStore
+) -> None:
+    (a,) = _patterns(store, 1)
+    entry = store.apply_pattern_action(a, PatternAction.QUARANTINE)
+    with other._engine.begin() as conn:
+        conn.execute(delete(tables.patterns).where(tables.patterns.c.id == a))
+    with pytest.raises(UndoConflictError, match="no longer exists"):
+        store.undo_journal_entry(entry.id)
+    assert store.journal(limit=5)[0].undone_at is None

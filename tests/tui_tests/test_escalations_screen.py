@@ -13,6 +13,7 @@ from textual.widgets._data_table import ColumnKey
 from marianne_tui.app import MarianneApp
 from marianne_tui.config import ConsoleConfig
 from marianne_tui.modals.outcome import OutcomeScreen
+from marianne_tui.screens import escalations as escalations_module
 from marianne_tui.screens.escalations import EscalationsScreen
 from store import EscalationSort, GlobalLearningStore
 
@@ -344,3 +345,38 @@ async def test_sort_keys_are_in_the_help(store: GlobalLearningStore) -> None:
         assert rows["<"] == "Sort: previous column"
         assert rows["d"] == "Sort direction"
         assert rows["o"] == "Outcome" and rows["u"] == "Undo"  # the old keys stay
+
+
+async def test_pages_of_the_queue_with_n_shown_of_m(
+    store: GlobalLearningStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(escalations_module, "PAGE_SIZE", 2)
+    queue = [row.record.id for row in store.escalation_queue().rows]
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, table = await open_escalations(app, pilot)
+
+        def status() -> str:
+            return str(screen.query_one("#esc-status").render())
+
+        assert table.row_keys_in_order == tuple(queue[:2])
+        assert "◌ 2 awaiting · 2 shown of 6 · rows 1-2 ([ ] page)" in status()
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert table.row_keys_in_order == tuple(queue[2:4])
+        assert "2 shown of 6 · rows 3-4" in status()
+        await pilot.press("right_square_bracket", "right_square_bracket")  # no page 4
+        await pilot.pause()
+        assert table.row_keys_in_order == tuple(queue[4:6])
+        # o acts on the row under the cursor on this page.
+        target = table.cursor_key
+        assert target == queue[4]
+        await pilot.press("o", "s", "enter")
+        await pilot.pause()
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert table.row_keys_in_order == tuple(queue[2:4])
+        await pilot.press("greater_than_sign")  # a new sort starts at its first page
+        await pilot.pause()
+        assert "rows 1-2" in status()
+    assert outcomes(store)[target] == "success"

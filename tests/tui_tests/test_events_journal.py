@@ -18,6 +18,7 @@ from screens_data import build_screens_store, switch_to
 from marianne_tui.alerts import AlertKind
 from marianne_tui.app import MarianneApp
 from marianne_tui.config import AlertRules, ConsoleConfig
+from marianne_tui.modals.bulk_confirm import BatchUndoScreen
 from marianne_tui.modals.help import HelpScreen
 from marianne_tui.modals.pattern_detail import PatternDetailScreen
 from marianne_tui.screens.events import EventsScreen
@@ -250,6 +251,68 @@ async def test_undo_refused_when_the_row_changed_since(
         await pilot.pause()
         assert store.get_pattern_by_id(steady).quarantine_status is QuarantineStatus.RETIRED
         assert [e.action for e in store.journal(limit=5)] == ["quarantine"]
+
+
+async def test_undo_of_a_batch_entry_confirms_and_undoes_the_whole_batch(
+    store: GlobalLearningStore, other: GlobalLearningStore
+) -> None:
+    steady, wobbler, third = (_id(store, name) for name in (
+        "steady-validation", "belief-wobbler", "improving-prompt-fix"))
+    batch = store.apply_batch_action(store.preview_batch_action(
+        [steady, wobbler], PatternAction.RETIRE))
+    single = other.apply_pattern_action(third, PatternAction.QUARANTINE, reason="theirs")
+    in_batch = [e for e in store.journal(limit=10) if e.batch_id == batch.batch_id]
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = await switch_to(app, pilot, "7", JournalScreen)
+        screen.table.select_key(str(in_batch[0].id))
+        await pilot.press("u")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, BatchUndoScreen)
+        assert sorted(e.id for e in dialog.preview.entries) == sorted(e.id for e in in_batch)
+        await pilot.press("y")
+        await pilot.pause()
+        assert isinstance(app.screen, JournalScreen)
+    # Both patterns of the batch are back, the other operator's action is untouched.
+    assert sorted(e.target_id for e in in_batch) == sorted([steady, wobbler])
+    for entry in in_batch:
+        assert store.get_pattern_by_id(entry.target_id).quarantine_status.value == (
+            entry.prior_state.get("quarantine_status") or "pending")
+    assert store.get_pattern_by_id(third).quarantine_status is QuarantineStatus.QUARANTINED
+    undos = [e for e in store.journal(limit=10) if e.action == "undo"]
+    assert sorted(e.undoes for e in undos) == sorted(e.id for e in in_batch)
+    assert len({e.batch_id for e in undos}) == 1
+    assert next(e for e in store.journal(limit=10) if e.id == single.id).undone_at is None
+
+
+async def test_undo_of_a_batch_entry_is_refused_whole_when_one_moved_on(
+    store: GlobalLearningStore, other: GlobalLearningStore
+) -> None:
+    steady, wobbler = _id(store, "steady-validation"), _id(store, "belief-wobbler")
+    batch = store.apply_batch_action(store.preview_batch_action(
+        [steady, wobbler], PatternAction.RETIRE))
+    other.quarantine_pattern(wobbler, "the conductor, not journalled")
+    first = next(e for e in store.journal(limit=10) if e.target_id == steady)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = await switch_to(app, pilot, "7", JournalScreen)
+        screen.table.select_key(str(first.id))
+        await pilot.press("u")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, BatchUndoScreen)
+        assert dialog.preview.conflicts == (wobbler,) and not dialog.can_confirm
+        await pilot.press("y")  # nothing to confirm: only closing is offered
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, JournalScreen)
+    assert batch.batch_id is not None
+    assert store.get_pattern_by_id(steady).quarantine_status is QuarantineStatus.RETIRED
+    assert store.get_pattern_by_id(wobbler).quarantine_status is QuarantineStatus.QUARANTINED
+    assert [e.action for e in store.journal(limit=10)].count("undo") == 0
 
 
 async def test_undo_is_disabled_read_only(store: GlobalLearningStore) -> None:

@@ -20,6 +20,7 @@ from marianne_tui import __main__ as cli
 from marianne_tui import cli_export, export
 from marianne_tui.app import MarianneApp
 from marianne_tui.config import ConsoleConfig
+from marianne_tui.screens import escalations as escalations_module
 from marianne_tui.screens import patterns as patterns_module
 from marianne_tui.screens.drift import DriftScreen
 from marianne_tui.screens.escalations import EscalationsScreen
@@ -320,3 +321,52 @@ def test_export_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]
     for part in ("0 exported", "1 store cannot be opened or read", "2 bad command line",
                  "3 bad configuration file", "4 output cannot be written"):
         assert part in help_text
+
+
+async def test_headless_escalations_export_is_the_screens_queue_every_page(
+    store_path: Path, clock: FrozenClock, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Three rows a page on screen, two a read while exporting: paging is exercised twice.
+    monkeypatch.setattr(escalations_module, "PAGE_SIZE", 3)
+    monkeypatch.setattr(export, "EXPORT_PAGE", 2)
+    code, out, err = run_cli(capsys, "--db", str(store_path), "--screen", "escalations")
+    assert (code, err) == (0, "")
+    headless = list(csv.DictReader(io.StringIO(out)))
+    code, out, _ = run_cli(capsys, "--db", str(store_path), "--screen", "escalations",
+                           "--filter", "retry")
+    headless_retry = list(csv.DictReader(io.StringIO(out)))
+    opened = GlobalLearningStore(store_path, clock=clock, create=False)
+    try:
+        app = record_toasts(MarianneApp(opened, poll=False,
+                                        config=ConsoleConfig(export_dir=str(tmp_path))))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await started(app, pilot)
+            await command(pilot, "esc")
+            app.refresh_now_sync(force=True)
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, EscalationsScreen)
+            pages: list[str] = []
+            for _page in range(3):  # 7 escalations: 3 + 3 + 1
+                pages.extend(screen.table.row_keys_in_order)
+                await pilot.press("right_square_bracket")
+                await pilot.pause()
+                app.refresh_now_sync(force=True)
+                await pilot.pause()
+            await command(pilot, "filter retry")
+            await command(pilot, "export csv")
+            console_retry = read_csv(written_file(app))
+    finally:
+        opened.close()
+    assert [row["id"] for row in headless] == pages and len(set(pages)) == 7
+    # The queue's order: awaiting newest first, then the decided ones newest first.
+    awaiting = [row for row in headless if row["outcome"] == "awaiting"]
+    assert headless[:len(awaiting)] == awaiting and len(awaiting) == 3
+    for group in (awaiting, headless[len(awaiting):]):
+        stamps = [row["recorded_at"] for row in group]
+        assert stamps == sorted(stamps, reverse=True)
+    assert headless_retry == console_retry
+    assert [row["id"] for row in headless_retry] == [
+        row["id"] for row in headless
+        if "retry" in (row["action"] + row["guidance"]).lower()]

@@ -327,3 +327,47 @@ async def test_a_bulk_write_waiting_on_a_lock_shows_saving_on_its_rows_and_escap
         assert store.journal() == []
     finally:
         store.close()
+
+
+async def test_bulk_validate_counts_the_patterns_each_guard_rail_flags(
+    store: GlobalLearningStore,
+) -> None:
+    # (applications, effectiveness) as built: 1, 0.55 · 2, 0.55 · 8, 0.315 · 3, 0.031 ·
+    # 10, 0.90: two with fewer than 3 applications, two below 0.35, one with neither.
+    targets = [id_by_name(store, name) for name in (
+        "long sheet", "[@click", "missing output file", "hallucinated", "retry after")]
+    before = pattern_state(store)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        _screen, table = await start(app, pilot)
+        for target in targets:
+            await mark_with_keys(pilot, table, target)
+        await pilot.press("v")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, BulkConfirmScreen)
+        assert dialog.rails == ("2 with fewer than 3 applications",
+                                "2 with effectiveness below 0.35")
+        shown = str(dialog.query_one("#rails", Static).render())
+        assert shown == ("⚠ 2 with fewer than 3 applications · 2 with effectiveness below "
+                         "0.35")
+        await pilot.press("y")  # the guard rails warn, they do not forbid
+        await pilot.pause()
+    after = pattern_state(store)
+    assert {key for key in before if before[key] != after[key]} == set(targets)
+    assert {store.get_pattern_by_id(t).quarantine_status.value  # type: ignore[union-attr]
+            for t in targets} == {"validated"}
+    assert len({entry.batch_id for entry in store.journal()}) == 1
+
+
+async def test_bulk_quarantine_shows_no_validate_guard_rails(
+    store: GlobalLearningStore,
+) -> None:
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        _screen, table = await start(app, pilot)
+        await mark_with_keys(pilot, table, id_by_name(store, "long sheet"))
+        await pilot.press("q", *"why", "enter")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, BulkConfirmScreen) and dialog.rails == ()

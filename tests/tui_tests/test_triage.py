@@ -13,8 +13,9 @@ from marianne_tui.app import MarianneApp
 from marianne_tui.modals.confirm import ConfirmScreen
 from marianne_tui.modals.reason import ReasonScreen
 from marianne_tui.screens.patterns import PatternsScreen
+from marianne_tui.triage import GuardRail, bulk_guard_rail_warnings, validate_guard_rails
 from marianne_tui.widgets.live_table import LiveTable
-from store import GlobalLearningStore, PatternQuery, SchemaError
+from store import GlobalLearningStore, PatternQuery, PatternRow, SchemaError
 
 PENDING_NAME = "missing output file"
 
@@ -342,3 +343,38 @@ async def test_quarantine_reason_with_hostile_text_is_stored_as_typed(
     record = store.get_pattern_by_id(target)
     assert record is not None and record.quarantine_reason == "[/]x[@click=app.quit]"
     assert store.query_patterns(PatternQuery(statuses=("quarantined",))).matching == 2
+
+
+# -- the guard-rail rule, shared by the single and the bulk validate dialog (pure) -------
+
+
+def _row(ident: str, applications: int, effectiveness: float,
+         unvouched: tuple[tuple[str, str], ...] = ()) -> PatternRow:
+    return PatternRow(
+        id=ident, name=ident, pattern_type="t", status="pending", trust=0.5,
+        effectiveness=effectiveness, priority=0.5, applications=applications,
+        successes=applications, failures=0, last_seen=None, instrument=None, active=True,
+        description=None, unvouched=unvouched,
+    )
+
+
+def test_validate_guard_rails_at_their_bounds() -> None:
+    # MIN_OCCURRENCES_FOR_PROMOTION is 3, QUARANTINE_EFFECTIVENESS_THRESHOLD 0.35.
+    assert validate_guard_rails(3, 0.35, None) == ()
+    assert validate_guard_rails(2, 0.35, None) == (GuardRail.FEW_APPLICATIONS,)
+    assert validate_guard_rails(3, 0.349, None) == (GuardRail.LOW_EFFECTIVENESS,)
+    assert validate_guard_rails(0, 0.1, None) == (GuardRail.FEW_APPLICATIONS,
+                                                  GuardRail.LOW_EFFECTIVENESS)
+    # An unvouched score is not judged as a number.
+    assert validate_guard_rails(5, 0.1, "abc") == (GuardRail.UNVOUCHED_EFFECTIVENESS,)
+
+
+def test_bulk_guard_rail_warnings_count_each_rail() -> None:
+    rows = [_row("a", 0, 0.9), _row("b", 1, 0.2), _row("c", 9, 0.2), _row("d", 9, 0.9),
+            _row("e", 9, 0.5, (("effectiveness", "abc"),)), _row("f", 2, 0.5)]
+    assert bulk_guard_rail_warnings(rows) == [
+        "3 with fewer than 3 applications",
+        "1 with an effectiveness the store cannot vouch for",
+        "2 with effectiveness below 0.35",
+    ]
+    assert bulk_guard_rail_warnings([_row("d", 9, 0.9)]) == []
