@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Row, case, distinct, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from store import metrics, tables
 from store.base import GlobalLearningStoreBase, hash_job, hash_workspace, with_limit
@@ -270,6 +270,10 @@ class ExecutionMixin(GlobalLearningStoreBase):
             "cluster_id": cluster_id,
             "assigned_at": self._now_local(),
         }
+        # Deferred: the PostgreSQL dialect costs ~25 ms of every console start-up, and a
+        # SQLite store never needs it (issue #7, first paint).
+        from sqlalchemy.dialects import postgresql
+
         # Marianne's INSERT OR REPLACE, spelled as an upsert both backends understand.
         dialect_insert = postgresql.insert if self.is_postgresql else sqlite.insert
         statement = dialect_insert(tables.workspace_clusters).values(**values)

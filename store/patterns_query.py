@@ -25,7 +25,6 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.types import Text
 
 from store import tables
@@ -109,6 +108,10 @@ class PatternQueryMixin(GlobalLearningStoreBase):
         NULL tags never match and malformed JSON raises, on both backends.
         """
         if self.is_postgresql:
+            # Deferred: the PostgreSQL dialect costs ~25 ms of every console start-up,
+            # and a SQLite store never needs it (issue #7, first paint).
+            from sqlalchemy.dialects.postgresql import JSONB, array
+
             matched: ColumnElement[bool] = cast(_P.context_tags, JSONB).has_any(
                 array(tags, type_=Text)
             )

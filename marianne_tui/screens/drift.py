@@ -27,8 +27,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
-from marianne_tui.modals.pattern_detail import PatternDetailScreen
-from marianne_tui.modals.retire_preview import RetirePreviewScreen
 from marianne_tui.screens.filtered import ListFilterMixin
 from marianne_tui.status import DRIFT_RETIRED, STATUS_WIDTH, status_text
 from marianne_tui.text import clean, untrusted
@@ -359,6 +357,9 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
         # enter: the pattern's full detail (every field, why-analysis, its drift).
         pattern_id = self.table.cursor_key
         if pattern_id is not None:
+            # Deferred like on Patterns: the detail modal is not part of any first paint.
+            from marianne_tui.modals.pattern_detail import PatternDetailScreen
+
             self.app.push_screen(PatternDetailScreen(pattern_id))
 
     # -- name filter (client-side: the report's rows are already here) ------------------
@@ -413,6 +414,9 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
             )
 
         def show(candidates: list[tuple[str, str, float]]) -> None:
+            # Deferred: the preview dialog is only needed once `r` is pressed (first paint).
+            from marianne_tui.modals.retire_preview import RetirePreviewScreen
+
             statuses = {row.pattern_id: row.status for row in (self.report.rows
                                                                if self.report else ())}
             screen = RetirePreviewScreen(
