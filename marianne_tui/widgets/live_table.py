@@ -24,12 +24,18 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
+from textual.coordinate import Coordinate
 from textual.message import Message
+from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,52 @@ HIGHLIGHT_SECONDS = 3.0
 CHANGED_STYLE = "bold reverse"
 #: Put before the first cell of a row that arrived.
 ARRIVED_MARK = Text("+", style="bold reverse", end="")
+
+#: A cursor on no row: what a row the cursor is not on is rendered with (see below).
+_NO_ROW = Coordinate(-2, 0)
+
+
+def _seen_from(row_index: int, coordinate: Coordinate) -> Coordinate:
+    """A row cursor's (or hover's) coordinate as row ``row_index``'s render depends on it.
+
+    A row is highlighted when the row cursor is on it and looks the same wherever else the
+    cursor is: every other position is one key, so a cursor move reuses what was rendered.
+    """
+    return coordinate if coordinate.row == row_index else _NO_ROW
+
+
+class _RowCursorLineCache(LRUCache[tuple[Any, ...], Strip]):
+    """The DataTable's cache of rendered lines, sharing one entry for every cursor position
+    that leaves the line unhighlighted.
+
+    The DataTable keys a line on ``(y, x1, x2, width, cursor, hover, ...)``, so each cursor
+    move (and the one-line scroll that comes with it) rendered every visible line again: ~30
+    new Strips a frame, which also made the full garbage collections that caused the slowest
+    frames. Only for ``cursor_type="row"`` tables (textual is pinned: the key layout is
+    checked by the tests of this module).
+    """
+
+    def __init__(self, table: DataTable[Any], maxsize: int) -> None:
+        super().__init__(maxsize)
+        self._table = table
+
+    def _normal(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        if key[7] != "row":  # the cursor type: a cell or column cursor keeps its key
+            return key
+        row_index = self._table._line_row_index(key[0])  # type: ignore[attr-defined]
+        return (*key[:4], _seen_from(row_index, key[4]), _seen_from(row_index, key[5]),
+                *key[6:])
+
+    def set(self, key: tuple[Any, ...], value: Strip) -> None:
+        super().set(self._normal(key), value)
+
+    __setitem__ = set
+
+    def __getitem__(self, key: tuple[Any, ...]) -> Strip:
+        return super().__getitem__(self._normal(key))
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(self._normal(key))  # type: ignore[arg-type]
 
 _showing_changes: ContextVar[bool] = ContextVar("live_table_showing_changes", default=False)
 
@@ -108,6 +160,7 @@ class LiveTable(DataTable[Text]):
         self._filled = False
         self._fade_timer: Timer | None = None
         self.clock: Callable[[], float] = time.monotonic
+        self._line_cache = _RowCursorLineCache(self, 1000)
 
     class Faded(Message):
         """The change marks ended (the header's "+N new" goes with them)."""
@@ -290,6 +343,32 @@ class LiveTable(DataTable[Text]):
         self._update_count += 1  # the header render caches are keyed on this counter
         self._clear_caches()
         self.refresh()
+
+    def _render_line_in_row(
+        self, row_key: RowKey, line_no: int, base_style: Style,
+        cursor_location: Coordinate, hover_location: Coordinate,
+    ) -> tuple[list[list[Segment]], list[list[Segment]]]:
+        # As for lines (_RowCursorLineCache): the DataTable caches a rendered row under the
+        # cursor's and the hover's coordinate; a row cursor changes only the row it is on.
+        if self.cursor_type != "row":
+            return super()._render_line_in_row(
+                row_key, line_no, base_style, cursor_location, hover_location)
+        row_index = self._row_index(row_key)
+        return super()._render_line_in_row(
+            row_key, line_no, base_style,
+            _seen_from(row_index, cursor_location), _seen_from(row_index, hover_location))
+
+    def _row_index(self, row_key: RowKey) -> int:
+        row_index = self._row_locations.get(row_key)
+        return -1 if row_index is None else row_index  # -1: the header, as DataTable says
+
+    def _line_row_index(self, y: int) -> int:
+        """The index of the row that line ``y`` of the table shows (-1: the header)."""
+        try:
+            row_key, _line = self._get_offsets(y)
+        except LookupError:
+            return -1
+        return self._row_index(row_key)
 
     def select_key(self, key: str) -> bool:
         """Put the cursor on the row of ``key``; False if it is not shown."""
