@@ -32,10 +32,12 @@ from rich.text import Text
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.message import Message
+from textual.render import measure
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
+from textual.widgets._data_table import default_cell_formatter
+from textual.widgets.data_table import CellKey, ColumnKey, RowDoesNotExist, RowKey
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,13 @@ class _RowCursorLineCache(LRUCache[tuple[Any, ...], Strip]):
 
     def __contains__(self, key: object) -> bool:
         return super().__contains__(self._normal(key))  # type: ignore[arg-type]
+
+
+def _discard(cache: LRUCache[Any, Any], stale: Callable[[Any], bool]) -> None:
+    """Drop the entries of ``cache`` whose key is ``stale``."""
+    for key in list(filter(stale, cache.keys())):
+        LRUCache.discard(cache, key)  # the stored key: no normalising (_RowCursorLineCache)
+
 
 _showing_changes: ContextVar[bool] = ContextVar("live_table_showing_changes", default=False)
 
@@ -248,25 +257,76 @@ class LiveTable(DataTable[Text]):
                                               self.fade)
 
     def _update_changed_cells(self, rows: Sequence[Row]) -> bool:
-        changed = False
-        for row in rows:
-            if self._show_row(row.key, row.cells):
-                changed = True
-        return changed
+        return self._show_rows([(row.key, row.cells) for row in rows])
 
     def _show_row(self, key: str, cells: tuple[Text, ...]) -> bool:
         """Update the cells of row ``key`` that differ from what it shows; True if any."""
-        self._cells[key] = cells
-        shown = self._shown(key, cells)
-        displayed = self._displayed.get(key)
-        if displayed == shown:
-            return False
-        with contextlib.suppress(RowDoesNotExist, CellDoesNotExist):  # the row left meanwhile
+        return self._show_rows([(key, cells)])
+
+    def _show_rows(self, rows: Sequence[tuple[str, tuple[Text, ...]]]) -> bool:
+        """Update the cells that differ from what their rows show; True if any differed.
+
+        DataTable.update_cell bumps the table's update counter, which is part of every
+        render cache key, so one changed cell made every visible cell render again on the
+        next frame. The new values are written into the table's data instead, and only the
+        cache entries of the rows holding them are dropped (``_forget_rendered``).
+        """
+        written: list[tuple[RowKey, ColumnKey]] = []
+        any_changed = False
+        for key, cells in rows:
+            self._cells[key] = cells
+            shown = self._shown(key, cells)
+            displayed = self._displayed.get(key)
+            if displayed == shown:
+                continue
+            any_changed = True
+            self._displayed[key] = shown
+            row_key = RowKey(key)
+            data = self._data.get(row_key)
+            if data is None or row_key not in self._row_locations:
+                continue  # the row left meanwhile
             for index, (column, cell) in enumerate(zip(self._column_specs, shown, strict=True)):
                 if displayed is None or displayed[index] != cell:
-                    self.update_cell(key, column.key, cell)
-        self._displayed[key] = shown
-        return True
+                    column_key = ColumnKey(column.key)
+                    if column_key in data:
+                        data[column_key] = cell
+                        written.append((row_key, column_key))
+        if written:
+            self._forget_rendered(written)
+        return any_changed
+
+    def _forget_rendered(self, written: Sequence[tuple[RowKey, ColumnKey]]) -> None:
+        """Drop what the table rendered from the cells in ``written``, and refresh once."""
+        wider = [cell for cell in written if self._widens_its_column(*cell)]
+        if wider:
+            # Every line changes when a column grows: do what update_cell(update_width=True)
+            # does (the widths are measured on idle) and render everything again.
+            self._updated_cells.update(CellKey(*cell) for cell in wider)
+            self._require_update_dimensions = True
+            self._update_count += 1
+            self.refresh()
+            return
+        cells = set(written)
+        row_keys = {row_key for row_key, _column_key in written}
+        row_indices = {self._row_locations.get(row_key) for row_key in row_keys}
+        # Cache keys (textual is pinned; the tests of this module check what is drawn):
+        # a cell's starts with (row key, column key), a row's with the row key, a row's
+        # renderables' is (update count, row index), a line's starts with its y.
+        _discard(self._cell_render_cache, lambda key: (key[0], key[1]) in cells)
+        _discard(self._row_render_cache, lambda key: key[0] in row_keys)
+        _discard(self._row_renderable_cache, lambda key: key[1] in row_indices)
+        _discard(self._line_cache, lambda key: self._line_row_index(key[0]) in row_indices)
+        self.refresh()
+
+    def _widens_its_column(self, row_key: RowKey, column_key: ColumnKey) -> bool:
+        column = self.columns[column_key]
+        if not column.auto_width:
+            return False
+        height = self.rows[row_key].height
+        value = default_cell_formatter(
+            self._data[row_key][column_key], wrap=height != 1, height=height
+        )
+        return measure(self.app.console, value, 1) > column.content_width
 
     def _rebuild(self, rows: Sequence[Row]) -> None:
         keep_key = self.cursor_key

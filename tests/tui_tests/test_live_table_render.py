@@ -92,3 +92,95 @@ async def test_a_cursor_move_reuses_the_lines_it_does_not_touch() -> None:
         # rows 0, 3, 4, 5, 6 are the same Strip objects; rows 1 and 2 were drawn again
         assert reused == [True, False, False, True, True, True, True]
         assert before[1] != after[1] and before[2] != after[2]
+
+
+#: An in-place refresh: three cells of rows 1, 4 and 6 change, one of them wider than its
+#: column was (a column without a fixed width must grow, as for the stock DataTable).
+AUTO_COLUMNS = (Column("name", "Name"), Column("score", "Score"))
+UPDATES = {(1, 1): "0.99", (4, 0): "renamed pattern 4", (6, 1): "1.50"}
+
+
+def _initial_rows() -> list[Row]:
+    return [Row(f"p{i}", (Text(f"pattern {i}"), Text(f"{i / 10:.2f}"))) for i in range(40)]
+
+
+def _updated_rows() -> list[Row]:
+    rows = []
+    for index, row in enumerate(_initial_rows()):
+        cells = [UPDATES.get((index, column), cell) for column, cell in enumerate(row.cells)]
+        rows.append(Row(row.key, tuple(Text(c) if isinstance(c, str) else c for c in cells)))
+    return rows
+
+
+class StockApp(App[None]):
+    """A stock DataTable, filled as LiveTable is and updated with update_cell."""
+
+    def __init__(self, columns: tuple[Column, ...]) -> None:
+        super().__init__()
+        self.columns = columns
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for column in self.columns:
+            table.add_column(Text(column.label), key=column.key, width=column.width)
+        for row in _initial_rows():
+            table.add_row(*row.cells, key=row.key)
+        table.focus()
+
+
+class AutoWidthApp(TableApp):
+    def compose(self) -> ComposeResult:
+        yield LiveTable(AUTO_COLUMNS)
+
+
+async def _settle(pilot: Any) -> None:
+    """Let the first fill's measuring on idle happen (it renders everything again)."""
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def _lines_after_update(columns: tuple[Column, ...], stock: bool) -> list[list[Any]]:
+    app: App[None] = StockApp(columns) if stock else (
+        TableApp() if columns is COLUMNS else AutoWidthApp())
+    async with app.run_test(size=(40, 12)) as pilot:
+        await _settle(pilot)
+        table = app.query_one(DataTable)
+        # render_line, not the widget's own line cache: what the table caches now is drawn
+        before = [list(table.render_line(y)) for y in range(table.size.height)]
+        if isinstance(table, LiveTable):
+            table.apply(_updated_rows())
+        else:
+            for (row, column), value in UPDATES.items():
+                table.update_cell(f"p{row}", columns[column].key, Text(value), update_width=True)
+        await pilot.pause()
+        after = _lines(table)  # type: ignore[arg-type]
+        assert after != before
+        return after
+
+
+async def test_an_in_place_update_draws_what_the_stock_data_table_draws() -> None:
+    for columns in (COLUMNS, AUTO_COLUMNS):
+        ours = await _lines_after_update(columns, stock=False)
+        theirs = await _lines_after_update(columns, stock=True)
+        assert ours == theirs, [column.width for column in columns]
+    # the wider name made its column grow (it is not cropped)
+    assert "renamed pattern 4" in "".join(segment.text for segment in ours[5])
+
+
+async def test_an_in_place_update_reuses_the_lines_of_untouched_rows() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(LiveTable)
+        await _settle(pilot)
+        width = table.size.width
+        before = [table._render_line(y, 0, width, table.rich_style) for y in range(1, 9)]
+        table.apply(_updated_rows())
+        await pilot.pause()
+        after = [table._render_line(y, 0, width, table.rich_style) for y in range(1, 9)]
+        reused = [b is a for b, a in zip(before, after, strict=True)]
+        # rows 1, 4 and 6 (lines 2, 5 and 7: the header is line 0) were drawn again
+        assert reused == [True, False, True, True, False, True, False, True]
+        assert "0.99" in "".join(segment.text for segment in after[1])
