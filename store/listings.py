@@ -263,14 +263,10 @@ class ListingsMixin(GlobalLearningStoreBase):
         folds ASCII case only on SQLite (as SQLite's LIKE does), all case on PostgreSQL.
         """
         conditions = _pattern_filters(query, self.is_postgresql)
-        key = self._sort_key(query.sort)
-        ordered = key.desc() if query.descending else key.asc()
         # Sorting only (key, id) and fetching the page's rows by id afterwards keeps wide
         # text columns out of the sort: a deep page costs little more than the first.
         page_ids = (
-            select(_P.c.id)
-            .where(*conditions)
-            .order_by(ordered.nulls_last(), self._text_order(_P.c.id).asc())
+            self._ordered_ids(query, conditions)
             .offset(max(0, query.offset))
             .limit(max(0, query.limit))
         )
@@ -294,6 +290,19 @@ class ListingsMixin(GlobalLearningStoreBase):
             offset=max(0, query.offset),
         )
 
+    def _ordered_ids(
+        self, query: PatternQuery, conditions: list[ColumnElement[bool]]
+    ) -> Select[Any]:
+        """The ids matching ``conditions`` in the list's order: ``query``'s sort column,
+        NULLs last either way, ties broken by id so that paging is stable."""
+        key = self._sort_key(query.sort)
+        ordered = key.desc() if query.descending else key.asc()
+        return (
+            select(_P.c.id)
+            .where(*conditions)
+            .order_by(ordered.nulls_last(), self._text_order(_P.c.id).asc())
+        )
+
     # -- marks: which patterns a list's filter matches, and which still exist -------------
 
     def pattern_ids_matching(self, query: PatternQuery, limit: int) -> MatchingIds:
@@ -303,14 +312,7 @@ class ListingsMixin(GlobalLearningStoreBase):
         Two statements: the ids (sorted and cut in SQL) and the count.
         """
         conditions = _pattern_filters(query, self.is_postgresql)
-        key = self._sort_key(query.sort)
-        ordered = key.desc() if query.descending else key.asc()
-        ids_statement = (
-            select(_P.c.id)
-            .where(*conditions)
-            .order_by(ordered.nulls_last(), self._text_order(_P.c.id).asc())
-            .limit(max(0, limit))
-        )
+        ids_statement = self._ordered_ids(query, conditions).limit(max(0, limit))
         count_statement = select(func.count()).select_from(_P).where(*conditions)
         with self._connection() as conn:
             ids = tuple(row[0] for row in conn.execute(ids_statement))
