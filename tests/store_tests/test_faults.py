@@ -429,15 +429,3 @@ def test_a_password_from_the_environment_or_a_password_file(
             conn.exec_driver_sql(f"DROP OWNED BY {role}")
             conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
         admin.dispose()
-
-
-
-def test_every_sqlite_connection_lets_the_sorter_use_helper_threads(
-    sqlite_store: GlobalLearningStore,
-) -> None:
-    # The cold drift read is one large sort; without helper threads it runs on one core.
-    from store.base import SORTER_THREADS
-
-    with sqlite_store._get_connection() as conn:
-        (threads,) = conn.execute("PRAGMA threads").fetchone()
-    assert threads == SORTER_THREADS >= 1

@@ -12,6 +12,7 @@ import sqlite3
 import pytest
 
 from store import GlobalLearningStore, ReadOnlyStoreError
+from store.base import SORTER_THREADS
 from store.dbapi import PostgresConnection
 
 
@@ -28,6 +29,8 @@ def test_sqlite_hands_out_a_configured_sqlite3_connection(
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+        # The cold drift read is one large sort; without helper threads it runs on one core.
+        assert conn.execute("PRAGMA threads").fetchone()[0] == SORTER_THREADS >= 1
     with sqlite_store._get_connection() as conn:
         # Handed back to the pool as SQLAlchemy left it: plain tuples.
         pass
