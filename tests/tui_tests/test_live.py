@@ -233,3 +233,22 @@ async def test_a_failing_store_shows_in_the_header_and_recovers(
         monkeypatch.undo()
         assert app.refresh_now_sync(force=True) is True
         assert "● live" in app.screen.query_one(StoreHeader).plain()
+
+
+async def test_the_heap_alive_at_the_first_paint_is_frozen_once_and_thawed_on_exit(
+    console_store: GlobalLearningStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr("gc.freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr("gc.unfreeze", lambda: calls.append("unfreeze"))
+    app = MarianneApp(console_store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert calls == ["freeze"]
+        for _ in range(3):
+            await pilot.press("space")
+            await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause()
+        assert calls == ["freeze"]
+    assert calls == ["freeze", "unfreeze"]
