@@ -109,6 +109,8 @@ class MarianneApp(App[None]):
         # Lowest priority: a dialog's or a filter's own escape comes first.
         Binding("escape", "cancel_store_call", "Cancel saving", show=False),
         Binding("colon", "command_line", "Command line", show=False),
+        # Offered only on a snapshot (check_action).
+        Binding("R", "reread_snapshot", "Reread snapshot"),
     ]
 
     HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (80, "-normal"), (120, "-wide")]  # noqa: RUF012
@@ -177,7 +179,7 @@ class MarianneApp(App[None]):
         if getattr(self.store, "immutable_view", False):
             self.notify(
                 "The store is read as a snapshot: changes other processes make are not "
-                "shown until the console is restarted (the folder is not writable, so "
+                "shown until you press R to reread it (the folder is not writable, so "
                 "SQLite cannot share its -shm file).",
                 title="Snapshot", severity="warning", markup=False, timeout=15,
             )
@@ -527,6 +529,8 @@ class MarianneApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_store_call":
             return self.store_calls.writing  # else escape is left to whoever wants it
+        if action == "reread_snapshot":
+            return bool(getattr(self.store, "immutable_view", False))
         return True
 
     def action_cancel_store_call(self) -> None:
@@ -536,6 +540,23 @@ class MarianneApp(App[None]):
 
     def action_refresh_now(self) -> None:
         self.request_refresh(force=True)
+
+    def action_reread_snapshot(self) -> None:
+        def reread() -> bool:
+            self.store.reread_snapshot()
+            return bool(self.store.immutable_view)
+
+        def done(still_snapshot: bool) -> None:
+            self.notify(
+                f"Snapshot reread at {time.strftime('%H:%M:%S')}: it shows what the "
+                "conductor had saved into the file by then." if still_snapshot
+                else "The conductor's -shm file is there now: the store is read live.",
+                title="Snapshot", markup=False,
+            )
+            self.refresh_bindings()
+            self.request_refresh(force=True)
+
+        self.run_store(reread, done, label="reread the snapshot")
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused

@@ -1109,6 +1109,16 @@ class GlobalLearningStoreBase:
         """Release pooled connections; the store stays usable."""
         self._engine.dispose()
 
+    def _reopen_snapshot(self) -> None:
+        """Open an immutable view's file again, deciding afresh how (see ``reread_snapshot``)."""
+        # Decided first: a file that has gone bad meanwhile is refused before anything
+        # is released, and the old view keeps working.
+        opening = self._prepare_sqlite_file(create=False, read_only=True)
+        self.close()
+        self._sqlite_opening = opening
+        self.immutable_view = opening.immutable
+        self._engine = self._build_engine(True)
+
     # -- time ---------------------------------------------------------------------------
 
     def _now_local(self) -> datetime:

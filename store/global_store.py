@@ -130,6 +130,21 @@ class GlobalLearningStore(
     ``read_only``, ``create`` and ``clock``.
     """
 
+    def reread_snapshot(self) -> bool:
+        """Let an immutable view (``immutable_view``) see its file as it is now.
+
+        SQLite was told the file never changes, so only new connections see what the
+        conductor has checkpointed into it since; kept drift results are dropped with the
+        old connections. If the conductor's ``-shm`` has appeared meanwhile, the view is
+        live from now on (``immutable_view`` turns False). False, and nothing done, for a
+        store that is not an immutable view.
+        """
+        if not self.immutable_view:
+            return False
+        self._reopen_snapshot()
+        self.reset_drift_cache()
+        return True
+
 
 def get_global_store(db_path: Path | str | None = None) -> GlobalLearningStore:
     """One store per path: a new instance only when a different ``db_path`` is given.

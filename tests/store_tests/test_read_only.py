@@ -347,3 +347,68 @@ def test_a_postgresql_user_who_may_only_read_opens_read_only(store_url: str) -> 
             conn.exec_driver_sql(f"DROP OWNED BY {role}")
             conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
         admin.dispose()
+
+
+#: Run by the unprivileged user: a snapshot view that rereads its file on each line read.
+REREAD = r"""
+import json, sys
+from store import GlobalLearningStore
+
+store = GlobalLearningStore(sys.argv[1], create=False)
+def report(**extra):
+    count = len(store.get_patterns(min_priority=0, limit=-1))
+    print(json.dumps({**extra, "immutable": store.immutable_view, "patterns": count}),
+          flush=True)
+report()
+for _ in sys.stdin:
+    report(reread=store.reread_snapshot())
+store.close()
+"""
+
+
+def test_a_snapshot_rereads_its_file_and_turns_live_once_the_owner_shares_its_shm(
+    unprivileged_python: list[str], shared_folder: Path
+) -> None:
+    path = conductor_store(shared_folder)
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        shared_folder.chmod(0o555)
+    viewer = subprocess.Popen(
+        [*unprivileged_python, "-c", REREAD, str(path)],
+        env=_child_environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    assert viewer.stdout is not None and viewer.stdin is not None
+
+    def step() -> dict[str, object]:
+        assert viewer.stdin is not None and viewer.stdout is not None
+        viewer.stdin.write("go\n")
+        viewer.stdin.flush()
+        answer: dict[str, object] = json.loads(viewer.stdout.readline() or "{}")
+        return answer
+
+    owner = None
+    try:
+        assert json.loads(viewer.stdout.readline() or "{}") == {"immutable": True,
+                                                                "patterns": 3}
+        # The conductor writes and closes: its last connection checkpoints into the file.
+        writer = GlobalLearningStore(path, clock=FrozenClock())
+        writer.record_pattern("validation_failure", "checkpointed while the viewer looks")
+        writer.close()
+        assert names(shared_folder) == ["global-learning.db"]
+        assert step() == {"reread": True, "immutable": True, "patterns": 4}
+
+        # A conductor at work keeps its -shm: the reread view shares it and is live.
+        owner = GlobalLearningStore(path, clock=FrozenClock())
+        owner.record_pattern("validation_failure", "in the WAL, not yet in the file")
+        assert "global-learning.db-shm" in names(shared_folder)
+        assert step() == {"reread": True, "immutable": False, "patterns": 5}
+        owner.record_pattern("validation_failure", "seen live")
+        assert step() == {"reread": False, "immutable": False, "patterns": 6}
+    finally:
+        # The viewer goes first, so that the owner's close is the last one and cleans up.
+        _, errors = viewer.communicate(timeout=120)
+        if owner is not None:
+            owner.close()
+    assert viewer.returncode == 0, errors
+    assert names(shared_folder) == ["global-learning.db"]

@@ -305,6 +305,45 @@ def test_a_snapshot_view_says_that_changes_are_not_seen() -> None:
     assert "READ-ONLY: the folder is not writable" in text.plain
 
 
+
+async def test_r_rereads_a_snapshot_and_is_offered_only_on_one(
+    path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real reread runs as an unprivileged user in store_tests/test_read_only.py; here
+    the store is told it is a snapshot, and its reread turns it live."""
+    store = GlobalLearningStore(path, clock=clock, read_only=True)
+    rereads: list[str] = []
+
+    def reread() -> bool:
+        rereads.append("reread")
+        store.immutable_view = False  # the conductor's -shm has appeared
+        return True
+
+    monkeypatch.setattr(store, "reread_snapshot", reread)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("R")  # not a snapshot: the key does nothing
+        await pilot.pause()
+        assert rereads == []
+
+        store.immutable_view = True
+        app.refresh_bindings()
+        app._refresh_header()
+        await pilot.pause()
+        assert "SNAPSHOT: not live" in header_text(app)
+        footer_keys = {binding.key for (_, binding, enabled, _) in
+                       app.screen.active_bindings.values() if enabled}
+        assert "R" in footer_keys
+        await pilot.press("R")
+        await wait_until(pilot, lambda: any("read live" in note for note in notes(app)),
+                         "the toast")
+        await pilot.pause()
+        assert rereads == ["reread"]
+        assert "SNAPSHOT" not in header_text(app)
+    store.close()
+
+
 # -- PostgreSQL stopped while the console runs ----------------------------------------------
 
 
