@@ -32,17 +32,21 @@ held ``patterns`` and waited for ``pattern_applications``). What is missing is c
 table per transaction, so the installer never holds one table's lock while waiting for
 another's, under a session advisory lock so that two consoles opening at once do not race.
 A store made by the first design is upgraded in place: the function is replaced, the
-triggers (which call it by name) stay, the counter table is dropped.
+triggers (which call it by name) stay, the counter table is dropped. The drift change log
+(``store.drift_cache``) is installed by the same call, after these objects and under the
+same lock; it is optional, so a failure there never fails the open.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, exc, select, text
 
 from store import tables
+from store.drift_cache import drift_log_steps, install_drift_log
 
 __all__ = [
     "REVISION_FUNCTION",
@@ -61,6 +65,8 @@ REVISION_LOCK_CLASS = 0x6D747569
 _INSTALL_LOCK_CLASS = REVISION_LOCK_CLASS + 1
 #: The counter table of the first design, dropped by the upgrade.
 _LEGACY_COUNTER = tables.store_revision.name
+
+_logger = logging.getLogger("store")
 
 # The lock comes before nextval(): a probe that sees the new number sees the holder too.
 _FUNCTION_BODY = f"""
@@ -146,12 +152,19 @@ def _missing(conn: Connection, table_names: Sequence[str]) -> dict[str, Any]:
 
 def install_console_objects(engine: Engine) -> None:
     """Create the journal and (or upgrade to) the revision sequence, function and triggers,
-    whichever is missing; nothing at all when everything is in place."""
+    then the drift change log (``store.drift_cache``), whichever is missing; nothing at all
+    when everything is in place.
+
+    The drift log is optional: when this user may not make it, or its install fails (a
+    long writer holds a table past the install's lock timeout), the open goes on and
+    drift reads recompute in full until a later open completes it.
+    """
     table_names = [table.name for table in (*tables.MARIANNE_TABLES, tables.operator_journal)]
     with engine.connect() as conn:
         needed = _missing(conn, table_names)
+        drift_steps = drift_log_steps(conn)
         conn.rollback()
-        if not any(needed.values()):
+        if not any(needed.values()) and not drift_steps:
             return
         # A session lock: it ends with the session, which is closed at the end whatever
         # happens, so that a failed install never leaves it held in the pool.
@@ -163,31 +176,49 @@ def install_console_objects(engine: Engine) -> None:
         try:
             # Again under the lock: another console may have installed it meanwhile.
             needed = _missing(conn, table_names)
+            drift_steps = drift_log_steps(conn)
             conn.rollback()
-            if needed["journal"]:
-                tables.METADATA.create_all(conn, tables=[tables.operator_journal])
-                conn.commit()
-            if needed["sequence"]:
-                conn.exec_driver_sql(f"CREATE SEQUENCE IF NOT EXISTS {REVISION_SEQUENCE}")
-                conn.commit()
-            if needed["function"]:
-                # Takes no table lock; the triggers call the function by name.
-                conn.exec_driver_sql(
-                    f"CREATE OR REPLACE FUNCTION {REVISION_FUNCTION}() RETURNS trigger AS "
-                    f"$${_FUNCTION_BODY}$$ LANGUAGE plpgsql"
-                )
-                conn.commit()
-            for name in needed["tables"]:
-                # One table per transaction: see the module's docstring.
-                conn.exec_driver_sql(
-                    f"CREATE OR REPLACE TRIGGER {_trigger_name(name)} "
-                    f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {name} "
-                    f"FOR EACH STATEMENT EXECUTE FUNCTION {REVISION_FUNCTION}()"
-                )
-                conn.commit()
-            if needed["legacy"]:
-                # After the function: no writer updates the old counter any more.
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_LEGACY_COUNTER}")
-                conn.commit()
+            _install_revision(conn, needed)
+            if drift_steps:
+                try:
+                    install_drift_log(conn, drift_steps)
+                except exc.DBAPIError as error:
+                    _logger.warning(
+                        "drift change log not installed (%s): drift reads recompute in full",
+                        _first_line(error),
+                    )
         finally:
             conn.invalidate()
+
+
+def _first_line(error: exc.DBAPIError) -> str:
+    text_of = str(error.orig if error.orig is not None else error).strip()
+    return text_of.splitlines()[0] if text_of else type(error).__name__
+
+
+def _install_revision(conn: Connection, needed: dict[str, Any]) -> None:
+    if needed["journal"]:
+        tables.METADATA.create_all(conn, tables=[tables.operator_journal])
+        conn.commit()
+    if needed["sequence"]:
+        conn.exec_driver_sql(f"CREATE SEQUENCE IF NOT EXISTS {REVISION_SEQUENCE}")
+        conn.commit()
+    if needed["function"]:
+        # Takes no table lock; the triggers call the function by name.
+        conn.exec_driver_sql(
+            f"CREATE OR REPLACE FUNCTION {REVISION_FUNCTION}() RETURNS trigger AS "
+            f"$${_FUNCTION_BODY}$$ LANGUAGE plpgsql"
+        )
+        conn.commit()
+    for name in needed["tables"]:
+        # One table per transaction: see the module's docstring.
+        conn.exec_driver_sql(
+            f"CREATE OR REPLACE TRIGGER {_trigger_name(name)} "
+            f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {name} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {REVISION_FUNCTION}()"
+        )
+        conn.commit()
+    if needed["legacy"]:
+        # After the function: no writer updates the old counter any more.
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_LEGACY_COUNTER}")
+        conn.commit()
