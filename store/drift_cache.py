@@ -424,7 +424,15 @@ _STATE_QUERY = text(
     f"AND has_table_privilege(to_regclass('{_patterns.name}'), 'TRIGGER') "
     f"AND (to_regclass('{DRIFT_LOG_TABLE}') IS NOT NULL "
     f"AND to_regclass('{_DRIFT_LOG_META}') IS NOT NULL "
-    "OR has_schema_privilege(current_schema(), 'CREATE')), false)"
+    "OR has_schema_privilege(current_schema(), 'CREATE')), false) "
+    # Objects another user owns cannot be replaced or granted by this one: trying on
+    # every open would only repeat a failure.
+    "AND NOT EXISTS (SELECT 1 FROM pg_class WHERE oid IN "
+    f"(to_regclass('{DRIFT_LOG_TABLE}'), to_regclass('{_DRIFT_LOG_META}')) "
+    "AND NOT pg_has_role(relowner, 'USAGE')) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE oid = ANY(ARRAY(SELECT to_regproc(f.name) "
+    "FROM unnest(CAST(:functions AS text[])) AS f(name))) "
+    "AND NOT pg_has_role(proowner, 'USAGE'))"
 ).bindparams(
     functions=[name for name, _ in _FUNCTIONS],
     bodies=[body for _, body in _FUNCTIONS],

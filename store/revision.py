@@ -126,9 +126,13 @@ def _trigger_name(table: str) -> str:
 
 def _missing(conn: Connection, table_names: Sequence[str]) -> dict[str, Any]:
     """What the install would do; read from the catalog only, so it locks no table."""
-    has_journal, has_sequence, function_source, legacy = conn.execute(text(
+    has_journal, has_sequence, ungranted, function_source, legacy = conn.execute(text(
         f"SELECT to_regclass('{tables.operator_journal.name}') IS NOT NULL, "
         f"to_regclass('{REVISION_SEQUENCE}') IS NOT NULL, "
+        # Only its owner can grant it: anyone else would try again on every open.
+        "coalesce((SELECT NOT has_sequence_privilege('public', oid, 'USAGE') "
+        "AND pg_has_role(relowner, 'USAGE') FROM pg_class "
+        f"WHERE oid = to_regclass('{REVISION_SEQUENCE}')), false), "
         f"(SELECT prosrc FROM pg_proc WHERE oid = to_regproc('{REVISION_FUNCTION}')), "
         f"to_regclass('{_LEGACY_COUNTER}') IS NOT NULL"
     )).one()
@@ -144,6 +148,7 @@ def _missing(conn: Connection, table_names: Sequence[str]) -> dict[str, Any]:
     return {
         "journal": not has_journal,
         "sequence": not has_sequence,
+        "grant": bool(ungranted),
         "function": function_source != _FUNCTION_BODY,
         "tables": list(untriggered),
         "legacy": bool(legacy),
@@ -200,8 +205,13 @@ def _install_revision(conn: Connection, needed: dict[str, Any]) -> None:
     if needed["journal"]:
         tables.METADATA.create_all(conn, tables=[tables.operator_journal])
         conn.commit()
-    if needed["sequence"]:
+    if needed["sequence"] or needed["grant"]:
         conn.exec_driver_sql(f"CREATE SEQUENCE IF NOT EXISTS {REVISION_SEQUENCE}")
+        # The triggers run as whoever writes Marianne's tables (the conductor's user, maybe
+        # not this one): without USAGE its writes would fail on nextval(). SELECT lets
+        # read-only viewers read the sequence (else they fall back to the WAL position).
+        # Anyone moving it only causes a refresh.
+        conn.exec_driver_sql(f"GRANT USAGE, SELECT ON SEQUENCE {REVISION_SEQUENCE} TO PUBLIC")
         conn.commit()
     if needed["function"]:
         # Takes no table lock; the triggers call the function by name.

@@ -381,6 +381,8 @@ def test_a_writer_who_may_not_create_triggers_opens_and_recomputes(
 ) -> None:
     GlobalLearningStore(url).close()
     _drop_drift_log(admin)
+    with admin.begin() as conn:  # nor grant what another user owns
+        conn.exec_driver_sql("REVOKE ALL ON SEQUENCE marianne_tui_revision_seq FROM PUBLIC")
     with _role(admin, url, *_WRITER_GRANTS) as limited:
         with _statements() as sent:
             store = GlobalLearningStore(limited, clock=FrozenClock())
@@ -470,5 +472,35 @@ def test_a_conductor_of_another_user_still_writes_once_the_log_is_installed(
             with kept._connection() as conn:
                 changes = kept._drift_state().feed.read(conn)
             assert not changes.full and changes.applied == {pattern_id}
+        finally:
+            kept.close()
+
+
+def test_a_conductor_granted_only_marianne_tables_still_writes(
+    url: str, admin: sqlalchemy.Engine
+) -> None:
+    """A database administrator's usual grant (the tables, nothing else) to the
+    conductor's user, made before any console opened: the console's triggers (revision
+    and drift log) must not make that user's writes fail."""
+    with admin.begin() as conn:
+        tables.METADATA.create_all(conn, tables=list(tables.MARIANNE_TABLES))
+        conn.execute(insert(tables.schema_version).values(version=15))
+    table_grant = ("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} "
+                   "TO {role}",)
+    with _role(admin, url, *table_grant) as conductor:
+        kept = GlobalLearningStore(url, clock=FrozenClock())  # installs everything
+        try:
+            first = kept.change_token()
+            with _statements() as sent:
+                writer = GlobalLearningStore(conductor, clock=FrozenClock())
+            assert [s for s in sent if _is_ddl_or_lock(s)] == []
+            try:
+                assert not writer.read_only
+                pattern_id = _seed(writer)
+            finally:
+                writer.close()
+            assert kept.change_token() != first
+            assert _drift(kept) == _fresh_drift(url)
+            assert pattern_id
         finally:
             kept.close()
