@@ -37,8 +37,8 @@ a rebuilt or replaced file, a log that was pruned past this reader) makes it ans
   session lock), and only what the catalog says is missing (:func:`drift_log_steps`):
   nothing at all once they are in place. ``CREATE TRIGGER`` locks its table against
   writers, so the install makes one table's triggers per transaction (``patterns``
-  last) and waits at most ``INSTALL_LOCK_TIMEOUT_MS`` for each lock: all four in the
-  caller's transaction, as the first design did, deadlocked with a conductor holding
+  last) and waits briefly for each lock (one attempt: the log is optional): all four in
+  the caller's transaction, as the first design did, deadlocked with a conductor holding
   ``patterns`` and writing ``pattern_applications``. A user who may not create triggers
   skips it. Every read first asks the catalog (one statement, with the xmin) whether the
   log is complete, current and readable, and whether its objects are the ones it read
@@ -62,7 +62,7 @@ __all__ = [
     "ChangeFeed",
     "Changes",
     "drift_log_steps",
-    "install_drift_log",
+    "install_drift_log_step",
 ]
 
 _applications = tables.pattern_applications
@@ -534,47 +534,24 @@ _LOG_TABLES_DDL = (
     f"GRANT INSERT ON {DRIFT_LOG_TABLE} TO PUBLIC",
 )
 
-#: At most this long (ms) waiting for a table's lock: the triggers are optional, and while
-#: ``CREATE TRIGGER`` waits, every writer of that table queues behind it.
-INSTALL_LOCK_TIMEOUT_MS = 1000
+def install_drift_log_step(conn: Connection, step: str) -> None:
+    """Make one step of what :func:`drift_log_steps` named, in the caller's transaction.
 
-
-def install_drift_log(conn: Connection, steps: list[str]) -> None:
-    """Make what :func:`drift_log_steps` named, one step per transaction (committed).
-
-    The caller serializes installers (``store.revision``'s session lock) and runs this on a
-    connection of its own, outside any transaction: a step that creates a table's triggers
-    holds that table's lock until its commit, and never waits for another table's. A step
-    waits at most ``INSTALL_LOCK_TIMEOUT_MS`` for its lock. A failure (no privilege, a long
-    writer) is raised after a rollback; what was committed stays, and readers recompute in
-    full until the log is complete.
+    The caller (``store.revision.install_console_objects``) serializes installers, runs
+    each step in a transaction of its own on a connection of its own, and bounds the lock
+    wait: a step that creates a table's triggers holds that table's lock until its commit,
+    so it must never wait for another table's meanwhile.
     """
-    for step in steps:
-        try:
-            conn.execute(
-                text(
-                    "SELECT set_config('lock_timeout', CAST(CASE WHEN s.ms = 0 THEN :cap "
-                    "ELSE least(s.ms, :cap) END AS text), true) FROM (SELECT "
-                    "CAST(setting AS integer) AS ms FROM pg_settings "
-                    "WHERE name = 'lock_timeout') AS s"
-                ),
-                {"cap": INSTALL_LOCK_TIMEOUT_MS},
+    if step == "log":
+        for statement in _LOG_TABLES_DDL:
+            conn.exec_driver_sql(statement)
+        for name, body in _FUNCTIONS:
+            # Takes no table lock; the triggers call the functions by name.
+            conn.exec_driver_sql(
+                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS "
+                f"$${body}$$ LANGUAGE plpgsql"
             )
-            if step == "log":
-                for statement in _LOG_TABLES_DDL:
-                    conn.exec_driver_sql(statement)
-                for name, body in _FUNCTIONS:
-                    # Takes no table lock; the triggers call the functions by name.
-                    conn.exec_driver_sql(
-                        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS "
-                        f"$${body}$$ LANGUAGE plpgsql"
-                    )
-            else:
-                state = _log_state(conn)
-                for trigger, found in zip(_TRIGGERS, state.triggers, strict=True):
-                    if trigger.table == step and found in ("missing", "stale"):
-                        conn.exec_driver_sql(trigger.ddl)
-            conn.commit()
-        except exc.DBAPIError:
-            conn.rollback()
-            raise
+        return
+    for trigger, found in zip(_TRIGGERS, _log_state(conn).triggers, strict=True):
+        if trigger.table == step and found in ("missing", "stale"):
+            conn.exec_driver_sql(trigger.ddl)

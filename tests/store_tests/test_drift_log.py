@@ -17,7 +17,7 @@ from conftest import FrozenClock, fresh_postgres_schema
 from sqlalchemy import Connection, event, insert
 from sqlalchemy.engine import Engine
 
-from store import GlobalLearningStore, drift_cache, tables
+from store import GlobalLearningStore, revision, tables
 from store.drift_cache import _TRIGGERS, DRIFT_LOG_TABLE, _log_state
 
 _TRIGGER_NAMES = [t.name for t in _TRIGGERS]
@@ -227,7 +227,7 @@ def test_installing_beside_a_conductor_writing_never_deadlocks(
     pattern_id = _seed(store)
     store.close()
     _drop_drift_log(admin)
-    monkeypatch.setattr(drift_cache, "INSTALL_LOCK_TIMEOUT_MS", 60_000)  # waits it out
+    monkeypatch.setattr(revision, "ATTEMPT_LOCK_TIMEOUT_MS", 60_000)  # waits it out
     with admin.connect() as writer:
         writer.exec_driver_sql("SET lock_timeout = '20s'")
         writer.exec_driver_sql(
