@@ -40,10 +40,11 @@ a rebuilt or replaced file, a log that was pruned past this reader) makes it ans
   last) and waits briefly for each lock (one attempt: the log is optional): all four in
   the caller's transaction, as the first design did, deadlocked with a conductor holding
   ``patterns`` and writing ``pattern_applications``. A user who may not create triggers
-  skips it. Every read first asks the catalog (one statement, with the xmin) whether the
-  log is complete, current and readable, and whether its objects are the ones it read
-  last time (by oid): anything else (missing, half installed, a trigger dropped or
-  disabled, the log made again) is a full recompute, never a stale answer.
+  skips it. Every read first asks the catalog (one statement, with the xmin) for the log
+  objects' signature (their oids and catalog row versions); unless it is the one last
+  found ready, a second statement checks that the log is complete, current, enabled and
+  readable: anything else (missing, half installed, a trigger dropped or disabled, the
+  log made again) is a full recompute, never a stale answer.
 """
 
 from __future__ import annotations
@@ -126,14 +127,15 @@ class ChangeFeed:
         self._applications_expected: int | None = None
         self._last_count = 0.0
         self._xmin: int | None = None
-        self._log_identity: tuple[Any, ...] | None = None
+        #: The log objects' signature when last found complete (see ``_SIGNATURE``).
+        self._trusted_signature: str | None = None
         self._last_prune = 0.0
 
     def reset(self) -> None:
         """Forget the position: the next read asks for a full recompute."""
         self._sqlite = None
         self._xmin = None
-        self._log_identity = None
+        self._trusted_signature = None
         self._applications_expected = None
 
     def read(self, conn: Connection) -> Changes:
@@ -204,16 +206,22 @@ class ChangeFeed:
     # -- PostgreSQL -----------------------------------------------------------------------
 
     def _read_postgresql(self, conn: Connection) -> Changes:
-        # The catalog, every time: a log whose trigger was dropped (by hand, or with its
-        # table) would silently stop logging; one made again has other oids.
-        state = _log_state(conn)
-        if not state.ready:
-            self._xmin = self._log_identity = None
+        # The catalog, every time: a log whose trigger was dropped or disabled (by hand, or
+        # with its table) would silently stop logging. The objects' signature is enough
+        # while it stays the one last found ready; any other is checked in full.
+        xmin, signature = conn.execute(_SIGNATURE_QUERY).one()
+        if signature != self._trusted_signature:
+            state = _log_state(conn)
+            if not state.ready:
+                self._xmin = self._trusted_signature = None
+                return _FULL
+            self._trusted_signature = state.signature
+            self._xmin = state.xmin
+            self._maybe_prune(conn)
             return _FULL
         previous = self._xmin
-        self._xmin = state.xmin
-        if previous is None or state.identity != self._log_identity:
-            self._log_identity = state.identity
+        self._xmin = int(xmin)
+        if previous is None:
             self._maybe_prune(conn)
             return _FULL
         pruned_below = conn.execute(
@@ -323,7 +331,6 @@ def _rows_above(
     )
 
 
-
 # -- the PostgreSQL log: its objects, what the catalog says of them, their install ---------
 
 _LOG_INDEX = f"{DRIFT_LOG_TABLE}_txid"
@@ -392,10 +399,30 @@ _TRIGGERS = (
              _ON_DELETE | _ON_TRUNCATE, "marianne_tui_log_reset", None),
 )
 
+_FUNCTION_OIDS = ", ".join(f"to_regproc('{name}')" for name, _ in _FUNCTIONS)
+_TRIGGER_TABLES = f"to_regclass('{_applications.name}'), to_regclass('{_patterns.name}')"
+_TRIGGER_NAMES = ", ".join(f"'{t.name}'" for t in _TRIGGERS)
+# What every object the log depends on is now: its oid and its catalog row's version
+# (xmin), which any CREATE OR REPLACE, ALTER ... ENABLE/DISABLE TRIGGER or drop and
+# re-create changes. Equal to a signature found ready: still ready.
+_SIGNATURE = (
+    "concat_ws('/', "
+    f"CAST(to_regclass('{DRIFT_LOG_TABLE}') AS oid), "
+    f"CAST(to_regclass('{_DRIFT_LOG_META}') AS oid), "
+    "(SELECT string_agg(oid || ':' || xmin, ' ' ORDER BY oid) FROM pg_trigger "
+    f"WHERE tgrelid IN ({_TRIGGER_TABLES}) AND tgname IN ({_TRIGGER_NAMES})), "
+    "(SELECT string_agg(oid || ':' || xmin, ' ' ORDER BY oid) FROM pg_proc "
+    f"WHERE oid IN ({_FUNCTION_OIDS})))"
+)
+#: What each read asks: the oldest running transaction, and the signature.
+_SIGNATURE_QUERY = text(
+    f"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, {_SIGNATURE}"
+)
+
 # One statement, on the catalog only (it locks no table): the oldest running transaction,
-# then the log's objects and whether each is as this module makes it.
+# the signature, then the log's objects and whether each is as this module makes it.
 _STATE_QUERY = text(
-    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
+    f"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, {_SIGNATURE}, "
     f"CAST(to_regclass('{DRIFT_LOG_TABLE}') AS oid), "
     f"CAST(to_regclass('{_DRIFT_LOG_META}') AS oid), "
     f"to_regclass('{_LOG_INDEX}') IS NOT NULL, "
@@ -406,10 +433,6 @@ _STATE_QUERY = text(
     "(SELECT count(*) FROM unnest(CAST(:functions AS text[]), CAST(:bodies AS text[])) "
     "AS f(name, body) WHERE (SELECT prosrc FROM pg_proc WHERE oid = to_regproc(f.name)) "
     "IS DISTINCT FROM f.body), "
-    "(SELECT array_agg(coalesce(CAST(tg.oid AS bigint), 0) ORDER BY e.n) "
-    "FROM unnest(CAST(:tables AS text[]), CAST(:names AS text[])) WITH ORDINALITY "
-    "AS e(tbl, name, n) LEFT JOIN pg_trigger tg "
-    "ON tg.tgrelid = to_regclass(e.tbl) AND tg.tgname = e.name), "
     "(SELECT array_agg(CASE WHEN tg.oid IS NULL THEN 'missing' "
     "WHEN tg.tgtype <> e.events OR tg.tgfoid IS DISTINCT FROM to_regproc(e.func) "
     "OR tg.tgnewtable IS DISTINCT FROM e.new_table OR tg.tgoldtable IS NOT NULL "
@@ -449,13 +472,13 @@ class _LogState:
     """What the catalog says of the log (see ``_STATE_QUERY``)."""
 
     xmin: int
+    signature: str
     log_table: int | None
     meta_table: int | None
     has_index: bool
     readable: bool
     anyone_may_log: bool
     stale_functions: int
-    trigger_oids: tuple[int, ...]
     triggers: tuple[str, ...]
     may_install: bool
 
@@ -469,11 +492,6 @@ class _LogState:
             and not self.stale_functions
             and all(state == "ok" for state in self.triggers)
         )
-
-    @property
-    def identity(self) -> tuple[Any, ...]:
-        """Changes whenever the log or a trigger is dropped and made again."""
-        return (self.log_table, self.meta_table, self.trigger_oids)
 
     def steps(self) -> list[str]:
         """What the install has to do, in order (nothing when it may not): ``"log"`` for the
@@ -497,21 +515,21 @@ def _log_state(conn: Connection) -> _LogState:
     row = conn.execute(_STATE_QUERY).one()
     return _LogState(
         xmin=int(row[0]),
-        log_table=row[1],
-        meta_table=row[2],
-        has_index=bool(row[3]),
-        readable=bool(row[4]),
-        anyone_may_log=bool(row[5]),
-        stale_functions=int(row[6]),
-        trigger_oids=tuple(row[7]),
+        signature=str(row[1]),
+        log_table=row[2],
+        meta_table=row[3],
+        has_index=bool(row[4]),
+        readable=bool(row[5]),
+        anyone_may_log=bool(row[6]),
+        stale_functions=int(row[7]),
         triggers=tuple(row[8]),
         may_install=bool(row[9]),
     )
 
 
 def drift_log_steps(conn: Connection) -> list[str]:
-    """What :func:`install_drift_log` has to do; empty when the log is in place (or when
-    this user may not create it). Reads the catalog only, so it locks no table."""
+    """The steps :func:`install_drift_log_step` has to make; none when the log is in place
+    (or when this user may not make it). Reads the catalog only, so it locks no table."""
     return _log_state(conn).steps()
 
 
@@ -533,6 +551,7 @@ _LOG_TABLES_DDL = (
     # readers recompute a pattern (or everything); removing rows stays the owner's.
     f"GRANT INSERT ON {DRIFT_LOG_TABLE} TO PUBLIC",
 )
+
 
 def install_drift_log_step(conn: Connection, step: str) -> None:
     """Make one step of what :func:`drift_log_steps` named, in the caller's transaction.

@@ -332,6 +332,36 @@ def test_a_dropped_trigger_makes_readers_recompute(
         store.close()
 
 
+@pytest.mark.parametrize("replacement", [
+    "CREATE OR REPLACE TRIGGER marianne_tui_drift_applied AFTER UPDATE "
+    "ON pattern_applications FOR EACH STATEMENT EXECUTE FUNCTION marianne_tui_log_reset()",
+    "CREATE OR REPLACE FUNCTION marianne_tui_log_applied() RETURNS trigger AS "
+    "$$ BEGIN RETURN NULL; END; $$ LANGUAGE plpgsql",
+], ids=["trigger", "function"])
+def test_an_object_replaced_by_hand_makes_readers_recompute_until_reinstalled(
+    url: str, admin: sqlalchemy.Engine, replacement: str
+) -> None:
+    """Same name, same oid, another definition: the reader sees the row version move."""
+    store = GlobalLearningStore(url, clock=FrozenClock())
+    try:
+        pattern_id = _seed(store)
+        _drift(store)
+        before = _triggers(admin)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(replacement)
+        store.record_pattern_application(pattern_id, "unlogged", False)
+        assert _drift(store) == _fresh_drift(url)
+        GlobalLearningStore(url).close()  # puts the definition back
+        assert _log_ready(admin)
+        assert {n: oid for n, (oid, _) in _triggers(admin).items()} == {
+            n: oid for n, (oid, _) in before.items()
+        }
+        store.record_pattern_application(pattern_id, "logged again", True)
+        assert _drift(store) == _fresh_drift(url)
+    finally:
+        store.close()
+
+
 def test_a_disabled_trigger_is_left_alone_and_not_trusted(
     url: str, admin: sqlalchemy.Engine
 ) -> None:
