@@ -165,7 +165,8 @@ def _missing(conn: Connection, table_names: Sequence[str]) -> dict[str, Any]:
 #: tries again, until the session's ``lock_timeout`` (the store's busy timeout) has passed;
 #: an optional one (the drift log) gives up after one attempt.
 ATTEMPT_LOCK_TIMEOUT_MS = 1000
-_LOCK_NOT_AVAILABLE = "55P03"
+#: lock_not_available (lock_timeout), deadlock_detected: another attempt may succeed.
+_TRY_AGAIN = ("55P03", "40P01")
 
 
 def install_console_objects(engine: Engine) -> None:
@@ -240,9 +241,9 @@ class _Steps:
                 return
             except exc.DBAPIError as error:
                 self.conn.rollback()
-                timed_out = getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
+                again = getattr(error.orig, "sqlstate", None) in _TRY_AGAIN
                 if (
-                    not timed_out
+                    not again
                     or not self.retry
                     or (deadline is not None and time.monotonic() >= deadline)
                 ):
