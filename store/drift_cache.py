@@ -29,10 +29,22 @@ a rebuilt or replaced file, a log that was pruned past this reader) makes it ans
   the oldest transaction still running when it last read (``pg_snapshot_xmin``); every
   write it has not yet seen was made by that transaction or a later one, so the next read
   takes the log rows of those transactions (some twice, which is harmless: a pattern is
-  recomputed from scratch, never adjusted by a delta). The log and its triggers are
-  created by the first writable store that computes drift; a read-only store without them
-  recomputes in full whenever the change probe moves. A writable reader prunes log rows
+  recomputed from scratch, never adjusted by a delta). A writable reader prunes log rows
   older than an hour, and records how far, so that a reader further behind recomputes.
+
+  The log's objects are made by a writable open, with the revision's
+  (``store.revision.install_console_objects``, on a connection of its own, under its
+  session lock), and only what the catalog says is missing (:func:`drift_log_steps`):
+  nothing at all once they are in place. ``CREATE TRIGGER`` locks its table against
+  writers, so the install makes one table's triggers per transaction (``patterns``
+  last) and waits briefly for each lock (one attempt: the log is optional): all four in
+  the caller's transaction, as the first design did, deadlocked with a conductor holding
+  ``patterns`` and writing ``pattern_applications``. A user who may not create triggers
+  skips it. Every read first asks the catalog (one statement, with the xmin) for the log
+  objects' signature (their oids and catalog row versions); unless it is the one last
+  found ready, a second statement checks that the log is complete, current, enabled and
+  readable: anything else (missing, half installed, a trigger dropped or disabled, the
+  log made again) is a full recompute, never a stale answer.
 """
 
 from __future__ import annotations
@@ -46,7 +58,13 @@ from sqlalchemy import Connection, exc, text
 
 from store import tables
 
-__all__ = ["DRIFT_LOG_TABLE", "ChangeFeed", "Changes", "install_drift_log"]
+__all__ = [
+    "DRIFT_LOG_TABLE",
+    "ChangeFeed",
+    "Changes",
+    "drift_log_steps",
+    "install_drift_log_step",
+]
 
 _applications = tables.pattern_applications
 _patterns = tables.patterns
@@ -109,13 +127,15 @@ class ChangeFeed:
         self._applications_expected: int | None = None
         self._last_count = 0.0
         self._xmin: int | None = None
-        self._log_ready: bool | None = None
+        #: The log objects' signature when last found complete (see ``_SIGNATURE``).
+        self._trusted_signature: str | None = None
         self._last_prune = 0.0
 
     def reset(self) -> None:
         """Forget the position: the next read asks for a full recompute."""
         self._sqlite = None
         self._xmin = None
+        self._trusted_signature = None
         self._applications_expected = None
 
     def read(self, conn: Connection) -> Changes:
@@ -186,19 +206,21 @@ class ChangeFeed:
     # -- PostgreSQL -----------------------------------------------------------------------
 
     def _read_postgresql(self, conn: Connection) -> Changes:
-        if self._log_ready is None:
-            self._log_ready = _has_table(conn, DRIFT_LOG_TABLE)
-            if not self._log_ready and self.writable:
-                self._log_ready = install_drift_log(conn)
-        if not self._log_ready:
+        # The catalog, every time: a log whose trigger was dropped or disabled (by hand, or
+        # with its table) would silently stop logging. The objects' signature is enough
+        # while it stays the one last found ready; any other is checked in full.
+        xmin, signature = conn.execute(_SIGNATURE_QUERY).one()
+        if signature != self._trusted_signature:
+            state = _log_state(conn)
+            if not state.ready:
+                self._xmin = self._trusted_signature = None
+                return _FULL
+            self._trusted_signature = state.signature
+            self._xmin = state.xmin
+            self._maybe_prune(conn)
             return _FULL
         previous = self._xmin
-        current = int(
-            conn.exec_driver_sql(
-                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-            ).scalar_one()
-        )
-        self._xmin = current
+        self._xmin = int(xmin)
         if previous is None:
             self._maybe_prune(conn)
             return _FULL
@@ -230,14 +252,24 @@ class ChangeFeed:
         if not self.writable or time.monotonic() - self._last_prune < PRUNE_EVERY:
             return
         self._last_prune = time.monotonic()
-        conn.execute(
-            text(
-                f"WITH gone AS (DELETE FROM {DRIFT_LOG_TABLE} "
-                f"WHERE logged_at < now() - interval '{LOG_RETENTION}' RETURNING txid) "
-                f"UPDATE {_DRIFT_LOG_META} SET pruned_below = GREATEST(pruned_below, "
-                "(SELECT max(txid) FROM gone)) WHERE id = 1 AND EXISTS (SELECT 1 FROM gone)"
-            )
-        )
+        try:
+            # In a savepoint: a user who may not delete from the log (another user made
+            # it) keeps the read's transaction; the rows then wait for someone who may.
+            with conn.begin_nested():
+                conn.execute(
+                    text(
+                        f"WITH gone AS (DELETE FROM {DRIFT_LOG_TABLE} "
+                        f"WHERE logged_at < now() - interval '{LOG_RETENTION}' "
+                        # Only where the mark can be kept (a reader behind it recomputes).
+                        f"AND EXISTS (SELECT 1 FROM {_DRIFT_LOG_META} WHERE id = 1) "
+                        f"RETURNING txid) UPDATE {_DRIFT_LOG_META} "
+                        "SET pruned_below = GREATEST(pruned_below, "
+                        "(SELECT max(txid) FROM gone)) "
+                        "WHERE id = 1 AND EXISTS (SELECT 1 FROM gone)"
+                    )
+                )
+        except exc.DBAPIError:
+            pass
 
 
 def _sqlite_position(conn: Connection) -> _SqlitePosition:
@@ -299,69 +331,246 @@ def _rows_above(
     )
 
 
-def _has_table(conn: Connection, name: str) -> bool:
-    from sqlalchemy import inspect
+# -- the PostgreSQL log: its objects, what the catalog says of them, their install ---------
 
-    return bool(inspect(conn).has_table(name))
+_LOG_INDEX = f"{DRIFT_LOG_TABLE}_txid"
+
+#: The log's functions (name, body); a body differing from this one is replaced.
+_FUNCTIONS = (
+    ("marianne_tui_log_applied", f"""
+BEGIN
+    INSERT INTO {DRIFT_LOG_TABLE} (kind, pattern_id)
+    SELECT DISTINCT 'a', pattern_id FROM added;
+    RETURN NULL;
+END;
+"""),
+    ("marianne_tui_log_inserted", f"""
+BEGIN
+    INSERT INTO {DRIFT_LOG_TABLE} (kind, pattern_id) SELECT 'p', id FROM added;
+    RETURN NULL;
+END;
+"""),
+    ("marianne_tui_log_reset", f"""
+BEGIN
+    INSERT INTO {DRIFT_LOG_TABLE} (kind) VALUES ('r');
+    RETURN NULL;
+END;
+"""),
+)
+
+# pg_trigger.tgtype bits of a statement-level AFTER trigger on these events.
+_ON_INSERT, _ON_DELETE, _ON_UPDATE, _ON_TRUNCATE = 4, 8, 16, 32
 
 
-_LOG_DDL = (
+@dataclass(frozen=True)
+class _Trigger:
+    table: str
+    name: str
+    events: int
+    function: str
+    new_table: str | None
+
+    @property
+    def ddl(self) -> str:
+        names = [
+            word for bit, word in ((_ON_INSERT, "INSERT"), (_ON_UPDATE, "UPDATE"),
+                                   (_ON_DELETE, "DELETE"), (_ON_TRUNCATE, "TRUNCATE"))
+            if self.events & bit
+        ]
+        referencing = (
+            f"REFERENCING NEW TABLE AS {self.new_table} " if self.new_table else ""
+        )
+        return (
+            f"CREATE OR REPLACE TRIGGER {self.name} AFTER {' OR '.join(names)} "
+            f"ON {self.table} {referencing}FOR EACH STATEMENT "
+            f"EXECUTE FUNCTION {self.function}()"
+        )
+
+
+#: In install order: one table per transaction, ``patterns`` last.
+_TRIGGERS = (
+    _Trigger(_applications.name, "marianne_tui_drift_applied", _ON_INSERT,
+             "marianne_tui_log_applied", "added"),
+    _Trigger(_applications.name, "marianne_tui_drift_app_reset",
+             _ON_UPDATE | _ON_DELETE | _ON_TRUNCATE, "marianne_tui_log_reset", None),
+    _Trigger(_patterns.name, "marianne_tui_drift_inserted", _ON_INSERT,
+             "marianne_tui_log_inserted", "added"),
+    _Trigger(_patterns.name, "marianne_tui_drift_pattern_reset",
+             _ON_DELETE | _ON_TRUNCATE, "marianne_tui_log_reset", None),
+)
+
+_FUNCTION_OIDS = ", ".join(f"to_regproc('{name}')" for name, _ in _FUNCTIONS)
+_TRIGGER_TABLES = f"to_regclass('{_applications.name}'), to_regclass('{_patterns.name}')"
+_TRIGGER_NAMES = ", ".join(f"'{t.name}'" for t in _TRIGGERS)
+# What every object the log depends on is now: its oid and its catalog row's version
+# (xmin), which any CREATE OR REPLACE, ALTER ... ENABLE/DISABLE TRIGGER or drop and
+# re-create changes. Equal to a signature found ready: still ready.
+_SIGNATURE = (
+    "concat_ws('/', "
+    f"CAST(to_regclass('{DRIFT_LOG_TABLE}') AS oid), "
+    f"CAST(to_regclass('{_DRIFT_LOG_META}') AS oid), "
+    "(SELECT string_agg(oid || ':' || xmin, ' ' ORDER BY oid) FROM pg_trigger "
+    f"WHERE tgrelid IN ({_TRIGGER_TABLES}) AND tgname IN ({_TRIGGER_NAMES})), "
+    "(SELECT string_agg(oid || ':' || xmin, ' ' ORDER BY oid) FROM pg_proc "
+    f"WHERE oid IN ({_FUNCTION_OIDS})))"
+)
+#: What each read asks: the oldest running transaction, and the signature.
+_SIGNATURE_QUERY = text(
+    f"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, {_SIGNATURE}"
+)
+
+# One statement, on the catalog only (it locks no table): the oldest running transaction,
+# the signature, then the log's objects and whether each is as this module makes it.
+_STATE_QUERY = text(
+    f"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, {_SIGNATURE}, "
+    f"CAST(to_regclass('{DRIFT_LOG_TABLE}') AS oid), "
+    f"CAST(to_regclass('{_DRIFT_LOG_META}') AS oid), "
+    f"to_regclass('{_LOG_INDEX}') IS NOT NULL, "
+    f"coalesce(has_table_privilege(to_regclass('{DRIFT_LOG_TABLE}'), 'SELECT') "
+    f"AND has_table_privilege(to_regclass('{_DRIFT_LOG_META}'), 'SELECT'), false), "
+    f"coalesce(has_table_privilege('public', to_regclass('{DRIFT_LOG_TABLE}'), 'INSERT'), "
+    "false), "
+    "(SELECT count(*) FROM unnest(CAST(:functions AS text[]), CAST(:bodies AS text[])) "
+    "AS f(name, body) WHERE (SELECT prosrc FROM pg_proc WHERE oid = to_regproc(f.name)) "
+    "IS DISTINCT FROM f.body), "
+    "(SELECT array_agg(CASE WHEN tg.oid IS NULL THEN 'missing' "
+    "WHEN tg.tgtype <> e.events OR tg.tgfoid IS DISTINCT FROM to_regproc(e.func) "
+    "OR tg.tgnewtable IS DISTINCT FROM e.new_table OR tg.tgoldtable IS NOT NULL "
+    "OR tg.tgqual IS NOT NULL OR tg.tgnargs <> 0 OR array_length(tg.tgattr, 1) > 0 "
+    "THEN 'stale' WHEN tg.tgenabled NOT IN ('O', 'A') THEN 'disabled' ELSE 'ok' END "
+    "ORDER BY e.n) "
+    "FROM unnest(CAST(:tables AS text[]), CAST(:names AS text[]), "
+    "CAST(:events AS integer[]), CAST(:funcs AS text[]), CAST(:new_tables AS text[])) "
+    "WITH ORDINALITY AS e(tbl, name, events, func, new_table, n) LEFT JOIN pg_trigger tg "
+    "ON tg.tgrelid = to_regclass(e.tbl) AND tg.tgname = e.name), "
+    f"coalesce(has_table_privilege(to_regclass('{_applications.name}'), 'TRIGGER') "
+    f"AND has_table_privilege(to_regclass('{_patterns.name}'), 'TRIGGER') "
+    f"AND (to_regclass('{DRIFT_LOG_TABLE}') IS NOT NULL "
+    f"AND to_regclass('{_DRIFT_LOG_META}') IS NOT NULL "
+    "OR has_schema_privilege(current_schema(), 'CREATE')), false) "
+    # Objects another user owns cannot be replaced or granted by this one: trying on
+    # every open would only repeat a failure.
+    "AND NOT EXISTS (SELECT 1 FROM pg_class WHERE oid IN "
+    f"(to_regclass('{DRIFT_LOG_TABLE}'), to_regclass('{_DRIFT_LOG_META}')) "
+    "AND NOT pg_has_role(relowner, 'USAGE')) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE oid = ANY(ARRAY(SELECT to_regproc(f.name) "
+    "FROM unnest(CAST(:functions AS text[])) AS f(name))) "
+    "AND NOT pg_has_role(proowner, 'USAGE'))"
+).bindparams(
+    functions=[name for name, _ in _FUNCTIONS],
+    bodies=[body for _, body in _FUNCTIONS],
+    tables=[t.table for t in _TRIGGERS],
+    names=[t.name for t in _TRIGGERS],
+    events=[t.events for t in _TRIGGERS],
+    funcs=[t.function for t in _TRIGGERS],
+    new_tables=[t.new_table for t in _TRIGGERS],
+)
+
+
+@dataclass(frozen=True)
+class _LogState:
+    """What the catalog says of the log (see ``_STATE_QUERY``)."""
+
+    xmin: int
+    signature: str
+    log_table: int | None
+    meta_table: int | None
+    has_index: bool
+    readable: bool
+    anyone_may_log: bool
+    stale_functions: int
+    triggers: tuple[str, ...]
+    may_install: bool
+
+    @property
+    def ready(self) -> bool:
+        """Every object in place and current, every trigger enabled: the log is complete."""
+        return (
+            self.log_table is not None
+            and self.meta_table is not None
+            and self.readable
+            and not self.stale_functions
+            and all(state == "ok" for state in self.triggers)
+        )
+
+    def steps(self) -> list[str]:
+        """What the install has to do, in order (nothing when it may not): ``"log"`` for the
+        tables and functions, then a table's name for its missing or outdated triggers. A
+        disabled trigger is left alone (someone disabled it); the log is then not ready."""
+        if not self.may_install:
+            return []
+        steps = []
+        if (
+            self.log_table is None or self.meta_table is None or not self.has_index
+            or not self.anyone_may_log or self.stale_functions
+        ):
+            steps.append("log")
+        for trigger, state in zip(_TRIGGERS, self.triggers, strict=True):
+            if state in ("missing", "stale") and trigger.table not in steps:
+                steps.append(trigger.table)
+        return steps
+
+
+def _log_state(conn: Connection) -> _LogState:
+    row = conn.execute(_STATE_QUERY).one()
+    return _LogState(
+        xmin=int(row[0]),
+        signature=str(row[1]),
+        log_table=row[2],
+        meta_table=row[3],
+        has_index=bool(row[4]),
+        readable=bool(row[5]),
+        anyone_may_log=bool(row[6]),
+        stale_functions=int(row[7]),
+        triggers=tuple(row[8]),
+        may_install=bool(row[9]),
+    )
+
+
+def drift_log_steps(conn: Connection) -> list[str]:
+    """The steps :func:`install_drift_log_step` has to make; none when the log is in place
+    (or when this user may not make it). Reads the catalog only, so it locks no table."""
+    return _log_state(conn).steps()
+
+
+_LOG_TABLES_DDL = (
     f"""CREATE TABLE IF NOT EXISTS {DRIFT_LOG_TABLE} (
         txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
         logged_at timestamptz NOT NULL DEFAULT now(),
         kind char(1) NOT NULL,
         pattern_id text
     )""",
-    f"CREATE INDEX IF NOT EXISTS {DRIFT_LOG_TABLE}_txid ON {DRIFT_LOG_TABLE} (txid)",
+    f"CREATE INDEX IF NOT EXISTS {_LOG_INDEX} ON {DRIFT_LOG_TABLE} (txid)",
     f"""CREATE TABLE IF NOT EXISTS {_DRIFT_LOG_META} (
         id integer PRIMARY KEY, pruned_below xid8 NOT NULL
     )""",
     f"INSERT INTO {_DRIFT_LOG_META} (id, pruned_below) VALUES (1, '0') "
     "ON CONFLICT (id) DO NOTHING",
-    f"""CREATE OR REPLACE FUNCTION marianne_tui_log_applied() RETURNS trigger AS $$
-    BEGIN
-        INSERT INTO {DRIFT_LOG_TABLE} (kind, pattern_id)
-        SELECT DISTINCT 'a', pattern_id FROM added;
-        RETURN NULL;
-    END;
-    $$ LANGUAGE plpgsql""",
-    f"""CREATE OR REPLACE FUNCTION marianne_tui_log_inserted() RETURNS trigger AS $$
-    BEGIN
-        INSERT INTO {DRIFT_LOG_TABLE} (kind, pattern_id) SELECT 'p', id FROM added;
-        RETURN NULL;
-    END;
-    $$ LANGUAGE plpgsql""",
-    f"""CREATE OR REPLACE FUNCTION marianne_tui_log_reset() RETURNS trigger AS $$
-    BEGIN
-        INSERT INTO {DRIFT_LOG_TABLE} (kind) VALUES ('r');
-        RETURN NULL;
-    END;
-    $$ LANGUAGE plpgsql""",
-    "CREATE OR REPLACE TRIGGER marianne_tui_drift_applied AFTER INSERT ON pattern_applications "
-    "REFERENCING NEW TABLE AS added FOR EACH STATEMENT "
-    "EXECUTE FUNCTION marianne_tui_log_applied()",
-    "CREATE OR REPLACE TRIGGER marianne_tui_drift_inserted AFTER INSERT ON patterns "
-    "REFERENCING NEW TABLE AS added FOR EACH STATEMENT "
-    "EXECUTE FUNCTION marianne_tui_log_inserted()",
-    "CREATE OR REPLACE TRIGGER marianne_tui_drift_app_reset "
-    "AFTER UPDATE OR DELETE OR TRUNCATE ON pattern_applications "
-    "FOR EACH STATEMENT EXECUTE FUNCTION marianne_tui_log_reset()",
-    "CREATE OR REPLACE TRIGGER marianne_tui_drift_pattern_reset "
-    "AFTER DELETE OR TRUNCATE ON patterns "
-    "FOR EACH STATEMENT EXECUTE FUNCTION marianne_tui_log_reset()",
+    # The triggers run as whoever writes Marianne's tables (the conductor's user, maybe
+    # not this one): without this its writes would fail. A row anyone adds only makes
+    # readers recompute a pattern (or everything); removing rows stays the owner's.
+    f"GRANT INSERT ON {DRIFT_LOG_TABLE} TO PUBLIC",
 )
 
 
-def install_drift_log(conn: Connection) -> bool:
-    """Create the PostgreSQL change log and its triggers; False if that failed.
+def install_drift_log_step(conn: Connection, step: str) -> None:
+    """Make one step of what :func:`drift_log_steps` named, in the caller's transaction.
 
-    Runs in a savepoint, so that a failure (no privilege, a concurrent installer) leaves the
-    caller's transaction usable; the reader then recomputes in full.
+    The caller (``store.revision.install_console_objects``) serializes installers, runs
+    each step in a transaction of its own on a connection of its own, and bounds the lock
+    wait: a step that creates a table's triggers holds that table's lock until its commit,
+    so it must never wait for another table's meanwhile.
     """
-    try:
-        with conn.begin_nested():
-            for statement in _LOG_DDL:
-                conn.exec_driver_sql(statement)
-    except exc.DBAPIError:
-        return False
-    return True
+    if step == "log":
+        for statement in _LOG_TABLES_DDL:
+            conn.exec_driver_sql(statement)
+        for name, body in _FUNCTIONS:
+            # Takes no table lock; the triggers call the functions by name.
+            conn.exec_driver_sql(
+                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS "
+                f"$${body}$$ LANGUAGE plpgsql"
+            )
+        return
+    for trigger, found in zip(_TRIGGERS, _log_state(conn).triggers, strict=True):
+        if trigger.table == step and found in ("missing", "stale"):
+            conn.exec_driver_sql(trigger.ddl)

@@ -31,18 +31,27 @@ deadlocked with a conductor writing ``pattern_applications`` then ``patterns`` (
 held ``patterns`` and waited for ``pattern_applications``). What is missing is created one
 table per transaction, so the installer never holds one table's lock while waiting for
 another's, under a session advisory lock so that two consoles opening at once do not race.
+A waiting ``CREATE TRIGGER`` queues every writer of its table behind it, so each attempt
+waits at most a second for its lock (``ATTEMPT_LOCK_TIMEOUT_MS``) and the installer tries
+again, letting the queued writers through, until the store's busy timeout has passed.
 A store made by the first design is upgraded in place: the function is replaced, the
-triggers (which call it by name) stay, the counter table is dropped.
+triggers (which call it by name) stay, the counter table is dropped. The drift change log
+(``store.drift_cache``) is installed by the same call, after these objects and under the
+same lock; it is optional, so a failure there never fails the open.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, exc, select, text
 
 from store import tables
+from store.drift_cache import drift_log_steps, install_drift_log_step
 
 __all__ = [
     "REVISION_FUNCTION",
@@ -61,6 +70,8 @@ REVISION_LOCK_CLASS = 0x6D747569
 _INSTALL_LOCK_CLASS = REVISION_LOCK_CLASS + 1
 #: The counter table of the first design, dropped by the upgrade.
 _LEGACY_COUNTER = tables.store_revision.name
+
+_logger = logging.getLogger("store")
 
 # The lock comes before nextval(): a probe that sees the new number sees the holder too.
 _FUNCTION_BODY = f"""
@@ -120,9 +131,13 @@ def _trigger_name(table: str) -> str:
 
 def _missing(conn: Connection, table_names: Sequence[str]) -> dict[str, Any]:
     """What the install would do; read from the catalog only, so it locks no table."""
-    has_journal, has_sequence, function_source, legacy = conn.execute(text(
+    has_journal, has_sequence, ungranted, function_source, legacy = conn.execute(text(
         f"SELECT to_regclass('{tables.operator_journal.name}') IS NOT NULL, "
         f"to_regclass('{REVISION_SEQUENCE}') IS NOT NULL, "
+        # Only its owner can grant it: anyone else would try again on every open.
+        "coalesce((SELECT NOT has_sequence_privilege('public', oid, 'USAGE') "
+        "AND pg_has_role(relowner, 'USAGE') FROM pg_class "
+        f"WHERE oid = to_regclass('{REVISION_SEQUENCE}')), false), "
         f"(SELECT prosrc FROM pg_proc WHERE oid = to_regproc('{REVISION_FUNCTION}')), "
         f"to_regclass('{_LEGACY_COUNTER}') IS NOT NULL"
     )).one()
@@ -138,20 +153,37 @@ def _missing(conn: Connection, table_names: Sequence[str]) -> dict[str, Any]:
     return {
         "journal": not has_journal,
         "sequence": not has_sequence,
+        "grant": bool(ungranted),
         "function": function_source != _FUNCTION_BODY,
         "tables": list(untriggered),
         "legacy": bool(legacy),
     }
 
 
+#: At most this long (ms) waiting for a table's lock at once: while ``CREATE TRIGGER`` (or
+#: the legacy DROP) waits, every writer of that table queues behind it. A required step
+#: tries again, until the session's ``lock_timeout`` (the store's busy timeout) has passed;
+#: an optional one (the drift log) gives up after one attempt.
+ATTEMPT_LOCK_TIMEOUT_MS = 1000
+#: lock_not_available (lock_timeout), deadlock_detected: another attempt may succeed.
+_TRY_AGAIN = ("55P03", "40P01")
+
+
 def install_console_objects(engine: Engine) -> None:
     """Create the journal and (or upgrade to) the revision sequence, function and triggers,
-    whichever is missing; nothing at all when everything is in place."""
+    then the drift change log (``store.drift_cache``), whichever is missing; nothing at all
+    when everything is in place.
+
+    The drift log is optional: when this user may not make it, or its install fails (a
+    long writer holds a table past one attempt's lock timeout), the open goes on and
+    drift reads recompute in full until a later open completes it.
+    """
     table_names = [table.name for table in (*tables.MARIANNE_TABLES, tables.operator_journal)]
     with engine.connect() as conn:
         needed = _missing(conn, table_names)
+        drift_steps = drift_log_steps(conn)
         conn.rollback()
-        if not any(needed.values()):
+        if not any(needed.values()) and not drift_steps:
             return
         # A session lock: it ends with the session, which is closed at the end whatever
         # happens, so that a failed install never leaves it held in the pool.
@@ -163,31 +195,101 @@ def install_console_objects(engine: Engine) -> None:
         try:
             # Again under the lock: another console may have installed it meanwhile.
             needed = _missing(conn, table_names)
+            drift_steps = drift_log_steps(conn)
+            budget_ms = int(conn.exec_driver_sql(
+                "SELECT CAST(setting AS integer) FROM pg_settings WHERE name = 'lock_timeout'"
+            ).scalar_one())
             conn.rollback()
-            if needed["journal"]:
-                tables.METADATA.create_all(conn, tables=[tables.operator_journal])
-                conn.commit()
-            if needed["sequence"]:
-                conn.exec_driver_sql(f"CREATE SEQUENCE IF NOT EXISTS {REVISION_SEQUENCE}")
-                conn.commit()
-            if needed["function"]:
-                # Takes no table lock; the triggers call the function by name.
-                conn.exec_driver_sql(
-                    f"CREATE OR REPLACE FUNCTION {REVISION_FUNCTION}() RETURNS trigger AS "
-                    f"$${_FUNCTION_BODY}$$ LANGUAGE plpgsql"
-                )
-                conn.commit()
-            for name in needed["tables"]:
-                # One table per transaction: see the module's docstring.
-                conn.exec_driver_sql(
-                    f"CREATE OR REPLACE TRIGGER {_trigger_name(name)} "
-                    f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {name} "
-                    f"FOR EACH STATEMENT EXECUTE FUNCTION {REVISION_FUNCTION}()"
-                )
-                conn.commit()
-            if needed["legacy"]:
-                # After the function: no writer updates the old counter any more.
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_LEGACY_COUNTER}")
-                conn.commit()
+            required = _Steps(conn, budget_ms, retry=True)
+            _install_revision(required, needed)
+            optional = _Steps(conn, budget_ms, retry=False)
+            for step in drift_steps:
+                try:
+                    optional.run(functools.partial(install_drift_log_step, step=step))
+                except exc.DBAPIError as error:
+                    _logger.warning(
+                        "drift change log not installed (%s): drift reads recompute in full",
+                        _first_line(error),
+                    )
+                    break
         finally:
             conn.invalidate()
+
+
+class _Steps:
+    """Runs install steps, each in a transaction of its own, its lock waits bounded."""
+
+    def __init__(self, conn: Connection, budget_ms: int, *, retry: bool) -> None:
+        self.conn = conn
+        #: The session's lock_timeout; 0: no limit.
+        self.budget_ms = budget_ms
+        self.retry = retry
+
+    def run(self, work: Callable[[Connection], object]) -> None:
+        attempt_ms = ATTEMPT_LOCK_TIMEOUT_MS
+        if self.budget_ms:
+            attempt_ms = min(attempt_ms, self.budget_ms)
+        deadline = time.monotonic() + self.budget_ms / 1000 if self.budget_ms else None
+        while True:
+            try:
+                self.conn.execute(
+                    text("SELECT set_config('lock_timeout', :ms, true)"),
+                    {"ms": str(attempt_ms)},
+                )
+                work(self.conn)
+                self.conn.commit()
+                return
+            except exc.DBAPIError as error:
+                self.conn.rollback()
+                again = getattr(error.orig, "sqlstate", None) in _TRY_AGAIN
+                if (
+                    not again
+                    or not self.retry
+                    or (deadline is not None and time.monotonic() >= deadline)
+                ):
+                    raise
+            # Lets the writers queued behind the attempt through before the next one.
+            time.sleep(0.05)
+
+
+def _first_line(error: exc.DBAPIError) -> str:
+    text_of = str(error.orig if error.orig is not None else error).strip()
+    return text_of.splitlines()[0] if text_of else type(error).__name__
+
+
+def _install_revision(steps: _Steps, needed: dict[str, Any]) -> None:
+    if needed["journal"]:
+        steps.run(lambda conn: tables.METADATA.create_all(
+            conn, tables=[tables.operator_journal]
+        ))
+    if needed["sequence"] or needed["grant"]:
+        # The triggers run as whoever writes Marianne's tables (the conductor's user, maybe
+        # not this one): without USAGE its writes would fail on nextval(). SELECT lets
+        # read-only viewers read the sequence (else they fall back to the WAL position).
+        # Anyone moving it only causes a refresh.
+        steps.run(lambda conn: (
+            conn.exec_driver_sql(f"CREATE SEQUENCE IF NOT EXISTS {REVISION_SEQUENCE}"),
+            conn.exec_driver_sql(
+                f"GRANT USAGE, SELECT ON SEQUENCE {REVISION_SEQUENCE} TO PUBLIC"
+            ),
+        ))
+    if needed["function"]:
+        # Takes no table lock; the triggers call the function by name.
+        steps.run(lambda conn: conn.exec_driver_sql(
+            f"CREATE OR REPLACE FUNCTION {REVISION_FUNCTION}() RETURNS trigger AS "
+            f"$${_FUNCTION_BODY}$$ LANGUAGE plpgsql"
+        ))
+    for name in needed["tables"]:
+        # One table per transaction: see the module's docstring.
+        steps.run(functools.partial(_create_trigger, name=name))
+    if needed["legacy"]:
+        # After the function: no writer updates the old counter any more.
+        steps.run(lambda conn: conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_LEGACY_COUNTER}"))
+
+
+def _create_trigger(conn: Connection, name: str) -> None:
+    conn.exec_driver_sql(
+        f"CREATE OR REPLACE TRIGGER {_trigger_name(name)} "
+        f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {name} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {REVISION_FUNCTION}()"
+    )

@@ -4,6 +4,7 @@ every commit moves the probe, and a store made by the first design is upgraded i
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -141,6 +142,58 @@ def test_consoles_opening_a_fresh_store_at_once_all_succeed(
         thread.join(timeout=60)
     assert failures == []
     test_every_table_gets_its_trigger(url, admin)
+
+
+def test_an_installer_waiting_for_a_table_does_not_hold_up_its_writers(
+    url: str, admin: sqlalchemy.Engine
+) -> None:
+    """A fresh store while a long writer holds ``patterns``: the installer's waiting
+    ``CREATE TRIGGER`` queues every other writer of the table behind it, so it waits a
+    second at a time and lets them through between attempts, until the long writer ends.
+    (Waiting the whole busy timeout at once held the second writer for all of it.)"""
+    with admin.begin() as conn:
+        tables.METADATA.create_all(conn, tables=list(tables.MARIANNE_TABLES))
+        conn.execute(insert(tables.schema_version).values(version=15))
+    outcome: list[BaseException | None] = []
+
+    def open_one() -> None:
+        try:
+            GlobalLearningStore(url).close()
+            outcome.append(None)
+        except BaseException as error:  # reported below
+            outcome.append(error)
+
+    with admin.connect() as long_writer, admin.connect() as other_writer:
+        long_writer.exec_driver_sql("INSERT INTO patterns (id, pattern_type, pattern_name) "
+                                    "VALUES ('long', 'retry', 'held open')")
+        opener = threading.Thread(target=open_one, daemon=True)
+        opener.start()
+        _wait_for_a_lock_wait(admin, "patterns")
+        # Far less than the installer's whole wait (the store's 30 s busy timeout).
+        other_writer.exec_driver_sql("SET lock_timeout = '10s'")
+        other_writer.exec_driver_sql("INSERT INTO patterns (id, pattern_type, pattern_name) "
+                                     "VALUES ('other', 'retry', 'let through')")
+        other_writer.commit()
+        long_writer.commit()
+        opener.join(60)
+    assert outcome == [None]
+    test_every_table_gets_its_trigger(url, admin)
+
+
+def _wait_for_a_lock_wait(admin: sqlalchemy.Engine, table: str) -> None:
+    """Until some session waits for a lock on ``table`` (fails after 30 s)."""
+    deadline = time.monotonic() + 30
+    with admin.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                f"AND relation = to_regclass('{table}')"
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"nobody waited for {table}")
 
 
 # -- a store made by the first design ------------------------------------------------------
