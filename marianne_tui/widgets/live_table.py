@@ -338,7 +338,7 @@ class LiveTable(DataTable[Text]):
         for key, cells in added:
             row_key = RowKey(key)
             self._data[row_key] = dict(zip(columns, cells, strict=True))
-            self.rows[row_key] = _TableRow(row_key, 1)
+            self.rows[row_key] = _TableRow(row_key, 1, self._row_label(key))
             self._new_rows.add(row_key)  # measured on idle, as add_row's are
         self._row_locations = TwoWayDict({RowKey(key): index for index, key in enumerate(keys)})
         # Keyed on the update count, which did not change: the order is in them.
@@ -347,6 +347,10 @@ class LiveTable(DataTable[Text]):
         if left or added:
             self._require_update_dimensions = True  # the virtual height, on idle
             self.check_idle()
+
+    def _row_label(self, key: str | None) -> Text | None:
+        """The label of a row added for ``key`` (the row-label column; none here)."""
+        return None
 
     def _show_row(self, key: str, cells: tuple[Text, ...]) -> bool:
         """Update the cells of row ``key`` that differ from what it shows; True if any."""

@@ -15,6 +15,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
+from marianne_tui.widgets.marked_table import MarkedTable
 
 COLUMNS = (Column("name", "Name", width=10), Column("score", "Score", width=6))
 
@@ -210,31 +211,40 @@ class CountingTable(LiveTable):
         return super().add_row(*args, **kwargs)
 
 
+class CountingMarkedTable(MarkedTable, CountingTable):
+    """The Patterns screen's table (a mark gutter), counting as CountingTable does."""
+
+
 class RowsApp(App[None]):
-    def __init__(self, rows: list[Row], columns: tuple[Column, ...] = COLUMNS) -> None:
+    def __init__(self, rows: list[Row], columns: tuple[Column, ...] = COLUMNS,
+                 marked: frozenset[str] | None = None) -> None:
         super().__init__()
-        self.rows, self.columns = rows, columns
+        self.rows, self.columns, self.marked = rows, columns, marked
         self.highlighted: list[str | None] = []
 
     def compose(self) -> ComposeResult:
-        yield CountingTable(self.columns)
+        yield CountingTable(self.columns, id="t") if self.marked is None else (
+            CountingMarkedTable(self.columns, id="t"))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.highlighted.append(event.row_key.value)
 
     def on_mount(self) -> None:
-        table = self.query_one(CountingTable)
+        table = self.query_one("#t", CountingTable)
         table.apply(self.rows)
+        if isinstance(table, MarkedTable):
+            table.show_marks(self.marked or ())
         table.focus()
 
 
 async def _fresh_lines(rows: list[Row], columns: tuple[Column, ...], cursor_row: int,
-                       scroll_y: float) -> list[list[Any]]:
+                       scroll_y: float, marked: frozenset[str] | None = None,
+                       ) -> list[list[Any]]:
     """What a table filled with ``rows`` at once draws, cursor and scroll as given."""
-    app = RowsApp(rows, columns)
+    app = RowsApp(rows, columns, marked)
     async with app.run_test(size=(40, 12)) as pilot:
         await _settle(pilot)
-        table = app.query_one(CountingTable)
+        table = app.query_one("#t", CountingTable)
         table.move_cursor(row=cursor_row, animate=False, scroll=False)
         table.scroll_to(y=scroll_y, animate=False, immediate=True)
         await pilot.pause()
@@ -268,7 +278,7 @@ async def test_rows_that_move_arrive_or_leave_draw_what_a_fresh_table_draws() ->
     app = RowsApp([_row(i) for i in range(40)])
     async with app.run_test(size=(40, 12)) as pilot:
         await _settle(pilot)
-        table = app.query_one(CountingTable)
+        table = app.query_one("#t", CountingTable)
         assert table.select_key("p15")
         await pilot.pause()
         assert table.scroll_y > 0  # the cursor's row is below the first screen
@@ -296,7 +306,7 @@ async def test_an_arrived_row_wider_than_its_column_grows_it_as_a_fresh_table_do
     app = RowsApp(rows, AUTO_COLUMNS)
     async with app.run_test(size=(40, 12)) as pilot:
         await _settle(pilot)
-        table = app.query_one(CountingTable)
+        table = app.query_one("#t", CountingTable)
         table.calls = {"clear": 0, "add_row": 0}
         moved = [_row(1), _row(0), _row(99, name="a much longer pattern"), *rows[3:]]
         table.apply(moved)
@@ -312,7 +322,7 @@ async def test_a_move_draws_again_only_the_lines_whose_row_changed() -> None:
     app = RowsApp([_row(i) for i in range(40)])
     async with app.run_test(size=(40, 12)) as pilot:
         await _settle(pilot)
-        table = app.query_one(CountingTable)
+        table = app.query_one("#t", CountingTable)
         table.calls = {"clear": 0, "add_row": 0}
         width = table.size.width
         before = [table._render_line(y, 0, width, table.rich_style) for y in range(1, 9)]
@@ -330,7 +340,7 @@ async def test_when_the_cursors_row_leaves_the_cursor_stays_at_its_index() -> No
     app = RowsApp([_row(i) for i in range(40)])
     async with app.run_test(size=(40, 12)) as pilot:
         await _settle(pilot)
-        table = app.query_one(CountingTable)
+        table = app.query_one("#t", CountingTable)
         assert table.select_key("p5")
         await pilot.pause()
         table.calls = {"clear": 0, "add_row": 0}
@@ -340,3 +350,21 @@ async def test_when_the_cursors_row_leaves_the_cursor_stays_at_its_index() -> No
         assert (table.cursor_row, table.cursor_key) == (5, "p6")
         assert app.highlighted == ["p6"]  # a detail panel follows, as after a cursor move
         assert table.calls["clear"] == 0
+
+
+async def test_an_arrived_row_keeps_its_mark_in_the_gutter() -> None:
+    marked = frozenset({"p1", "p40"})  # p40 is marked before it reaches the page
+    app = RowsApp([_row(i) for i in range(40)], marked=marked)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", CountingMarkedTable)
+        table.calls = {"clear": 0, "add_row": 0}
+        rows = [_row(40), _row(41), *(_row(i) for i in range(38))]
+        table.apply(rows)
+        table.show_marks(marked)  # as the Patterns screen does after each apply
+        await pilot.pause()
+        assert [table.mark_label(key) for key in ("p40", "p41", "p0", "p1")] == [
+            "◆", "", "", "◆"]
+        assert _lines(table) == await _fresh_lines(rows, COLUMNS, table.cursor_row,
+                                                   table.scroll_y, marked)
+        assert table.calls == {"clear": 0, "add_row": 0}
