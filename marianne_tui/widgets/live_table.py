@@ -406,8 +406,17 @@ class LiveTable(DataTable[Text]):
             self._update_count += 1
             self.refresh()
             return
-        cells = set(written)
         moved = moved or set()
+        top = int(self.scroll_y)
+        on_screen = [self._row_locations.get_key(index)
+                     for index in range(top, top + self.size.height)]
+        if 2 * sum(key in moved for key in on_screen) > len(on_screen):
+            # Most rows on screen moved: they render again anyway, and dropping every
+            # cache is cheaper than sifting them (the cell cache holds up to 10,000).
+            self._clear_caches()
+            self.refresh()
+            return
+        cells = set(written)
         row_keys = {row_key for row_key, _column_key in written} | moved
         row_indices = {self._row_locations.get(row_key) for row_key in row_keys}
         # Cache keys (textual is pinned; the tests of this module check what is drawn):

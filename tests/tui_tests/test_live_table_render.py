@@ -202,6 +202,13 @@ class CountingTable(LiveTable):
         super().__init__(*args, **kwargs)
         self.calls = {"clear": 0, "add_row": 0}
 
+    #: how often every render cache was dropped (a class attribute: __init__ drops them)
+    caches_cleared = 0
+
+    def _clear_caches(self) -> None:
+        self.caches_cleared += 1
+        super()._clear_caches()
+
     def clear(self, columns: bool = False) -> Any:
         self.calls["clear"] += 1
         return super().clear(columns)
@@ -272,6 +279,13 @@ REORDERS: dict[str, list[Row]] = {
                   *(_row(i) for i in (7, 8, 41, 9, 10, 11, 12, 13, 14)),
                   *(_row(i) for i in range(17, 40) if i != 30), _row(2)],
 }
+# nearly every row moves (the render caches are dropped whole)
+REORDERS["reversed"] = REORDERS["came back"][::-1]
+# near the cursor (now on row 36), rows 30 and 32 swap (same stripe: only the rows' mouse
+# meta tells them apart) and p42 takes the place of row 35
+_few = list(REORDERS["reversed"])
+_few[30], _few[32], _few[35] = _few[32], _few[30], _row(42)
+REORDERS["few moved"] = _few
 
 
 async def test_rows_that_move_arrive_or_leave_draw_what_a_fresh_table_draws() -> None:
@@ -285,6 +299,7 @@ async def test_rows_that_move_arrive_or_leave_draw_what_a_fresh_table_draws() ->
         table.calls = {"clear": 0, "add_row": 0}
         for step, rows in REORDERS.items():
             before = _lines(table)
+            cleared = table.caches_cleared
             assert table.apply(rows)
             await pilot.pause()
             after = _lines(table)
@@ -297,6 +312,8 @@ async def test_rows_that_move_arrive_or_leave_draw_what_a_fresh_table_draws() ->
             assert table.cursor_row == keys.index("p15"), step
             fresh = await _fresh_lines(rows, COLUMNS, table.cursor_row, table.scroll_y)
             assert after == fresh, step
+        # the last step dropped only the caches of the rows it moved
+        assert table.caches_cleared == cleared
         # the rows moved in place: the table was never cleared nor filled again
         assert table.calls == {"clear": 0, "add_row": 0}
 
