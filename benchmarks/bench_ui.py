@@ -23,7 +23,8 @@ the cached file is never changed.
    ``store_overview`` and the screen's ``fetch``; on the UI thread ``app._apply``,
    ``PatternsScreen.apply`` and ``LiveTable.apply``, and the compositor pass that paints
    the result (headless, so no terminal write). Also page flips (``]``/``[``), which
-   replace all 200 rows (the path a re-ordered page takes).
+   replace all 200 rows (a rebuild; rows that only reorder move in place, see
+   ``bench_live_table.py``).
 3. Idle: the console in tmux at 120x40 with the default 2 s refresh, nothing changing.
    After a 5 s warm-up, process CPU time (utime + stime of all its threads, from
    /proc/PID/stat) over 30 s, and the bytes the console wrote to the terminal in that time
@@ -448,7 +449,7 @@ def main() -> None:
     _row("UI thread:   of which layout (_refresh_layout)", refresh["layout"], "ms")
     _row("  number of compositor passes", refresh["paint_passes"], "")
     _row("commit -> applied (request_refresh, worker, apply)", refresh["latency"], "ms")
-    print("  page flip ] / [ (all 200 rows replaced, as a re-ordered page):")
+    print("  page flip ] / [ (all 200 rows replaced: a rebuild):")
     _row("worker: screen fetch", refresh["flip_fetch"], "ms")
     _row("UI thread: app._apply", refresh["flip_app_apply"], "ms")
     _row("UI thread:   LiveTable.apply (rebuild)", refresh["flip_table_apply"], "ms")

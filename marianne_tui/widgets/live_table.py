@@ -2,9 +2,12 @@
 
 A refresh hands over the rows the store returned, already sorted. When the keys and their
 order are unchanged, only cells whose value changed are updated, so an idle console sends
-nothing to the terminal and the cursor and scroll stay put. When rows appear, vanish or
-reorder, the table is rebuilt and the cursor goes back to the same entity (not the same row
-index: a removed row above the cursor must not move a triage key onto another pattern).
+nothing to the terminal and the cursor and scroll stay put. When rows reorder, or a few
+appear or vanish, the rows are moved in place (``_place_rows``): only the rows that moved,
+arrived or changed are rendered again, and only the arrived ones measured. When most rows
+are new (another page, filter or sort), the table is rebuilt. Either way the cursor goes
+back to the same entity (not the same row index: a removed row above the cursor must not
+move a triage key onto another pattern).
 
 Changes are visible (k9s, Dolphie): while the app applies a store refresh inside
 ``showing_changes()``, each cell whose text changed is shown bold and reversed, and each row
@@ -29,6 +32,7 @@ from typing import Any
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.message import Message
@@ -36,6 +40,7 @@ from textual.render import measure
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import DataTable
+from textual.widgets._data_table import Row as _TableRow
 from textual.widgets._data_table import default_cell_formatter
 from textual.widgets.data_table import CellKey, ColumnKey, RowDoesNotExist, RowKey
 
@@ -197,6 +202,9 @@ class LiveTable(DataTable[Text]):
         self._filled = True
         if keys == self._keys:
             changed = self._update_changed_cells(rows)
+        elif self._mostly_kept(keys):
+            self._rearrange(rows, keys)
+            changed = True
         else:
             self._rebuild(rows)
             changed = True
@@ -259,19 +267,108 @@ class LiveTable(DataTable[Text]):
     def _update_changed_cells(self, rows: Sequence[Row]) -> bool:
         return self._show_rows([(row.key, row.cells) for row in rows])
 
+    def _mostly_kept(self, keys: tuple[str, ...]) -> bool:
+        """Whether at least half of ``keys`` are shown already (then rows move in place)."""
+        if not keys:
+            return False
+        shown = set(self._keys)
+        return 2 * sum(key not in shown for key in keys) <= len(keys)
+
+    def _rearrange(self, rows: Sequence[Row], keys: tuple[str, ...]) -> None:
+        """Show ``rows`` by moving, adding and removing rows, not clearing the table.
+
+        A rebuild measured every cell again on idle and rendered every line again (~0.1 s
+        of UI thread for a 200-row page); here only the rows that arrived are measured, and
+        only the rows that arrived, moved or changed are rendered again.
+        """
+        keep_key = self.cursor_key
+        keep_index = self.cursor_row
+        old_keys = self._keys
+        kept = set(keys)
+        left = [key for key in old_keys if key not in kept]
+        before = set(old_keys)
+        arrived = [row for row in rows if row.key not in before]
+        for key in left:
+            self._cells.pop(key, None)
+            self._displayed.pop(key, None)
+        self._changed = {k: until for k, until in self._changed.items() if k[0] in kept}
+        self._arrived = {k: until for k, until in self._arrived.items() if k in kept}
+        added = []
+        for row in arrived:
+            shown = self._shown(row.key, row.cells)
+            self._cells[row.key] = row.cells
+            self._displayed[row.key] = shown
+            added.append((row.key, shown))
+        self._place_rows(keys, left, added)
+        self._keys = keys
+        # Rows shown at another index than before: zebra stripe and mouse meta differ.
+        moved = {RowKey(key) for index, key in enumerate(keys)
+                 if index >= len(old_keys) or old_keys[index] != key}
+        moved.update(RowKey(key) for key in left)
+        new_cells = [(RowKey(key), ColumnKey(column.key))
+                     for key, _shown in added for column in self._column_specs]
+        self._show_rows([(row.key, row.cells) for row in rows], moved=moved, written=new_cells)
+        target = keys.index(keep_key) if keep_key in kept else keep_index
+        target = max(0, min(target, len(keys) - 1))
+        if target != self.cursor_row:
+            self.move_cursor(row=target, animate=False, scroll=True)
+        elif keep_key != keys[target]:
+            # Another entity under the cursor (its row left): say so, as a move would.
+            self.post_message(DataTable.RowHighlighted(self, target, RowKey(keys[target])))
+
+    def _place_rows(self, keys: Sequence[str], left: Sequence[str],
+                    added: Sequence[tuple[str, tuple[Text, ...]]]) -> None:
+        """Make the DataTable's rows ``keys``, in that order: drop those in ``left``, append
+        those in ``added`` (key, cells), then renumber, as DataTable.sort() does.
+
+        DataTable's private state, textual 8.2.8 (pinned; the tests of this module compare
+        the result with a table built afresh). Not add_row/remove_row/sort: each bumps the
+        update count that every render cache key holds, so every visible line would be
+        rendered again; sort(key=...) also sees only cell values, not row keys. The caller
+        drops the render caches of the rows that moved (``_forget_rendered``).
+        """
+        for key in left:
+            row_key = RowKey(key)
+            self._updated_cells.difference_update(
+                CellKey(row_key, column_key) for column_key in self._data[row_key])
+            self._new_rows.discard(row_key)
+            del self.rows[row_key]
+            del self._data[row_key]
+        columns = [ColumnKey(column.key) for column in self._column_specs]
+        for key, cells in added:
+            row_key = RowKey(key)
+            self._data[row_key] = dict(zip(columns, cells, strict=True))
+            self.rows[row_key] = _TableRow(row_key, 1, self._row_label(key))
+            self._new_rows.add(row_key)  # measured on idle, as add_row's are
+        self._row_locations = TwoWayDict({RowKey(key): index for index, key in enumerate(keys)})
+        # Keyed on the update count, which did not change: the order is in them.
+        self._offset_cache.clear()
+        self._ordered_row_cache.clear()
+        if left or added:
+            self._require_update_dimensions = True  # the virtual height, on idle
+            self.check_idle()
+
+    def _row_label(self, key: str | None) -> Text | None:
+        """The label of a row added for ``key`` (the row-label column; none here)."""
+        return None
+
     def _show_row(self, key: str, cells: tuple[Text, ...]) -> bool:
         """Update the cells of row ``key`` that differ from what it shows; True if any."""
         return self._show_rows([(key, cells)])
 
-    def _show_rows(self, rows: Sequence[tuple[str, tuple[Text, ...]]]) -> bool:
+    def _show_rows(
+        self, rows: Sequence[tuple[str, tuple[Text, ...]]], *,
+        moved: set[RowKey] | None = None, written: list[tuple[RowKey, ColumnKey]] | None = None,
+    ) -> bool:
         """Update the cells that differ from what their rows show; True if any differed.
 
         DataTable.update_cell bumps the table's update counter, which is part of every
         render cache key, so one changed cell made every visible cell render again on the
         next frame. The new values are written into the table's data instead, and only the
-        cache entries of the rows holding them are dropped (``_forget_rendered``).
+        cache entries of the rows holding them are dropped (``_forget_rendered``), with
+        those of the rows in ``moved`` and of the cells already ``written``.
         """
-        written: list[tuple[RowKey, ColumnKey]] = []
+        written = [] if written is None else written
         any_changed = False
         for key, cells in rows:
             self._cells[key] = cells
@@ -291,12 +388,15 @@ class LiveTable(DataTable[Text]):
                     if column_key in data:
                         data[column_key] = cell
                         written.append((row_key, column_key))
-        if written:
-            self._forget_rendered(written)
+        if written or moved:
+            self._forget_rendered(written, moved or set())
         return any_changed
 
-    def _forget_rendered(self, written: Sequence[tuple[RowKey, ColumnKey]]) -> None:
-        """Drop what the table rendered from the cells in ``written``, and refresh once."""
+    def _forget_rendered(
+        self, written: Sequence[tuple[RowKey, ColumnKey]], moved: set[RowKey] | None = None,
+    ) -> None:
+        """Drop what the table rendered from the cells in ``written`` and from the rows in
+        ``moved`` (at another index: stripe and mouse meta differ), and refresh once."""
         wider = [cell for cell in written if self._widens_its_column(*cell)]
         if wider:
             # Every line changes when a column grows: do what update_cell(update_width=True)
@@ -306,13 +406,24 @@ class LiveTable(DataTable[Text]):
             self._update_count += 1
             self.refresh()
             return
+        moved = moved or set()
+        top = int(self.scroll_y)
+        on_screen = [self._row_locations.get_key(index)
+                     for index in range(top, top + self.size.height)]
+        if 2 * sum(key in moved for key in on_screen) > len(on_screen):
+            # Most rows on screen moved: they render again anyway, and dropping every
+            # cache is cheaper than sifting them (the cell cache holds up to 10,000).
+            self._clear_caches()
+            self.refresh()
+            return
         cells = set(written)
-        row_keys = {row_key for row_key, _column_key in written}
+        row_keys = {row_key for row_key, _column_key in written} | moved
         row_indices = {self._row_locations.get(row_key) for row_key in row_keys}
         # Cache keys (textual is pinned; the tests of this module check what is drawn):
         # a cell's starts with (row key, column key), a row's with the row key, a row's
         # renderables' is (update count, row index), a line's starts with its y.
-        _discard(self._cell_render_cache, lambda key: (key[0], key[1]) in cells)
+        _discard(self._cell_render_cache,
+                 lambda key: key[0] in moved or (key[0], key[1]) in cells)
         _discard(self._row_render_cache, lambda key: key[0] in row_keys)
         _discard(self._row_renderable_cache, lambda key: key[1] in row_indices)
         _discard(self._line_cache, lambda key: self._line_row_index(key[0]) in row_indices)

@@ -32,8 +32,12 @@ class MarkedTable(LiveTable):
     def add_row(self, *cells: object, height: int | None = 1, key: str | None = None,
                 label: object = None) -> RowKey:
         if label is None:
-            label = _MARKED if key in self._marked else _UNMARKED
+            label = self._row_label(key)
         return super().add_row(*cells, height=height, key=key, label=label)  # type: ignore[arg-type]
+
+    def _row_label(self, key: str | None) -> Text:
+        # Also for the rows a refresh moves in without add_row (LiveTable._place_rows).
+        return _MARKED if key in self._marked else _UNMARKED
 
     def mark_label(self, key: str) -> str:
         """What the gutter of ``key``'s row shows ("" if the row is not in the table)."""

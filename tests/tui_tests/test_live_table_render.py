@@ -15,6 +15,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
+from marianne_tui.widgets.marked_table import MarkedTable
 
 COLUMNS = (Column("name", "Name", width=10), Column("score", "Score", width=6))
 
@@ -184,3 +185,203 @@ async def test_an_in_place_update_reuses_the_lines_of_untouched_rows() -> None:
         # rows 1, 4 and 6 (lines 2, 5 and 7: the header is line 0) were drawn again
         assert reused == [True, False, True, True, False, True, False, True]
         assert "0.99" in "".join(segment.text for segment in after[1])
+
+
+# -- rows that reorder, arrive or leave move in place ----------------------------------------
+
+
+def _row(index: int, score: str | None = None, name: str | None = None) -> Row:
+    return Row(f"p{index}", (Text(name or f"pattern {index}"),
+                             Text(score or f"{index / 10:.2f}")))
+
+
+class CountingTable(LiveTable):
+    """A LiveTable that counts the calls of the rebuild's DataTable methods."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls = {"clear": 0, "add_row": 0}
+
+    #: how often every render cache was dropped (a class attribute: __init__ drops them)
+    caches_cleared = 0
+
+    def _clear_caches(self) -> None:
+        self.caches_cleared += 1
+        super()._clear_caches()
+
+    def clear(self, columns: bool = False) -> Any:
+        self.calls["clear"] += 1
+        return super().clear(columns)
+
+    def add_row(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls["add_row"] += 1
+        return super().add_row(*args, **kwargs)
+
+
+class CountingMarkedTable(MarkedTable, CountingTable):
+    """The Patterns screen's table (a mark gutter), counting as CountingTable does."""
+
+
+class RowsApp(App[None]):
+    def __init__(self, rows: list[Row], columns: tuple[Column, ...] = COLUMNS,
+                 marked: frozenset[str] | None = None) -> None:
+        super().__init__()
+        self.rows, self.columns, self.marked = rows, columns, marked
+        self.highlighted: list[str | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield CountingTable(self.columns, id="t") if self.marked is None else (
+            CountingMarkedTable(self.columns, id="t"))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.highlighted.append(event.row_key.value)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#t", CountingTable)
+        table.apply(self.rows)
+        if isinstance(table, MarkedTable):
+            table.show_marks(self.marked or ())
+        table.focus()
+
+
+async def _fresh_lines(rows: list[Row], columns: tuple[Column, ...], cursor_row: int,
+                       scroll_y: float, marked: frozenset[str] | None = None,
+                       ) -> list[list[Any]]:
+    """What a table filled with ``rows`` at once draws, cursor and scroll as given."""
+    app = RowsApp(rows, columns, marked)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", CountingTable)
+        table.move_cursor(row=cursor_row, animate=False, scroll=False)
+        table.scroll_to(y=scroll_y, animate=False, immediate=True)
+        await pilot.pause()
+        assert (table.cursor_row, table.scroll_y) == (cursor_row, scroll_y)
+        return _lines(table)
+
+
+def _cells_in_order(table: LiveTable) -> list[tuple[str, list[str]]]:
+    """Each row of the DataTable, in the order it shows them: key and cell texts."""
+    return [(str(row.key.value), [cell.plain for cell in table.get_row(row.key)])
+            for row in table.ordered_rows]
+
+
+#: Each step applies these rows after the one before; the cursor starts on p15 (scrolled).
+REORDERS: dict[str, list[Row]] = {
+    # p15 and its neighbours move up, p2 goes to the end; p20's score changes meanwhile
+    "reordered": [*(_row(i) for i in (0, 1, 15, 16, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)),
+                  *(_row(i, "9.99" if i == 20 else None) for i in range(17, 40)), _row(2)],
+    # p3 and p30 leave; p40 arrives first, p41 in the middle (the cursor's p15 moves down)
+    "arrived and left": [_row(40), *(_row(i) for i in (0, 1, 15, 16, 4, 5, 6, 7, 8)),
+                         _row(41), *(_row(i) for i in (9, 10, 11, 12, 13, 14)),
+                         *(_row(i) for i in range(17, 40) if i != 30), _row(2)],
+    # p3 comes back above the cursor with another score (what it rendered before is stale)
+    "came back": [_row(3, "7.77"), _row(40), *(_row(i) for i in (0, 1, 15, 16, 4, 5, 6)),
+                  *(_row(i) for i in (7, 8, 41, 9, 10, 11, 12, 13, 14)),
+                  *(_row(i) for i in range(17, 40) if i != 30), _row(2)],
+}
+# nearly every row moves (the render caches are dropped whole)
+REORDERS["reversed"] = REORDERS["came back"][::-1]
+# near the cursor (now on row 36), rows 30 and 32 swap (same stripe: only the rows' mouse
+# meta tells them apart) and p42 takes the place of row 35
+_few = list(REORDERS["reversed"])
+_few[30], _few[32], _few[35] = _few[32], _few[30], _row(42)
+REORDERS["few moved"] = _few
+
+
+async def test_rows_that_move_arrive_or_leave_draw_what_a_fresh_table_draws() -> None:
+    app = RowsApp([_row(i) for i in range(40)])
+    async with app.run_test(size=(40, 12)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", CountingTable)
+        assert table.select_key("p15")
+        await pilot.pause()
+        assert table.scroll_y > 0  # the cursor's row is below the first screen
+        table.calls = {"clear": 0, "add_row": 0}
+        for step, rows in REORDERS.items():
+            before = _lines(table)
+            cleared = table.caches_cleared
+            assert table.apply(rows)
+            await pilot.pause()
+            after = _lines(table)
+            assert after != before, step
+            keys = [row.key for row in rows]
+            assert table.row_keys_in_order == tuple(keys), step
+            assert _cells_in_order(table) == [
+                (row.key, [cell.plain for cell in row.cells]) for row in rows], step
+            assert table.cursor_key == "p15", step
+            assert table.cursor_row == keys.index("p15"), step
+            fresh = await _fresh_lines(rows, COLUMNS, table.cursor_row, table.scroll_y)
+            assert after == fresh, step
+        # the last step dropped only the caches of the rows it moved
+        assert table.caches_cleared == cleared
+        # the rows moved in place: the table was never cleared nor filled again
+        assert table.calls == {"clear": 0, "add_row": 0}
+
+
+async def test_an_arrived_row_wider_than_its_column_grows_it_as_a_fresh_table_does() -> None:
+    rows = [_row(i) for i in range(40)]
+    app = RowsApp(rows, AUTO_COLUMNS)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", CountingTable)
+        table.calls = {"clear": 0, "add_row": 0}
+        moved = [_row(1), _row(0), _row(99, name="a much longer pattern"), *rows[3:]]
+        table.apply(moved)
+        await _settle(pilot)
+        after = _lines(table)
+        assert "a much longer pattern" in "".join(segment.text for segment in after[3])
+        assert after == await _fresh_lines(moved, AUTO_COLUMNS, table.cursor_row,
+                                           table.scroll_y)
+        assert table.calls == {"clear": 0, "add_row": 0}
+
+
+async def test_a_move_draws_again_only_the_lines_whose_row_changed() -> None:
+    app = RowsApp([_row(i) for i in range(40)])
+    async with app.run_test(size=(40, 12)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", CountingTable)
+        table.calls = {"clear": 0, "add_row": 0}
+        width = table.size.width
+        before = [table._render_line(y, 0, width, table.rich_style) for y in range(1, 9)]
+        # rows 2 and 5 swap places, row 3's score changes
+        table.apply([_row(0), _row(1), _row(5), _row(3, "8.88"), _row(4), _row(2),
+                     *(_row(i) for i in range(6, 40))])
+        await pilot.pause()
+        after = [table._render_line(y, 0, width, table.rich_style) for y in range(1, 9)]
+        reused = [b is a for b, a in zip(before, after, strict=True)]
+        assert reused == [True, True, False, False, True, False, True, True]
+        assert table.calls["clear"] == 0
+
+
+async def test_when_the_cursors_row_leaves_the_cursor_stays_at_its_index() -> None:
+    app = RowsApp([_row(i) for i in range(40)])
+    async with app.run_test(size=(40, 12)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", CountingTable)
+        assert table.select_key("p5")
+        await pilot.pause()
+        table.calls = {"clear": 0, "add_row": 0}
+        app.highlighted.clear()
+        table.apply([_row(i) for i in range(40) if i != 5])
+        await pilot.pause()
+        assert (table.cursor_row, table.cursor_key) == (5, "p6")
+        assert app.highlighted == ["p6"]  # a detail panel follows, as after a cursor move
+        assert table.calls["clear"] == 0
+
+
+async def test_an_arrived_row_keeps_its_mark_in_the_gutter() -> None:
+    marked = frozenset({"p1", "p40"})  # p40 is marked before it reaches the page
+    app = RowsApp([_row(i) for i in range(40)], marked=marked)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", CountingMarkedTable)
+        table.calls = {"clear": 0, "add_row": 0}
+        rows = [_row(40), _row(41), *(_row(i) for i in range(38))]
+        table.apply(rows)
+        table.show_marks(marked)  # as the Patterns screen does after each apply
+        await pilot.pause()
+        assert [table.mark_label(key) for key in ("p40", "p41", "p0", "p1")] == [
+            "◆", "", "", "◆"]
+        assert _lines(table) == await _fresh_lines(rows, COLUMNS, table.cursor_row,
+                                                   table.scroll_y, marked)
+        assert table.calls == {"clear": 0, "add_row": 0}
