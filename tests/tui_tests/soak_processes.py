@@ -4,7 +4,7 @@ writer URL SECONDS RATE PATTERN_ID...: records pattern applications through the 
     API at RATE per second for SECONDS (exec ids ``soak-<n>``), on a schedule (call n is
     due at n/RATE s), then prints how many calls returned, the seconds it ran and the
     longest a single call took; and, on a second line, as JSON, the ``time.monotonic()``
-    the schedule started at and when each call began and returned.
+    the schedule started and ended at and when each call began and returned.
 lock URL SECONDS FLAG: holds the write lock on the patterns table for
     SECONDS (creates the file FLAG once it holds it, so the test never blocks waiting),
     then prints the ``time.monotonic()`` it took the lock at and let it go at.
@@ -38,10 +38,10 @@ def writer(url: str, seconds: float, rate: float, pattern_ids: list[str]) -> Non
         slowest = max(slowest, returned - began)
         calls.append((round(began, 5), round(returned, 5)))
         done += 1
-    elapsed = time.monotonic() - start
+    end = time.monotonic()
     store.close()
-    print(f"{done} {elapsed:.3f} {slowest:.3f}", flush=True)
-    print(json.dumps({"start": start, "calls": calls}), flush=True)
+    print(f"{done} {end - start:.3f} {slowest:.3f}", flush=True)
+    print(json.dumps({"start": start, "end": end, "calls": calls}), flush=True)
 
 
 def lock(url: str, seconds: float, flag: str) -> None:

@@ -304,7 +304,7 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
     }
     writer_start = float(timeline["start"])
     figures |= writer_phases(
-        writer_start, writer_start + float(writer_seconds),
+        writer_start, float(timeline["end"]),
         [(float(began), float(ended)) for began, ended in timeline["calls"]],
         WRITES_PER_SECOND, held, released,
     )
@@ -322,7 +322,9 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
         f"{figures.get('catch_up_writes_per_second')}/s "
         f"({figures.get('calls_behind_at_release')} calls behind at the release, caught up "
         f"in {figures.get('catch_up_seconds')} s), after "
-        f"{figures.get('writes_per_second_after_catch_up')}/s"
+        f"{figures.get('writes_per_second_after_catch_up')}/s; lock held "
+        f"{figures.get('lock_in_writer_run_seconds')} s into the writer's "
+        f"{float(writer_seconds):.1f} s"
     )
     if figures["writer_held_target_outside_lock"]:
         print(f"SOAK writer held >= {WRITER_TARGET:g} writes/s whenever the store let it "
