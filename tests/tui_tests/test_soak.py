@@ -103,14 +103,19 @@ def writer_phases(
     rate: float,
     held: float | None,
     released: float | None,
+    seconds: float = SOAK_SECONDS,
 ) -> dict[str, Any]:
     """The writer's rate in each phase of its run (all times ``time.monotonic()``).
 
     ``calls`` are (began, returned) of each call, in order; call n was due at
-    ``start + n / rate``. The lock window is [held, released], clipped to the run. Phases:
-    before the lock (on schedule unless the writer cannot keep up), catching up (from the
-    release until the first call the writer had to wait for, or the end of the run), and
-    after catching up. A call is counted in the phase it returned in.
+    ``start + n / rate``, and no call begins after ``start + seconds``. The lock window is
+    [held, released], clipped to the run. Phases: before the lock (on schedule unless the
+    writer cannot keep up), catching up (from the release until the first call the writer
+    had to wait for, or the end of the run), and after catching up. A call is counted in
+    the phase it returned in. The ceiling is what a writer whose calls took no time would
+    show over the whole run with the lock where it fell: every call due by the end, or,
+    when the lock was still held at the end, the calls due before it, over a run that
+    lasts until the release.
     """
     returned = [r for _, r in calls]
 
@@ -118,6 +123,12 @@ def writer_phases(
         return sum(1 for r in returned if a < r <= b)
 
     figures: dict[str, Any] = {}
+    scheduled_end = start + seconds
+    if held is not None and released is not None and held < scheduled_end < released:
+        ceiling = _rate(math.floor((held - start) * rate) + 1, released - start)
+    else:
+        ceiling = _rate(math.floor(seconds * rate) + 1, seconds)
+    figures["writes_per_second_ceiling"] = ceiling
     if held is None or released is None or held >= end or released <= start:
         figures["writes_per_second_outside_lock"] = _rate(len(calls), end - start)
         return figures
@@ -317,7 +328,8 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
     print("SOAK", json.dumps(figures))
     print(
         f"SOAK writer ({figures['backend']}): {figures['writes_per_second']} writes/s over "
-        f"the run, {figures['writes_per_second_outside_lock']}/s outside the lock; "
+        f"the run (at most {figures['writes_per_second_ceiling']}/s with the lock where it "
+        f"fell), {figures['writes_per_second_outside_lock']}/s outside the lock; "
         f"before it {figures.get('writes_per_second_before_lock')}/s, catching up "
         f"{figures.get('catch_up_writes_per_second')}/s "
         f"({figures.get('calls_behind_at_release')} calls behind at the release, caught up "
@@ -354,7 +366,8 @@ def test_writer_phases_tell_the_lock_and_the_catch_up_apart() -> None:
         now += 0.0025 if due < began else 0.001
         calls.append((began, now))
         n += 1
-    figures = writer_phases(0.0, 4.0, calls, rate, held=1.0, released=2.0)
+    figures = writer_phases(0.0, 4.0, calls, rate, held=1.0, released=2.0, seconds=4.0)
+    assert figures["writes_per_second_ceiling"] == pytest.approx(100, abs=1)
     assert figures["writes_per_second_before_lock"] == pytest.approx(100, abs=2)
     assert figures["calls_behind_at_release"] == pytest.approx(100, abs=2)
     assert figures["catch_up_writes_per_second"] == pytest.approx(400, abs=10)
@@ -362,3 +375,11 @@ def test_writer_phases_tell_the_lock_and_the_catch_up_apart() -> None:
     assert figures["writes_per_second_after_catch_up"] == pytest.approx(100, abs=2)
     assert figures["writes_per_second_outside_lock"] == pytest.approx(n / 3.0, abs=1)
     assert figures["lowest_phase_writes_per_second"] == pytest.approx(100, abs=2)
+
+
+def test_the_ceiling_of_a_run_whose_lock_outlasts_it() -> None:
+    """Held from 5 s to 8.5 s of an 8 s run at 250/s: the calls due before 5 s, over 8.5 s."""
+    calls = [(n / 250, n / 250 + 0.001) for n in range(1250)] + [(5.0, 8.5)]
+    figures = writer_phases(0.0, 8.5, calls, 250.0, held=5.0, released=8.5, seconds=8.0)
+    assert figures["writes_per_second_ceiling"] == pytest.approx(1251 / 8.5, abs=0.1)
+    assert figures["writes_per_second_before_lock"] == pytest.approx(250, abs=1)
