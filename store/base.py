@@ -38,6 +38,7 @@ import hashlib
 import logging
 import os
 import re
+import select as io_select
 import sqlite3
 import sys
 import threading
@@ -478,13 +479,16 @@ def _url_engine(url: str, read_only: bool, busy_timeout: float) -> Engine:
     if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
     try:
+        psycopg = parsed.get_driver_name() == "psycopg"
         engine = create_engine(
-            parsed, pool_pre_ping=True, pool_size=4, connect_args=connect_args
+            parsed, pool_pre_ping=not psycopg, pool_size=4, connect_args=connect_args
         )
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
         raise StoreOpenError(
             f"cannot use {parsed.render_as_string()}: {redact(str(error), url)}"
         ) from None
+    if psycopg:
+        _ping_on_checkout_unless_quiet(engine)
     lock_timeout_ms = max(1, int(busy_timeout * 1000))
 
     @event.listens_for(engine, "connect")
@@ -498,6 +502,53 @@ def _url_engine(url: str, read_only: bool, busy_timeout: float) -> Engine:
         dbapi_connection.commit()
 
     return engine
+
+
+def _quiet_and_idle(dbapi_connection: Any) -> bool:
+    """True when a pooled psycopg connection is sure to be usable without asking the server:
+    open, no transaction, and nothing waiting to be read on its socket.
+
+    A server that ends a session (a restart or shutdown, ``pg_terminate_backend``, an
+    idle-session timeout) sends a last error message and closes its end, so the socket of
+    a connection it dropped is readable. The pool's connections never LISTEN (the push
+    session is detached from the pool), so nothing else arrives while one is idle.
+    """
+    from psycopg import pq
+
+    try:
+        info = dbapi_connection.info
+        if (
+            dbapi_connection.closed
+            or info.status != pq.ConnStatus.OK
+            or info.transaction_status != pq.TransactionStatus.IDLE
+        ):
+            return False
+        readable, _, _ = io_select.select([dbapi_connection.fileno()], [], [], 0)
+    except Exception:  # a connection in any doubt is pinged
+        return False
+    return not readable
+
+
+def _ping_on_checkout_unless_quiet(engine: Engine) -> None:
+    """The pool's pre-ping, skipped for a connection that :func:`_quiet_and_idle` clears.
+
+    The pre-ping was one round trip (``SELECT 1``) before every call's first statement, a
+    sixth of a pattern application's; a connection in doubt is still pinged, and a failed
+    ping does what the pre-ping's did: every pooled connection is replaced (the server
+    probably restarted) and the call goes on with a new one.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if _quiet_and_idle(dbapi_connection):
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError(str(error)) from error
+            raise
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import (
@@ -326,6 +327,50 @@ def test_a_server_that_goes_away_and_comes_back(
         store.record_pattern("validation_failure", "after the outage")
         assert store.change_token() != token
     finally:
+        store.close()
+
+
+def _pooled_backends(store: GlobalLearningStore) -> list[int]:
+    pool: Any = store._engine.pool
+    return [
+        record.dbapi_connection.info.backend_pid
+        for record in list(pool._pool.queue)
+        if record.dbapi_connection is not None
+    ]
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_a_pooled_session_the_server_ended_is_replaced_before_the_call(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool pings a connection only when its socket says the server may have ended it
+    (``store.base._quiet_and_idle``), instead of before every call; a call after the
+    server ended the session still succeeds, as it did with the pre-ping."""
+    import sqlalchemy
+
+    store = GlobalLearningStore(store_url, clock=FrozenClock())
+    admin = sqlalchemy.create_engine(store_url)
+    pings: list[object] = []
+    ping = store._engine.dialect.do_ping
+    monkeypatch.setattr(store._engine.dialect, "do_ping",
+                        lambda connection: pings.append(connection) or ping(connection))
+    try:
+        pattern = store.record_pattern("validation_failure", "kept")
+        for n in range(5):
+            store.record_pattern_application(pattern, f"exec-{n}", True)
+        assert pings == []  # a healthy idle connection is not pinged
+
+        backends = _pooled_backends(store)
+        assert backends
+        with admin.connect() as conn:
+            for pid in backends:
+                conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid}, 5000)")
+        store.record_pattern_application(pattern, "after", False)
+        assert len(pings) == 1
+        assert [record.id for record in store.get_patterns(min_priority=0)] == [pattern]
+        assert set(_pooled_backends(store)).isdisjoint(backends)
+    finally:
+        admin.dispose()
         store.close()
 
 
