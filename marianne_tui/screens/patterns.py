@@ -13,6 +13,7 @@ still exist, so a pattern deleted from the store leaves the marks.
 A refresh builds cells (Rich ``Text``) only for the rows whose displayed values changed:
 each row's cells are kept with what they were built from (the row, its age text and the
 signs of its scores, see ``shown_from``), and a row that still reads the same reuses them.
+The known pattern types (``t``) are read when ``t`` is pressed, not on every refresh.
 
 Priority 0 means "retired by drift" (``retire_drifting_patterns`` leaves the status alone);
 it is labelled "drift-retired" and kept apart from the status "retired".
@@ -156,10 +157,9 @@ def shown_from(row: PatternRow, now: datetime) -> tuple[object, ...]:
 
 @dataclass(frozen=True)
 class PatternsData:
-    """What one fetch read: the page, the known types, and "now" by the store's clock."""
+    """What one fetch read: the page and "now" by the store's clock."""
 
     page: PatternPage
-    types: tuple[str, ...]
     now: datetime
     #: the query this page answers (the operator may have changed it since)
     query: PatternQuery | None = None
@@ -202,7 +202,6 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
     def __init__(self) -> None:
         super().__init__()
         self.query_state = PatternQuery(limit=PAGE_SIZE)
-        self.types: tuple[str, ...] = ()
         self.page: PatternPage | None = None
         self.page_query: PatternQuery | None = None
         #: pattern id -> (what its cells were built from, the cells), for the shown page
@@ -233,12 +232,10 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
     def fetch(self, store: GlobalLearningStore, params: PatternsParams) -> PatternsData:
         page = store.query_patterns(params.query)
         existing = store.existing_pattern_ids(params.marks) if params.marks else frozenset()
-        return PatternsData(page, tuple(store.pattern_types()), store.clock.local(),
-                            params.query, params.marks, existing)
+        return PatternsData(page, store.clock.local(), params.query, params.marks, existing)
 
     def apply(self, data: PatternsData) -> None:
         page = data.page
-        self.types = data.types
         if not page.rows and page.offset > 0 and page.matching > 0:
             # Rows vanished under the last page: show the new last page instead.
             last = (page.matching - 1) // PAGE_SIZE * PAGE_SIZE
@@ -355,7 +352,15 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
         self._set_query(statuses=(following,) if following else ())
 
     def action_cycle_type(self) -> None:
-        choices: tuple[str | None, ...] = (None, *self.types)
+        """The next type filter, from the types the store holds now (read for this key:
+        nothing on screen shows them, so a refresh does not read them)."""
+        self.host.run_store(self.host.store.pattern_types, self._next_type,
+                            label="Type filter")
+
+    def _next_type(self, types: list[str]) -> None:
+        if not self.is_attached:
+            return
+        choices: tuple[str | None, ...] = (None, *types)
         current = self.query_state.pattern_type
         index = choices.index(current) if current in choices else 0
         self._set_query(pattern_type=choices[(index + 1) % len(choices)])

@@ -1,4 +1,5 @@
-"""The Patterns screen's refresh: cells are built again only for rows that read differently."""
+"""The Patterns screen's refresh: cells are built again only for rows that read differently,
+and the type filter reads the store's types when `t` is pressed, not on every refresh."""
 
 from __future__ import annotations
 
@@ -136,3 +137,48 @@ async def test_after_writes_and_time_the_table_shows_freshly_built_cells(
         assert applied in moved
         assert kept and moved  # some rows kept their cells, the others were built again
         assert set(kept).isdisjoint(moved)
+
+
+class _TypeReads:
+    def __init__(self, store: GlobalLearningStore) -> None:
+        self.count = 0
+        original = store.pattern_types
+
+        def counted(*args: Any, **kwargs: Any) -> list[str]:
+            self.count += 1
+            return original(*args, **kwargs)
+
+        store.pattern_types = counted  # type: ignore[method-assign]
+
+
+async def test_type_filter_reads_types_on_its_key_only(store_url: str) -> None:
+    store = GlobalLearningStore(store_url)
+    try:
+        for pattern_type in ("retry_pattern", "output_pattern"):
+            store.record_pattern(pattern_type, f"a {pattern_type}")
+        reads = _TypeReads(store)
+        app = MarianneApp(store, poll=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.refresh_now_sync(force=True)
+            store.record_pattern("retry_pattern", "one more")
+            app.refresh_now_sync()
+            await pilot.pause()
+            assert reads.count == 0  # refreshes do not read the types
+            screen = app.screen
+            assert isinstance(screen, PatternsScreen)
+            await pilot.press("t")
+            assert reads.count == 1
+            assert screen.query_state.pattern_type == "output_pattern"
+            # A type that appears after the screen opened is offered on the next press.
+            store.record_pattern("completion_pattern", "a completion_pattern")
+            await pilot.press("t")
+            assert screen.query_state.pattern_type == "retry_pattern"
+            await pilot.press("t")
+            assert screen.query_state.pattern_type is None
+            await pilot.press("t")
+            assert screen.query_state.pattern_type == "completion_pattern"
+            table = app.query_one("#patterns-table", LiveTable)
+            assert len(table.row_keys_in_order) == 1
+            assert reads.count == 4
+    finally:
+        store.close()
