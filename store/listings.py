@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Text,
     and_,
+    bindparam,
     case,
     func,
     or_,
@@ -228,6 +229,11 @@ def _pattern_row_select() -> Any:
     )
 
 
+#: The rows of a page, by the page's ids: built once (building and keying the statement
+#: cost about a quarter of running it with a page of 200 ids).
+_PAGE_ROWS = _pattern_row_select().where(_P.c.id.in_(bindparam("ids", expanding=True)))
+
+
 class ListingsMixin(GlobalLearningStoreBase):
     """Paged, filtered pattern lists, the header's overview and the escalation queue."""
 
@@ -270,7 +276,6 @@ class ListingsMixin(GlobalLearningStoreBase):
             .offset(max(0, query.offset))
             .limit(max(0, query.limit))
         )
-        page_rows = _pattern_row_select()
         matches = and_(*conditions) if conditions else None
         counts_statement = select(
             func.count(),
@@ -280,7 +285,7 @@ class ListingsMixin(GlobalLearningStoreBase):
             ids = [row[0] for row in conn.execute(page_ids)]
             by_id = {
                 row.id: _pattern_row(row)
-                for row in conn.execute(page_rows.where(_P.c.id.in_(ids)))
+                for row in conn.execute(_PAGE_ROWS, {"ids": ids})
             } if ids else {}
             total, matching = conn.execute(counts_statement).one()
         return PatternPage(

@@ -12,7 +12,9 @@ read is an aggregate or a bounded, indexed read; none reads every pattern row:
   screen lists them): the kept drift aggregates (``drift_report``), recomputed only for
   the patterns that got applications since the last read; the first read computes them
   all (~1.8 s at 20,000 patterns and 500,000 applications), which the console does after
-  showing its first screen;
+  showing its first screen. Their ids are read only while they fit WATCH_LIMIT; past it
+  the alert uses only the count and the largest drift, so only those are read
+  (``drift_report(limit=1)``, when the previous snapshot was already past the limit);
 * the journal entries newer than the previous snapshot's mark (primary key range);
 * only when the status counts moved: the patterns whose ``quarantined_at`` or
   ``validated_at`` is newer than the previous read, at most STAMPED_LIMIT (a scan, but
@@ -95,11 +97,9 @@ class WatchMixin(GlobalLearningStoreBase):
         me = cast(_WatchedStore, self)
         overview = overview or me.store_overview()
         read_at = self._now_local()
-        drift = me.drift_report(
-            window_size=WATCH_DRIFT_WINDOW, drift_threshold=WATCH_DRIFT_THRESHOLD,
-            only_exceeding=True, limit=WATCH_LIMIT,
+        drifting, drifting_total = self._drifting(
+            previous is not None and previous.drifting_total > WATCH_LIMIT
         )
-        drifting = tuple(WatchedItem(row.pattern_id, row.pattern_name) for row in drift.rows)
         counts = dict(overview.status_counts)
         with self._connection() as conn:
             escalations = conn.execute(
@@ -139,7 +139,7 @@ class WatchMixin(GlobalLearningStoreBase):
                 for row in limits
             ),
             drifting=drifting,
-            drifting_total=drift.matching,
+            drifting_total=drifting_total,
             drift_threshold=WATCH_DRIFT_THRESHOLD,
             journal_mark=mark,
             journal_since=entries,
@@ -149,6 +149,30 @@ class WatchMixin(GlobalLearningStoreBase):
             me=(me.operator or default_operator(), me.operator_host or this_host()),
             watch_limit=WATCH_LIMIT,
         )
+
+    def _drifting(self, past_limit: bool) -> tuple[tuple[WatchedItem, ...], int]:
+        """(the drifting patterns, largest drift first, how many drift in all).
+
+        At most WATCH_LIMIT of them, and past it only the largest: the alert then says
+        how the count moved and points at the largest (``marianne_tui.alerts``), so the
+        other rows would be read for nothing (each read row also costs a look-up of its
+        current status and priority). ``past_limit`` (the previous snapshot was past it)
+        reads the largest alone first, and the whole list only if it fits again.
+        """
+        me = cast(_WatchedStore, self)
+
+        def read(limit: int) -> DriftReport:
+            return me.drift_report(
+                window_size=WATCH_DRIFT_WINDOW, drift_threshold=WATCH_DRIFT_THRESHOLD,
+                only_exceeding=True, limit=limit,
+            )
+
+        drift = read(1 if past_limit else WATCH_LIMIT)
+        if len(drift.rows) < drift.matching <= WATCH_LIMIT:
+            drift = read(WATCH_LIMIT)  # it fits again
+        rows = drift.rows if drift.matching <= WATCH_LIMIT else drift.rows[:1]
+        items = tuple(WatchedItem(row.pattern_id, row.pattern_name) for row in rows)
+        return items, drift.matching
 
     def _journal_since(
         self, conn: Any, mark: int | None

@@ -10,12 +10,18 @@ show as "◆" in a leading gutter and as "N marked" in the status line; with mar
 keys act on all of them (see ``marianne_tui.triage``). Each fetch also asks which marked ids
 still exist, so a pattern deleted from the store leaves the marks.
 
+A refresh builds cells (Rich ``Text``) only for the rows whose displayed values changed:
+each row's cells are kept with what they were built from (the row, its age text and the
+signs of its scores, see ``shown_from``), and a row that still reads the same reuses them.
+The known pattern types (``t``) are read when ``t`` is pressed, not on every refresh.
+
 Priority 0 means "retired by drift" (``retire_drifting_patterns`` leaves the status alone);
 it is labelled "drift-retired" and kept apart from the status "retired".
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -137,12 +143,23 @@ def pattern_cells(row: PatternRow, now: datetime) -> tuple[Text, ...]:
     )
 
 
+def shown_from(row: PatternRow, now: datetime) -> tuple[object, ...]:
+    """What ``pattern_cells(row, now)`` depends on: equal for two rows, equal cells.
+
+    The row itself (a frozen dataclass: its fields compare), the age text (it moves with
+    the clock alone) and the sign of each score (-0.0 equals 0.0 but reads "-0.00"). A
+    NaN read afresh equals nothing, so a row holding one is built again on each refresh.
+    """
+    return (row, short_age(row.last_seen, now),
+            math.copysign(1.0, row.trust), math.copysign(1.0, row.effectiveness),
+            math.copysign(1.0, row.priority))
+
+
 @dataclass(frozen=True)
 class PatternsData:
-    """What one fetch read: the page, the known types, and "now" by the store's clock."""
+    """What one fetch read: the page and "now" by the store's clock."""
 
     page: PatternPage
-    types: tuple[str, ...]
     now: datetime
     #: the query this page answers (the operator may have changed it since)
     query: PatternQuery | None = None
@@ -185,9 +202,10 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
     def __init__(self) -> None:
         super().__init__()
         self.query_state = PatternQuery(limit=PAGE_SIZE)
-        self.types: tuple[str, ...] = ()
         self.page: PatternPage | None = None
         self.page_query: PatternQuery | None = None
+        #: pattern id -> (what its cells were built from, the cells), for the shown page
+        self._built: dict[str, tuple[tuple[object, ...], tuple[Text, ...]]] = {}
 
     # -- layout -------------------------------------------------------------------------
 
@@ -214,12 +232,10 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
     def fetch(self, store: GlobalLearningStore, params: PatternsParams) -> PatternsData:
         page = store.query_patterns(params.query)
         existing = store.existing_pattern_ids(params.marks) if params.marks else frozenset()
-        return PatternsData(page, tuple(store.pattern_types()), store.clock.local(),
-                            params.query, params.marks, existing)
+        return PatternsData(page, store.clock.local(), params.query, params.marks, existing)
 
     def apply(self, data: PatternsData) -> None:
         page = data.page
-        self.types = data.types
         if not page.rows and page.offset > 0 and page.matching > 0:
             # Rows vanished under the last page: show the new last page instead.
             last = (page.matching - 1) // PAGE_SIZE * PAGE_SIZE
@@ -227,10 +243,30 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
             return
         self.page = page
         self.page_query = data.query
-        self.table.apply([Row(row.id, pattern_cells(row, data.now)) for row in page.rows])
+        self.table.apply(self.rows_of(page.rows, data.now))
         self.table.show_marks(self.marks)
         self.drop_vanished_marks(data.marks_checked, data.marks_existing)
         self._show_status()
+
+    def rows_of(self, rows: tuple[PatternRow, ...], now: datetime) -> list[Row]:
+        """The table's rows: kept cells for a row that reads as before, new ones otherwise.
+
+        Only the rows of this page are kept afterwards.
+        """
+        kept = self._built
+        built: dict[str, tuple[tuple[object, ...], tuple[Text, ...]]] = {}
+        table_rows = []
+        for row in rows:
+            source = shown_from(row, now)
+            before = kept.get(row.id)
+            if before is not None and before[0] == source:
+                cells = before[1]
+            else:
+                cells = pattern_cells(row, now)
+            built[row.id] = (source, cells)
+            table_rows.append(Row(row.id, cells))
+        self._built = built
+        return table_rows
 
     def triage_target(self) -> str | None:
         # Until the page for the current filter/sort arrives, the row under the cursor
@@ -316,7 +352,15 @@ class PatternsScreen(PatternTriageMixin, ListFilterMixin):
         self._set_query(statuses=(following,) if following else ())
 
     def action_cycle_type(self) -> None:
-        choices: tuple[str | None, ...] = (None, *self.types)
+        """The next type filter, from the types the store holds now (read for this key:
+        nothing on screen shows them, so a refresh does not read them)."""
+        self.host.run_store(self.host.store.pattern_types, self._next_type,
+                            label="Type filter")
+
+    def _next_type(self, types: list[str]) -> None:
+        if not self.is_attached:
+            return
+        choices: tuple[str | None, ...] = (None, *types)
         current = self.query_state.pattern_type
         index = choices.index(current) if current in choices else 0
         self._set_query(pattern_type=choices[(index + 1) % len(choices)])

@@ -8,19 +8,24 @@ the conductor would make them); the frozen clock is moved by hand.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from conftest import FrozenClock
 from sqlalchemy import delete
 
+from marianne_tui.alerts import detect_alerts
+from marianne_tui.config import AlertRules
 from store import (
     BatchUndoRequiredError,
+    DriftReport,
     GlobalLearningStore,
     JournalSubject,
     PatternAction,
     QuarantineStatus,
     UndoConflictError,
     tables,
+    watch,
 )
 
 
@@ -87,6 +92,77 @@ def test_drifting_patterns_are_listed(
     snapshot = store.watch_snapshot()
     assert [item.id for item in snapshot.drifting] == [pattern]
     assert snapshot.drifting_total == 1 and snapshot.drift_threshold == 0.2
+
+
+def _drift(store: GlobalLearningStore, clock: FrozenClock, pattern: str,
+           outcomes: list[bool], run: str) -> None:
+    for index, outcome in enumerate(outcomes):
+        clock.advance(minutes=1)
+        store.record_pattern_application(pattern, f"{run}-{index}", outcome)
+
+
+class _DriftLimits:
+    """The ``limit`` of each ``drift_report`` call on ``store`` (the instance only)."""
+
+    def __init__(self, store: GlobalLearningStore) -> None:
+        self.limits: list[int] = []
+        #: the store's own, for the test to read the report uncounted
+        self.original = original = store.drift_report
+
+        def counted(**kwargs: Any) -> DriftReport:
+            self.limits.append(kwargs["limit"])
+            return original(**kwargs)
+
+        store.drift_report = counted  # type: ignore[method-assign]
+
+
+def test_past_the_watch_limit_only_the_largest_drift_and_the_count_are_read(
+    store: GlobalLearningStore, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "WATCH_LIMIT", 2)
+    ids = _patterns(store, 3)
+    for number, pattern in enumerate(ids):
+        # Drifts of different sizes: n of the 5 newest applications fail.
+        _drift(store, clock, pattern, [True] * 5 + [False] * (3 + number)
+               + [True] * (2 - number), f"d{number}")
+    largest = store.drift_report(window_size=5, drift_threshold=0.2).rows[0].pattern_id
+    calls = _DriftLimits(store)
+
+    # No previous snapshot: the whole list is asked for, and cut to the largest.
+    first = store.watch_snapshot()
+    assert calls.limits == [2]
+    assert [item.id for item in first.drifting] == [largest]
+    assert first.drifting_total == 3 and first.watch_limit == 2
+
+    # Past the limit last time: the largest alone is read.
+    second = store.watch_snapshot(first)
+    assert calls.limits == [2, 1]
+    assert [item.id for item in second.drifting] == [largest]
+    assert second.drifting_total == 3
+
+    # One more pattern drifts: the count moves, and the alert says so and points at the
+    # largest, as it did when the list was read whole.
+    (fourth,) = [store.record_pattern("retry", "pattern 3", description="d")]
+    _drift(store, clock, fourth, [True] * 5 + [False] * 5, "d3")
+    third = store.watch_snapshot(second)
+    assert calls.limits == [2, 1, 1]
+    assert third.drifting_total == 4
+    assert third.drifting[0].id == calls.original().rows[0].pattern_id
+    (alert,) = detect_alerts(second, third, AlertRules())
+    assert alert.subject == "3 → 4 patterns" and alert.key == third.drifting[0].id
+
+    # Two stop drifting (five failures in both windows): the list fits again, and is read
+    # whole on the same snapshot.
+    for pattern in ids[:2]:
+        _drift(store, clock, pattern, [False] * 10, f"flat-{pattern}")
+    fits = store.watch_snapshot(third)
+    assert calls.limits == [2, 1, 1, 1, 2]
+    assert fits.drifting_total == 2
+    assert {item.id for item in fits.drifting} == {ids[2], fourth}
+    # While it fits, the whole list only.
+    again = store.watch_snapshot(fits)
+    assert calls.limits == [2, 1, 1, 1, 2, 2]
+    assert [item.id for item in again.drifting] == [item.id for item in fits.drifting]
 
 
 def test_journal_listing_pages_filters_and_tells_what_can_be_undone(
