@@ -108,6 +108,9 @@ RETIRE_SCAN_LIMIT = 100
 #: Upper bound on rows read by ``get_recurring_issues`` when no window is given.
 RECURRING_ISSUES_ROW_LIMIT = 10_000
 
+#: At most this many built report rows are kept between ``drift_report`` calls.
+_KEPT_REPORT_ROWS = 1000
+
 #: Name of the optional index that serves the drift window order (see ``add_drift_index``).
 APPLICATION_ORDER_INDEX = "idx_marianne_tui_app_pattern_applied"
 
@@ -1429,6 +1432,12 @@ class DriftMixin(GlobalLearningStoreBase):
             shown_rows: dict[str | None, tuple[_Windows, DriftRow]] = {}
             page = [row(i) for i in (ranked[start:] if limit < 0
                                      else ranked[start:start + limit])]
+            # Rows kept from earlier calls stay too, up to a bound: the alerts' watch reads
+            # one row between two reads of the Drift screen's page, which would otherwise
+            # rebuild that page's rows every time. A kept row is used only while its
+            # windows are the same object, so keeping more is never stale.
+            if len(kept_rows) + len(shown_rows) <= _KEPT_REPORT_ROWS:
+                shown_rows = {**kept_rows, **shown_rows}
             state.page_rows = {page_key: shown_rows}
             matching = len(ranked)
             summary = self._effectiveness_summary_now()

@@ -301,3 +301,26 @@ def test_a_write_landing_while_the_feed_looks(
         _assert_same_as_fresh(kept)
     finally:
         writer.close()
+
+
+def test_a_one_row_read_between_two_page_reads_keeps_the_page_rows(
+    kept: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    """The alerts' watch reads one row between two reads of the Drift page: the page's
+    rows are not built again, and a row whose pattern got an application is."""
+    page = kept.drift_report(only_exceeding=False, limit=6)
+    assert len(page.rows) == 6
+    kept.drift_report(only_exceeding=False, limit=1)
+    again = kept.drift_report(only_exceeding=False, limit=6)
+    assert all(a is b for a, b in zip(page.rows, again.rows, strict=True))
+
+    changed = page.rows[3].pattern_id
+    clock.advance(seconds=1)
+    kept.record_pattern_application(changed, "exec-moved", False, grounding_confidence=0.1)
+    kept.drift_report(only_exceeding=False, limit=1)
+    after = kept.drift_report(only_exceeding=False, limit=-1)
+    fresh = _fresh(kept)["default report"]  # the same store, computed from the tables
+    rebuilt = next(row for row in after.rows if row.pattern_id == changed)
+    assert all(rebuilt is not row for row in page.rows)
+    assert after.rows == kept.drift_report(only_exceeding=False, limit=-1).rows
+    assert kept.drift_report().rows == fresh
