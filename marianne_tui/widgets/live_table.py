@@ -218,8 +218,11 @@ class LiveTable(DataTable[Text]):
             if old is None:
                 self._arrived[row.key] = until
                 continue
+            if old is row.cells:  # the screen kept this row's cells: nothing changed
+                continue
             for index, (before, after) in enumerate(zip(old, row.cells, strict=True)):
-                if before != after and index not in self._ticking:
+                # Identity first: a kept cell is the same object, and Text.__eq__ is slow.
+                if before is not after and before != after and index not in self._ticking:
                     self._changed[(row.key, index)] = until
         if keys != self._keys:
             arrived = len(set(keys) - set(self._keys))
