@@ -84,8 +84,7 @@ def _budget_screen(store: GlobalLearningStore) -> Any:
 READS: list[tuple[str, Read, Read | None, str | None]] = [
     ("change_token (every poll)", lambda s: s.change_token(), None, None),
     ("store_overview (header)", lambda s: s.store_overview(), None, None),
-    ("Patterns: query_patterns + types", lambda s: (s.query_patterns(PatternQuery()),
-                                                    s.pattern_types()), None, None),
+    ("Patterns: query_patterns", lambda s: s.query_patterns(PatternQuery()), None, None),
     ("Drift: drift_report", lambda s: s.drift_report(), None, None),
     ("Budget: the screen's 7 reads", _budget_screen, None, None),
     ("Escalations: escalations_for_review", lambda s: s.escalations_for_review(200), None, None),
