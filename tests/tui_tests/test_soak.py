@@ -39,12 +39,14 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fault_helpers import wait_until
+from sqlalchemy import event
 
 from marianne_tui.app import MarianneApp
 from marianne_tui.modals.confirm import ConfirmScreen
@@ -217,6 +219,27 @@ async def _outcome(app: MarianneApp, pilot: Any, escalation_id: str) -> None:
                      and isinstance(app.screen, EscalationsScreen), "the commit", 60)
 
 
+def _count_connections_on_this_thread(store: GlobalLearningStore) -> list[int]:
+    """A counter (one-element list) of the store connections taken on the calling thread
+    from now on: every pool checkout, and every call of the SQLite change probe."""
+    thread = threading.get_ident()
+    count = [0]
+
+    def seen(*_: Any) -> None:
+        if threading.get_ident() == thread:
+            count[0] += 1
+
+    event.listen(store._engine, "checkout", seen)
+    probe = store.change_token
+
+    def change_token() -> int:
+        seen()
+        return probe()
+
+    store.change_token = change_token  # type: ignore[method-assign]
+    return count
+
+
 async def test_soak(store_url: str, tmp_path: Path) -> None:
     writer_ids, console_ids, escalation_ids = _build(store_url)
     writer = subprocess.Popen(
@@ -225,6 +248,7 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
         stdout=subprocess.PIPE, text=True,
     )
     store = GlobalLearningStore(store_url, busy_timeout=1.0)
+    on_ui_thread = _count_connections_on_this_thread(store)
     app = MarianneApp(store, refresh_seconds=0.5)
     heartbeat = Heartbeat()
     actions: list[tuple[str, str]] = []
@@ -266,6 +290,7 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
             turn += 1
         # Before the test's own blocking waits.
         longest_ui_block = heartbeat.longest_gap
+        ui_thread_connections = on_ui_thread[0]
         ui_cpu_in_longest_block = heartbeat.cpu_in_longest_gap
         longest_ui_cpu = heartbeat.longest_cpu
         held: float | None = None
@@ -296,6 +321,7 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
 
     figures: dict[str, Any] = {
         "backend": "postgresql" if "://" in store_url else "sqlite",
+        "store_connections_taken_on_the_ui_thread": ui_thread_connections,
         "seconds": SOAK_SECONDS,
         "writes": int(written),
         "writes_per_second": round(int(written) / float(writer_seconds), 1),
@@ -350,6 +376,9 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
     assert integrity in ("ok", "ok (PostgreSQL)")
     assert lock_started is not None
     assert longest_ui_block < UI_BLOCK_LIMIT_SECONDS, json.dumps(figures)
+    # The UI thread never waits on the database: no connection of the console's store
+    # (pooled, or its change probe's) was taken on it during the soak.
+    assert ui_thread_connections == 0, json.dumps(figures)
 
 
 def test_writer_phases_tell_the_lock_and_the_catch_up_apart() -> None:
