@@ -387,10 +387,12 @@ class PatternTriageMixin(StoreScreen):
         table = self._table_showing(target)
 
         def write() -> JournalEntry:
-            # Compare-and-set: only if the pattern still is what the dialog showed.
+            # Compare-and-set: only if the pattern is still in the state the dialog was
+            # built from (all of it: a status changed by someone else refuses the action
+            # even where the dialog shows only a timestamp changing).
             return store.apply_pattern_action(
                 target, action, reason=planned.reason,
-                expected_before=planned.preview.before,
+                expected_before=planned.preview.state,
             )
 
         def done(_entry: JournalEntry) -> None:

@@ -354,6 +354,7 @@ class JournalMixin(GlobalLearningStoreBase):
             action=action,
             before=MappingProxyType({key: before[key] for key in changed}),
             after=MappingProxyType({key: after[key] for key in changed}),
+            state=MappingProxyType(dict(before)),
         )
 
     def _journalled_change(

@@ -206,7 +206,13 @@ class JournalSubject(str, Enum):
 
 @dataclass(frozen=True)
 class ActionPreview:
-    """The columns an action would change, before and after (for a confirm dialog)."""
+    """The columns an action would change, before and after (for a confirm dialog).
+
+    ``state`` is every state column as read for the preview, changed or not: what a
+    compare-and-set must still find (``expected_before``). Validating a validated
+    pattern changes only ``validated_at``, yet a retire by someone else meanwhile must
+    still refuse it.
+    """
 
     target_kind: JournalSubject
     target_id: str
@@ -214,6 +220,7 @@ class ActionPreview:
     action: str
     before: Mapping[str, Any]
     after: Mapping[str, Any]
+    state: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ told the state now.
 from __future__ import annotations
 
 import pytest
+from conftest import FrozenClock
 
 from store import (
     ActionConflictError,
@@ -58,6 +59,28 @@ def test_a_pattern_changed_after_the_preview_is_refused_with_its_new_state(
     # Nothing written: the pattern stays quarantined and the journal holds one action.
     assert shared.get_pattern_by_id(pattern_id).quarantine_status.value == "quarantined"
     assert [entry.action for entry in shared.journal(target_id=pattern_id)] == ["quarantine"]
+
+
+def test_a_status_change_the_dialog_did_not_show_still_refuses_the_action(
+    shared: GlobalLearningStore, clock: FrozenClock,
+) -> None:
+    """Validating a validated pattern shows only ``validated_at`` changing; a retire by
+    someone else (Marianne's retire stamps nothing) changes only the status. The preview's
+    whole ``state`` is what must still hold."""
+    pattern_id = _pattern_id(shared)
+    shared.apply_pattern_action(pattern_id, PatternAction.VALIDATE)
+    clock.advance(minutes=1)
+    seen = shared.preview_pattern_action(pattern_id, PatternAction.VALIDATE)
+    assert set(seen.before) == {"validated_at"}
+    assert seen.state["quarantine_status"] == "validated"
+    shared.retire_pattern(pattern_id)
+
+    with pytest.raises(ActionConflictError) as refused:
+        shared.apply_pattern_action(pattern_id, PatternAction.VALIDATE,
+                                    expected_before=seen.state)
+
+    assert refused.value.current["quarantine_status"] == "retired"
+    assert shared.get_pattern_by_id(pattern_id).quarantine_status.value == "retired"
 
 
 def test_an_unchanged_pattern_commits_and_a_second_identical_commit_is_refused(

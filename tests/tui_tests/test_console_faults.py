@@ -210,6 +210,31 @@ async def test_an_action_on_a_pattern_changed_meanwhile_is_refused_and_reopened(
     assert actions == ["quarantine", "validate"]
 
 
+async def test_a_retire_meanwhile_refuses_a_validate_that_shows_only_a_timestamp(
+    path: Path, store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    target = id_by_name(store, PENDING_NAME)
+    store.apply_pattern_action(target, PatternAction.VALIDATE)
+    clock.advance(minutes=1)
+    other = GlobalLearningStore(path, clock=clock)
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.refresh_now_sync(force=True)
+        await pilot.pause()
+        await live_patterns(app, pilot, target)
+        await pilot.press("v")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "quarantine_status" not in app.screen.before  # validated -> validated
+        other.retire_pattern(target)
+        await pilot.press("y")
+        await pilot.pause()
+        assert any("refused" in note and "status now retired" in note for note in notes(app))
+    other.close()
+    assert status_of(store, target) == "retired"
+    actions = [entry.action for entry in reversed(store.journal(target_id=target))]
+    assert actions == ["validate"]
+
+
 async def test_an_outcome_recorded_meanwhile_by_someone_else_is_refused(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
