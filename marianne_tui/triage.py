@@ -126,6 +126,13 @@ _DONE = {
     PatternAction.RETIRE: "Retired",
     PatternAction.PENDING: "Back to pending",
 }
+#: The action's name where it did not happen ("Validate failed", "… cancelled", "… refused").
+_VERB = {
+    PatternAction.QUARANTINE: "Quarantine",
+    PatternAction.VALIDATE: "Validate",
+    PatternAction.RETIRE: "Retire",
+    PatternAction.PENDING: "Back to pending",
+}
 
 
 def pattern_subject(name: str, pattern_id: str) -> Text:
@@ -406,7 +413,7 @@ class PatternTriageMixin(StoreScreen):
             if isinstance(error, ActionConflictError):
                 now = error.current.get("quarantine_status") or "pending"
                 self._error(
-                    f"{_DONE[action]} refused: the pattern changed since the dialog opened "
+                    f"{_VERB[action]} refused: the pattern changed since the dialog opened "
                     f"(status now {now}). Nothing was written; the dialog shows it as it is now."
                 )
                 self.host.request_refresh(force=True)
@@ -415,10 +422,10 @@ class PatternTriageMixin(StoreScreen):
             elif isinstance(error, KeyError):
                 self._error("That pattern no longer exists.")
             else:
-                self.host.say_failure(_DONE[action], error)
+                self.host.say_failure(_VERB[action], error)
 
         self.host.run_store(
-            write, done, label=_DONE[action], write=True,
+            write, done, label=_VERB[action], write=True,
             saving=(table, target) if table is not None else None, failure=refused,
         )
 
@@ -502,7 +509,7 @@ class PatternTriageMixin(StoreScreen):
             if isinstance(error, BatchConflictError):
                 changes = _describe_changes(error.changed, names)
                 self._error(
-                    f"{_DONE[action]} refused: {plural(len(error.changed))} changed since the "
+                    f"{_VERB[action]} refused: {plural(len(error.changed))} changed since the "
                     f"dialog opened ({changes}). Nothing was written; the dialog shows the "
                     "marked patterns as they are now."
                 )
@@ -513,9 +520,9 @@ class PatternTriageMixin(StoreScreen):
                                       f"dialog was open ({changes}): these are the states now.",
                 )
             else:
-                self.host.say_failure(_DONE[action], error)
+                self.host.say_failure(_VERB[action], error)
 
-        self.host.run_store(write, done, label=_DONE[action], write=True,
+        self.host.run_store(write, done, label=_VERB[action], write=True,
                             saving=self._rows_saving(item.pattern_id for item in preview.changing),
                             failure=refused)
 

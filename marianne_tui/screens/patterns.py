@@ -112,9 +112,16 @@ def score_cell(
     return Text(f"{value:.2f}", style=style, justify="right", end="")
 
 
+#: Infinities as the score columns (four cells wide) can show them whole: "?+Inf" was
+#: cut to "?+In".
+_SHORT_INFINITIES = {"+inf": "+∞", "inf": "+∞", "infinity": "+∞", "+infinity": "+∞",
+                     "-inf": "-∞", "-infinity": "-∞"}
+
+
 def unvouched_cell(stored: str) -> Text:
     """"?NaN": the stored value, cut and sanitised, marked as not a score."""
-    return Text.assemble(("?", "bold red"), untrusted(stored, 5, style="red reverse"),
+    shown = _SHORT_INFINITIES.get(stored.strip().lower(), stored)
+    return Text.assemble(("?", "bold red"), untrusted(shown, 5, style="red reverse"),
                          justify="right", no_wrap=True, end="")
 
 

@@ -139,7 +139,7 @@ async def test_a_lock_held_past_every_retry_is_refused_in_one_toast(
             await confirm_validate(app, pilot)
             await wait_until(pilot, lambda: not app.store_calls.writing, "the refusal")
         refusals = [note for note in notes(app) if "failed" in note]
-        assert refusals == ["Validated failed: store busy: another process kept the write "
+        assert refusals == ["Validate failed: store busy: another process kept the write "
                             "lock; nothing was written"]
         assert app.return_code is None  # still running, no fatal-error path
         assert app.store_calls.longest_write_wait >= 0.6
@@ -285,7 +285,7 @@ async def test_a_nan_effectiveness_is_shown_as_such_never_as_a_score(
         await pilot.pause()
         table = await live_patterns(app, pilot, target)
         cells = [cell.plain for cell in table.get_row(target)]
-        assert cells[1] == "?+Inf"  # trust
+        assert cells[1] == "?+∞"  # trust: "?+Inf" did not fit the column
         assert cells[2] == "?NaN"  # effectiveness
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, PatternDetailScreen), "detail")
