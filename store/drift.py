@@ -1432,13 +1432,14 @@ class DriftMixin(GlobalLearningStoreBase):
             shown_rows: dict[str | None, tuple[_Windows, DriftRow]] = {}
             page = [row(i) for i in (ranked[start:] if limit < 0
                                      else ranked[start:start + limit])]
-            # Rows kept from earlier calls stay too, up to a bound: the alerts' watch reads
-            # one row between two reads of the Drift screen's page, which would otherwise
-            # rebuild that page's rows every time. A kept row is used only while its
-            # windows are the same object, so keeping more is never stale.
-            if len(kept_rows) + len(shown_rows) <= _KEPT_REPORT_ROWS:
-                shown_rows = {**kept_rows, **shown_rows}
-            state.page_rows = {page_key: shown_rows}
+            # Rows kept from earlier calls stay too, for every set of thresholds, up to a
+            # bound: the alerts' watch reads one row between two reads of the Drift
+            # screen's page (with the screen's thresholds or other ones), which would
+            # otherwise rebuild that page's rows every time. A kept row is used only while
+            # its windows are the same object, so keeping more is never stale.
+            state.page_rows[page_key] = {**kept_rows, **shown_rows}
+            if sum(len(rows) for rows in state.page_rows.values()) > _KEPT_REPORT_ROWS:
+                state.page_rows = {page_key: shown_rows}
             matching = len(ranked)
             summary = self._effectiveness_summary_now()
             epistemic_summary = self._epistemic_summary_now()

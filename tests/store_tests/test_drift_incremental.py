@@ -313,6 +313,10 @@ def test_a_one_row_read_between_two_page_reads_keeps_the_page_rows(
     kept.drift_report(only_exceeding=False, limit=1)
     again = kept.drift_report(only_exceeding=False, limit=6)
     assert all(a is b for a, b in zip(page.rows, again.rows, strict=True))
+    # The same with the one-row read at other thresholds (the screen's were changed).
+    kept.drift_report(drift_threshold=0.3, only_exceeding=False, limit=1)
+    again = kept.drift_report(only_exceeding=False, limit=6)
+    assert all(a is b for a, b in zip(page.rows, again.rows, strict=True))
 
     changed = page.rows[3].pattern_id
     clock.advance(seconds=1)
