@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -91,6 +92,23 @@ def fresh_postgres_schema(prefix: str = "t") -> Iterator[str]:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         engine.dispose()
+
+
+def wait_for_a_lock_wait(admin: Any, table: str) -> None:
+    """Until some session of the test server waits for a lock on ``table`` (an engine on
+    it, ``admin``); fails after 30 s."""
+    deadline = time.monotonic() + 30
+    with admin.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                f"AND relation = to_regclass('{table}')"
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"nobody waited for {table}")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy
-from conftest import FrozenClock, fresh_postgres_schema
+from conftest import FrozenClock, fresh_postgres_schema, wait_for_a_lock_wait
 from sqlalchemy import Connection, event, insert
 from sqlalchemy.engine import Engine
 
@@ -109,6 +108,12 @@ def _drift(store: GlobalLearningStore) -> Any:
             {k: v for k, v in vars(entropy).items() if k != "calculated_at"})
 
 
+def _feed_changes(store: GlobalLearningStore) -> Any:
+    """What the store's drift feed reads as changed since its last read."""
+    with store._connection() as conn:
+        return store._drift_state().feed.read(conn)
+
+
 def _fresh_drift(url: str) -> Any:
     """Drift computed afresh from the tables (read-only: it installs nothing)."""
     other = GlobalLearningStore(url, read_only=True, clock=FrozenClock())
@@ -199,22 +204,6 @@ def test_opening_beside_an_open_writer_neither_blocks_nor_deadlocks(
     assert seen_while_open != _fresh_drift(url)  # the held rows were not visible, now are
 
 
-def _wait_for_a_lock_wait(admin: sqlalchemy.Engine, table: str) -> None:
-    """Until some session waits for a lock on ``table`` (fails after 30 s)."""
-    deadline = time.monotonic() + 30
-    with admin.connect() as conn:
-        while time.monotonic() < deadline:
-            waiting = conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted "
-                f"AND relation = to_regclass('{table}')"
-            ).scalar_one()
-            conn.rollback()
-            if waiting:
-                return
-            time.sleep(0.02)
-    raise AssertionError(f"nobody waited for {table}")
-
-
 def test_installing_beside_a_conductor_writing_never_deadlocks(
     url: str, admin: sqlalchemy.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,7 +230,7 @@ def test_installing_beside_a_conductor_writing_never_deadlocks(
             daemon=True,
         )
         opener.start()
-        _wait_for_a_lock_wait(admin, "patterns")
+        wait_for_a_lock_wait(admin, "patterns")
         _insert_application(writer, pattern_id, "while the installer waits")
         writer.commit()
         opener.join(90)
@@ -306,8 +295,7 @@ def test_stores_opening_at_once_all_end_with_the_log(
         for store in stores:
             assert _drift(store) == _fresh_drift(url)
         stores[1].record_pattern_application(pattern_id, "one more", False)
-        with stores[2]._connection() as conn:  # the kept reader now reads the log
-            changes = stores[2]._drift_state().feed.read(conn)
+        changes = _feed_changes(stores[2])  # the kept reader now reads the log
         assert not changes.full and changes.applied == {pattern_id}
     finally:
         for store in stores:
@@ -477,8 +465,7 @@ def test_a_read_only_open_creates_nothing(url: str, admin: sqlalchemy.Engine) ->
             writer.record_pattern_application(pattern_id, "logged", True)
         finally:
             writer.close()
-        with viewer._connection() as conn:
-            changes = viewer._drift_state().feed.read(conn)
+        changes = _feed_changes(viewer)
         assert not changes.full and changes.applied == {pattern_id}
     finally:
         viewer.close()
@@ -503,8 +490,7 @@ def test_a_conductor_of_another_user_still_writes_once_the_log_is_installed(
                 writer.record_pattern_application(pattern_id, "more", True)
             finally:
                 writer.close()
-            with kept._connection() as conn:
-                changes = kept._drift_state().feed.read(conn)
+            changes = _feed_changes(kept)
             assert not changes.full and changes.applied == {pattern_id}
         finally:
             kept.close()

@@ -118,6 +118,25 @@ def conductor_store(folder: Path, patterns: int = 3) -> Path:
     return path
 
 
+def unwritable_conductor_store(folder: Path) -> Path:
+    """A conductor's store that the unprivileged user cannot write, file or folder (as
+    root, ``nobody`` already cannot; as anyone else, permissions take it away)."""
+    path = conductor_store(folder)
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        folder.chmod(0o555)
+    return path
+
+
+def viewer_process(command: list[str], script: str, *args: str) -> subprocess.Popen[str]:
+    """``script`` run by ``command`` (the unprivileged Python), talked to by lines."""
+    return subprocess.Popen(
+        [*command, "-c", script, *args],
+        env=_child_environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+
+
 def probe(command: list[str], path: Path, *, requested: bool) -> dict[str, object]:
     result = subprocess.run(
         [*command, "-c", PROBE, str(path), "1" if requested else "0", "0"],
@@ -133,10 +152,7 @@ def test_a_store_in_a_directory_the_user_cannot_write(
     unprivileged_python: list[str], shared_folder: Path, requested: bool
 ) -> None:
     """No -shm to share and none can be made: SQLite reads the file as immutable."""
-    path = conductor_store(shared_folder)
-    if os.geteuid() != 0:
-        path.chmod(0o444)
-        shared_folder.chmod(0o555)
+    path = unwritable_conductor_store(shared_folder)
     before = sha256(path)
 
     report = probe(unprivileged_python, path, requested=requested)
@@ -157,19 +173,12 @@ def test_a_store_in_use_by_its_owner_is_read_live(
     unprivileged_python: list[str], shared_folder: Path
 ) -> None:
     """With the owner's -shm there, a read-only connection shares it and sees new writes."""
-    path = conductor_store(shared_folder)
-    if os.geteuid() != 0:
-        path.chmod(0o444)
-        shared_folder.chmod(0o555)
+    path = unwritable_conductor_store(shared_folder)
     owner = GlobalLearningStore(path, clock=FrozenClock())
     try:
         owner.get_patterns(min_priority=0)  # keeps a pooled connection, and the -shm
         assert "global-learning.db-shm" in names(shared_folder)
-        viewer = subprocess.Popen(
-            [*unprivileged_python, "-c", PROBE, str(path), "0", "1"],
-            env=_child_environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )
+        viewer = viewer_process(unprivileged_python, PROBE, str(path), "0", "1")
         assert viewer.stdout is not None and viewer.stdin is not None
         first = json.loads(viewer.stdout.readline() or "{}")
         owner.record_pattern("validation_failure", "written while the viewer looks")
@@ -369,15 +378,8 @@ store.close()
 def test_a_snapshot_rereads_its_file_and_turns_live_once_the_owner_shares_its_shm(
     unprivileged_python: list[str], shared_folder: Path
 ) -> None:
-    path = conductor_store(shared_folder)
-    if os.geteuid() != 0:
-        path.chmod(0o444)
-        shared_folder.chmod(0o555)
-    viewer = subprocess.Popen(
-        [*unprivileged_python, "-c", REREAD, str(path)],
-        env=_child_environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )
+    path = unwritable_conductor_store(shared_folder)
+    viewer = viewer_process(unprivileged_python, REREAD, str(path))
     assert viewer.stdout is not None and viewer.stdin is not None
 
     def step() -> dict[str, object]:

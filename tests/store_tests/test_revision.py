@@ -4,12 +4,11 @@ every commit moves the probe, and a store made by the first design is upgraded i
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy
-from conftest import fresh_postgres_schema
+from conftest import fresh_postgres_schema, wait_for_a_lock_wait
 from sqlalchemy import Connection, insert
 
 from store import GlobalLearningStore, tables
@@ -168,7 +167,7 @@ def test_an_installer_waiting_for_a_table_does_not_hold_up_its_writers(
                                     "VALUES ('long', 'retry', 'held open')")
         opener = threading.Thread(target=open_one, daemon=True)
         opener.start()
-        _wait_for_a_lock_wait(admin, "patterns")
+        wait_for_a_lock_wait(admin, "patterns")
         # Far less than the installer's whole wait (the store's 30 s busy timeout).
         other_writer.exec_driver_sql("SET lock_timeout = '10s'")
         other_writer.exec_driver_sql("INSERT INTO patterns (id, pattern_type, pattern_name) "
@@ -178,22 +177,6 @@ def test_an_installer_waiting_for_a_table_does_not_hold_up_its_writers(
         opener.join(60)
     assert outcome == [None]
     test_every_table_gets_its_trigger(url, admin)
-
-
-def _wait_for_a_lock_wait(admin: sqlalchemy.Engine, table: str) -> None:
-    """Until some session waits for a lock on ``table`` (fails after 30 s)."""
-    deadline = time.monotonic() + 30
-    with admin.connect() as conn:
-        while time.monotonic() < deadline:
-            waiting = conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted "
-                f"AND relation = to_regclass('{table}')"
-            ).scalar_one()
-            conn.rollback()
-            if waiting:
-                return
-            time.sleep(0.02)
-    raise AssertionError(f"nobody waited for {table}")
 
 
 # -- a store made by the first design ------------------------------------------------------

@@ -69,6 +69,15 @@ async def live_patterns(app: MarianneApp, pilot: Any, target: str) -> LiveTable:
     return table
 
 
+async def open_validate_dialog(app: MarianneApp, pilot: Any, target: str) -> None:
+    """Press v on ``target`` and stop at its confirm dialog (before y)."""
+    app.refresh_now_sync(force=True)
+    await pilot.pause()
+    await live_patterns(app, pilot, target)
+    await pilot.press("v")
+    assert isinstance(app.screen, ConfirmScreen)
+
+
 async def confirm_validate(app: MarianneApp, pilot: Any) -> None:
     await pilot.press("v")
     await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the dialog")
@@ -187,11 +196,7 @@ async def test_an_action_on_a_pattern_changed_meanwhile_is_refused_and_reopened(
     other = GlobalLearningStore(path, clock=clock)
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.refresh_now_sync(force=True)
-        await pilot.pause()
-        await live_patterns(app, pilot, target)
-        await pilot.press("v")
-        assert isinstance(app.screen, ConfirmScreen)
+        await open_validate_dialog(app, pilot, target)
         assert app.screen.before["quarantine_status"] == "pending"
         other.apply_pattern_action(target, PatternAction.QUARANTINE, reason="the other one")
         await pilot.press("y")
@@ -219,11 +224,7 @@ async def test_a_retire_meanwhile_refuses_a_validate_that_shows_only_a_timestamp
     other = GlobalLearningStore(path, clock=clock)
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.refresh_now_sync(force=True)
-        await pilot.pause()
-        await live_patterns(app, pilot, target)
-        await pilot.press("v")
-        assert isinstance(app.screen, ConfirmScreen)
+        await open_validate_dialog(app, pilot, target)
         assert "quarantine_status" not in app.screen.before  # validated -> validated
         other.retire_pattern(target)
         await pilot.press("y")
