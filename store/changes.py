@@ -117,7 +117,7 @@ class ChangesMixin(GlobalLearningStoreBase):
     def change_token(self) -> int:
         """A number that changes whenever any connection commits a write to the store."""
         if self.is_postgresql:
-            return self._changes.postgresql_token(self._connection)
+            return self._changes.postgresql_token(self._reads_connection)
         # Opened as the store's own connections are: same URI, immutable view, query_only.
         return self._changes.sqlite_token(self._connect_sqlite)
 

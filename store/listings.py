@@ -394,15 +394,17 @@ class ListingsMixin(GlobalLearningStoreBase):
         status_statement = select(
             _P.c.quarantine_status, func.count().label("patterns")
         ).group_by(_P.c.quarantine_status)
-        retired_statement = (
-            select(func.count()).select_from(_P).where(_P.c.priority_score <= 0.0)
-        )
         budget = tables.exploration_budget
         history = tables.pattern_entropy_history
         limits = tables.rate_limit_events
         # Raw, not through the REAL type: text in these columns (SQLite keeps any) must
         # not fail the whole header; it is shown as unvouched instead.
+        # One statement for the other numbers: on PostgreSQL each is a round trip.
         scalars_statement = select(
+            select(func.count())
+            .select_from(_P)
+            .where(_P.c.priority_score <= 0.0)
+            .scalar_subquery(),
             select(type_coerce(budget.c.budget_value, NullType()))
             .order_by(budget.c.recorded_at.desc())
             .limit(1)
@@ -420,10 +422,9 @@ class ListingsMixin(GlobalLearningStoreBase):
             .where(_E.c.outcome_after_action.is_(None))
             .scalar_subquery(),
         )
-        with self._connection() as conn:
+        with self._reads_connection() as conn:
             status_rows = conn.execute(status_statement).all()
-            retired = int(conn.execute(retired_statement).scalar_one())
-            budget_value, diversity, rate_limits, pending = conn.execute(
+            retired, budget_value, diversity, rate_limits, pending = conn.execute(
                 scalars_statement
             ).one()
         counts: dict[str, int] = {}
@@ -437,7 +438,7 @@ class ListingsMixin(GlobalLearningStoreBase):
             read_only=self.read_only,
             schema_warning=self.schema_warning,
             status_counts=MappingProxyType(counts),
-            drift_retired=retired,
+            drift_retired=int(retired),
             total_patterns=sum(counts.values()),
             budget=None if budget_value is None or budget_doubt else float(budget_value),
             budget_floor=BUDGET_FLOOR,

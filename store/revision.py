@@ -84,13 +84,15 @@ BEGIN
 END;
 """
 
+# The source and, where the sequence is readable, its number, in one statement.
 _SOURCE_QUERY = text(
-    "SELECT CAST(found.seq AS oid), "
-    "has_sequence_privilege(found.seq, 'SELECT'), "
-    f"to_regclass('{_LEGACY_COUNTER}') IS NOT NULL "
-    f"FROM (SELECT to_regclass('{REVISION_SEQUENCE}') AS seq) AS found"
+    "SELECT CAST(found.seq AS oid), readable, "
+    f"to_regclass('{_LEGACY_COUNTER}') IS NOT NULL, "
+    "CASE WHEN readable THEN pg_sequence_last_value(found.seq) END "
+    f"FROM (SELECT to_regclass('{REVISION_SEQUENCE}') AS seq) AS found, "
+    "LATERAL (SELECT found.seq IS NOT NULL "
+    "AND has_sequence_privilege(found.seq, 'SELECT') AS readable) AS access"
 )
-_NUMBER_QUERY = text("SELECT pg_sequence_last_value(CAST(CAST(:seq AS oid) AS regclass))")
 _HOLDERS_QUERY = text(
     "SELECT coalesce(string_agg(virtualtransaction, ' ' ORDER BY virtualtransaction), '') "
     "FROM pg_locks WHERE locktype = 'advisory' "
@@ -107,10 +109,9 @@ def read_revision(conn: Connection) -> tuple[Any, ...]:
     read-only, so never upgraded); else the server's WAL position, which moves with every
     commit of the whole server (extra refreshes at worst, never a missed one).
     """
-    sequence, readable, legacy = conn.execute(_SOURCE_QUERY).one()
-    if sequence is not None and readable:
-        # Two statements, in this order (see the module's docstring).
-        number = conn.execute(_NUMBER_QUERY, {"seq": sequence}).scalar_one()
+    sequence, readable, legacy, number = conn.execute(_SOURCE_QUERY).one()
+    if readable:
+        # The holders in a statement after the number's (see the module's docstring).
         holders = conn.execute(
             _HOLDERS_QUERY, {"key": REVISION_LOCK_CLASS, "seq": sequence}
         ).scalar_one()

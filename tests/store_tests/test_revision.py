@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy
 from conftest import fresh_postgres_schema, wait_for_a_lock_wait
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, event, insert
 
 from store import GlobalLearningStore, tables
 from store.push import ChangeListener
@@ -62,6 +62,29 @@ def test_a_commit_the_probe_saw_open_still_moves_the_token(
         assert viewer.change_token() != seen_open
     finally:
         viewer.close()
+
+
+def test_the_probe_reads_in_two_statements_outside_a_transaction(url: str) -> None:
+    """A poll's round trips: the source with the number, then the holders; no BEGIN and
+    COMMIT around them (the driver sends none in autocommit)."""
+    store = GlobalLearningStore(url)
+    try:
+        store.change_token()
+        seen: list[tuple[str, bool]] = []
+
+        @event.listens_for(store._engine, "before_cursor_execute")
+        def _seen(conn: Connection, cursor: object, statement: str, *args: object) -> None:
+            driver = conn.connection.driver_connection
+            seen.append((statement.split(None, 1)[0].upper(), bool(driver.autocommit)))
+
+        store.change_token()
+        assert seen == [("SELECT", True), ("SELECT", True)]
+        seen.clear()
+        overview = store.store_overview()
+        assert [autocommit for _, autocommit in seen] == [True, True]
+        assert overview.total_patterns == 0
+    finally:
+        store.close()
 
 
 def test_a_rolled_back_write_moves_the_token_at_most_once(
