@@ -168,3 +168,30 @@ def test_the_command_line_turns_the_collector_back_on_when_it_ends_early(
 ) -> None:
     assert cli.main(["--db", str(tmp_path / "missing.db")]) == cli.EXIT_CANNOT_OPEN
     assert gc.isenabled()
+
+
+async def test_a_footer_is_rebuilt_only_when_its_keys_change(
+    sqlite_store: GlobalLearningStore,
+) -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = MarianneApp(sqlite_store, poll=False, compose_ahead=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        def keys() -> list[FooterKey]:
+            return list(app.screen.query(FooterKey))
+
+        shown = keys()
+        assert "q" in [key.key for key in shown]
+        for key in "21":
+            await pilot.press(key)
+            await pilot.pause()
+        assert keys() == shown  # the very same widgets: the footer was not rebuilt
+
+        app.make_read_only()  # the keys that write leave the footer
+        await pilot.pause()
+        await pilot.pause()
+        assert "q" not in [key.key for key in keys()]
