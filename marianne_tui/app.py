@@ -12,12 +12,22 @@ nothing depends on the clock.
 
 Alerts: after a poll that found the store changed, the same worker reads the store's watch
 snapshot (``store.watch``) and the UI thread compares it with the previous one
-(``marianne_tui.alerts``): toasts, the header's counter, the Events screen.
+(``marianne_tui.alerts``): toasts, the header's counter, the Events screen. The first watch
+read (a cold drift report, seconds of CPU on a large store) waits for the first paint, so
+that it does not slow it down.
+
+Screens composed ahead: a screen's first compose (its widgets, their styles, the CSS of
+widget types not seen yet) blocks the UI thread for 50-100 ms, more under load. So after the
+first paint the live console composes every other screen, one at a time with pauses between
+(``_compose_ahead``), and keeps them all (Textual keeps a mode's screen once made): a screen
+key then only shows a screen that is already there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -66,6 +76,14 @@ SCREENS: dict[str, type[StoreScreen]] = {
 }
 #: More alerts than this in one refresh are told in one toast (the Events screen has all).
 TOASTS_PER_REFRESH = 3
+#: The first watch read waits at most this long for the first paint (it may never come, e.g.
+#: when a dialog was open; the alerts must start anyway).
+FIRST_PAINT_WAIT_SECONDS = 5.0
+#: Composing screens ahead: the UI loop is left to keys, paints and polls this long between
+#: two steps (a step composes one screen).
+COMPOSE_AHEAD_PAUSE_SECONDS = 0.05
+#: ...and waits at most this long for one screen to be mounted before it goes on.
+COMPOSE_AHEAD_MOUNT_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -92,7 +110,10 @@ class MarianneApp(App[None]):
     """marianne-tui. Its screens and dialogs see it as a ``ConsoleHost``."""
 
     TITLE = "marianne-tui"
-    MODES = dict(SCREENS)  # noqa: RUF012 - Textual reads this class attribute
+    # Each mode's screen is an installed screen of the same name: Textual makes it on first
+    # use and keeps it, so a screen composed ahead (_compose_ahead) is the one its key shows.
+    SCREENS = dict(SCREENS)  # noqa: RUF012 - Textual reads these class attributes
+    MODES = {mode: mode for mode in SCREENS}  # noqa: RUF012
     DEFAULT_MODE = "patterns"
 
     BINDINGS = [  # noqa: RUF012
@@ -124,6 +145,7 @@ class MarianneApp(App[None]):
         read_only: bool = False,
         poll: bool = True,
         config: ConsoleConfig | None = None,
+        compose_ahead: bool | None = None,
     ) -> None:
         super().__init__()
         #: The configuration file's settings (alert rules, stale age, bell, saved views...).
@@ -157,6 +179,12 @@ class MarianneApp(App[None]):
         #: id(screen) -> (token, params) of its last applied refresh
         self._applied: dict[int, tuple[int, Any]] = {}
         self._heap_frozen = False
+        #: compose the other screens after the first paint (default: when polling, i.e. the
+        #: live console; tests without polling compose a screen when it is first shown)
+        self.compose_ahead = poll if compose_ahead is None else compose_ahead
+        self._first_outcome_seen = False
+        #: set at the first paint after the first read (the first watch read waits for it)
+        self._first_paint = threading.Event()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -172,6 +200,7 @@ class MarianneApp(App[None]):
         # The frozen heap is collectable again (matters to a process that runs many apps).
         if self._heap_frozen:
             gc.unfreeze()
+        self._first_paint.set()  # a poll worker still waiting for it goes on
 
     def _tell_read_only(self) -> None:
         """Why the store is read-only, whole (the header has room for a few words)."""
@@ -340,7 +369,8 @@ class MarianneApp(App[None]):
             self.call_from_thread(self._mark_checked)
             return
         self.call_from_thread(self._apply, snapshot)
-        # After the screen is shown: the first watch read computes drift from scratch.
+        # After the screen is painted: the first watch read computes drift from scratch.
+        self._first_paint.wait(FIRST_PAINT_WAIT_SECONDS)
         try:
             watch = self._read_watch(snapshot)
         except Exception as error:
@@ -394,21 +424,74 @@ class MarianneApp(App[None]):
         except Exception as error:  # a value the screen cannot show must not end it
             self._show_error(error, snapshot.screen)
             return False
-        if not self._heap_frozen:
-            self._heap_frozen = True
-            self.call_after_refresh(self._freeze_heap)
+        self._after_first_outcome()
         return True
 
-    @staticmethod
-    def _freeze_heap() -> None:
+    def _after_first_outcome(self) -> None:
+        """The first read was shown (its rows, or why it failed): what waited for the first
+        paint starts after it."""
+        if not self._first_outcome_seen:
+            self._first_outcome_seen = True
+            self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self._freeze_heap()
+        self._first_paint.set()
+        if self.compose_ahead:
+            self._compose_ahead()
+
+    def _freeze_heap(self) -> None:
         """Move everything alive after the first paint out of the garbage collector's reach.
 
         Textual, Rich and the first screen leave hundreds of thousands of long-lived objects;
         without this, every full collection walks them all, and one lands in the middle of a
         scroll as a 60-110 ms frame (measured on the 20k store: the slowest frame fell to
-        22-40 ms with it). Objects made later are still collected as usual.
+        22-40 ms with it). Objects made later are still collected as usual. The command
+        line pauses the collector for the start-up (``marianne_tui.__main__.main``): from
+        here on it runs.
         """
+        self._heap_frozen = True
         gc.freeze()
+        gc.enable()
+
+    def _mark_styles_current(self, screen: Screen[Any]) -> None:
+        """What ``App.refresh_css`` does for a screen whose styles it brought up to date."""
+        screen._css_update_count = self._css_update_count
+
+    @work(group="compose-ahead", exit_on_error=False)
+    async def _compose_ahead(self) -> None:
+        """Compose every screen not made yet, one at a time, in the UI loop's quiet moments.
+
+        A step starts one screen (its compose and mount then run as the screen's own
+        messages, as for a shown screen) and waits until it is mounted; between steps the
+        loop is left alone. A screen whose key is pressed first is made by Textual then, as
+        without this.
+
+        Textual 8.2.8 has no public call that starts a screen without showing it: this uses
+        ``App._register`` (what ``push_screen`` and a mode's first switch call) and marks the
+        screen's styles as current (``_css_update_count``), as Textual does for a screen it
+        shows; otherwise the first switch to it would re-parse and re-apply every style of
+        the app (``App.refresh_css``, 40-90 ms). Its styles are current: they were computed
+        from the app's stylesheet as it is, and any later change of theme or CSS increments
+        the app's count, so the switch refreshes them as before. tests/tui_tests/
+        test_screens_ahead.py fails if a Textual upgrade changes this.
+        """
+        for mode in SCREENS:
+            screen = self.get_screen(mode)
+            if screen.is_running:
+                # Shown already (the first screen: Textual re-parsed the stylesheet just
+                # before mounting it, so it never marked it; switching back to it would).
+                self._mark_styles_current(screen)
+                continue
+            await asyncio.sleep(COMPOSE_AHEAD_PAUSE_SECONDS)
+            if screen.is_running:  # its key was pressed meanwhile
+                continue
+            self._register(self, screen)
+            self._mark_styles_current(screen)
+            waited = 0.0
+            while not screen.is_mounted and waited < COMPOSE_AHEAD_MOUNT_WAIT_SECONDS:
+                await asyncio.sleep(COMPOSE_AHEAD_PAUSE_SECONDS)
+                waited += COMPOSE_AHEAD_PAUSE_SECONDS
 
     def _apply_watch(self, token: int, watch: WatchSnapshot) -> None:
         """Compare with the last watch snapshot; log, toast and count what happened."""
@@ -456,6 +539,7 @@ class MarianneApp(App[None]):
             screen.read_failed(self.last_error)
         self._update_age_timer()
         self._refresh_header()
+        self._after_first_outcome()
 
     def _update_age_timer(self) -> None:
         """Tick the header's age only while it is shown: when paused or failing."""

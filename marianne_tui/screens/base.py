@@ -18,9 +18,9 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from marianne_tui.contract import ConsoleHost, host_of
+from marianne_tui.widgets.store_footer import StoreFooter
 from marianne_tui.widgets.store_header import StoreHeader
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class StoreScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StoreHeader(id="store-header")
         yield from self.compose_body()
-        yield Footer()
+        yield StoreFooter()
 
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets, between header and footer."""

@@ -20,7 +20,7 @@ from marianne_tui.config import (
     load_config,
     save_view,
 )
-from store import GlobalLearningStore
+from store import DEFAULT_GLOBAL_STORE_PATH, GlobalLearningStore
 
 FULL = """
 store = "~/stores/learning.db"
@@ -204,7 +204,7 @@ def test_store_in_a_url_is_kept_as_written(tmp_path: Path) -> None:
 
 
 def test_store_default_when_nothing_is_set() -> None:
-    assert cli.store_target(None, {}) == str(cli.DEFAULT_GLOBAL_STORE_PATH)
+    assert cli.store_target(None, {}) == str(DEFAULT_GLOBAL_STORE_PATH)
     assert cli.store_target(None, {}, configured="/x.db") == "/x.db"
     assert cli.store_target(None, {cli.STORE_ENV_VARIABLE: "/env.db"},
                             configured="/x.db") == "/env.db"

@@ -1,0 +1,197 @@
+"""Start-up and screen switches: what waits for the first paint, and screens composed ahead.
+
+After the first paint the console composes every other screen, one at a time, and keeps
+them: a screen key then shows a screen that is already composed (a first compose blocks
+the UI thread for 50-100 ms). These tests check it through what Textual does on a first
+switch: the screen's ``compose`` and a re-parse of the whole stylesheet (``refresh_css``).
+They also guard the two Textual internals this relies on (see ``MarianneApp._compose_ahead``):
+after a Textual upgrade that changes them they fail.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fault_helpers import wait_until
+
+from marianne_tui import __main__ as cli
+from marianne_tui.app import SCREENS, MarianneApp
+from marianne_tui.screens.base import StoreScreen
+from store import GlobalLearningStore
+
+
+@pytest.fixture
+def composed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The modes whose screen was composed, in order (every screen composes through
+    StoreScreen.compose)."""
+    calls: list[str] = []
+    original = StoreScreen.compose
+
+    def compose(self: StoreScreen) -> Any:
+        calls.append(type(self).__name__)
+        return original(self)
+
+    monkeypatch.setattr(StoreScreen, "compose", compose)
+    yield calls
+
+
+def _count_css_refreshes(app: MarianneApp, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    count = [0]
+    original = app.refresh_css
+
+    def refresh_css(*args: Any, **kwargs: Any) -> None:
+        count[0] += 1
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(app, "refresh_css", refresh_css)
+    return count
+
+
+def _all_mounted(app: MarianneApp) -> bool:
+    return all(app.get_screen(mode).is_mounted for mode in SCREENS)
+
+
+async def test_a_screen_key_shows_a_screen_composed_ahead(
+    sqlite_store: GlobalLearningStore, composed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = MarianneApp(sqlite_store, poll=False, compose_ahead=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # Every screen, each once, the first one first.
+        assert sorted(composed) == sorted(cls.__name__ for cls in SCREENS.values())
+        assert composed[0] == "PatternsScreen"
+        ahead = {mode: app.get_screen(mode) for mode in SCREENS}
+        # Composing ahead reads nothing: a screen reads the store when it is shown.
+        assert not any(ahead[mode].has_data for mode in SCREENS if mode != "patterns")
+
+        composed.clear()
+        refreshes = _count_css_refreshes(app, monkeypatch)
+        for number, mode in enumerate([*list(SCREENS)[1:], "patterns"], start=2):
+            await pilot.press(str(number % (len(SCREENS) + 1) or 1))
+            await pilot.pause()
+            assert app.screen is ahead[mode], mode
+            assert app.screen.has_data, mode  # shown, it reads as before
+        assert composed == []
+        assert refreshes[0] == 0
+
+
+async def test_without_composing_ahead_a_key_composes_its_screen(
+    sqlite_store: GlobalLearningStore, composed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the test above guards against (and what tests without polling still do).
+    app = MarianneApp(sqlite_store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert composed == ["PatternsScreen"]
+        refreshes = _count_css_refreshes(app, monkeypatch)
+        await pilot.press("2")
+        await pilot.pause()
+        assert composed == ["PatternsScreen", "DriftScreen"]
+        assert refreshes[0] > 0
+
+
+async def test_the_live_console_composes_every_screen_ahead(
+    sqlite_store: GlobalLearningStore, composed: list[str]
+) -> None:
+    app = MarianneApp(sqlite_store, refresh_seconds=60.0)
+    assert app.compose_ahead
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: _all_mounted(app), "every screen composed")
+        composed.clear()
+        for key in "4251":
+            await pilot.press(key)
+            await pilot.pause()
+        assert composed == []
+
+
+async def test_a_key_pressed_before_its_screen_is_composed_ahead_composes_it(
+    sqlite_store: GlobalLearningStore, composed: list[str]
+) -> None:
+    app = MarianneApp(sqlite_store, poll=False, compose_ahead=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("7")  # before the first pause: nothing was composed ahead yet
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        journal = app.get_screen("journal")
+        assert app.screen is journal
+        assert composed.count("JournalScreen") == 1  # made once, by the key
+
+
+async def test_the_first_watch_read_waits_for_the_first_paint(
+    sqlite_store: GlobalLearningStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def note(what: str) -> None:
+        with lock:
+            order.append(what)
+
+    monkeypatch.setattr("gc.freeze", lambda: note("first paint"))
+    monkeypatch.setattr("gc.unfreeze", lambda: None)
+    original = sqlite_store.watch_snapshot
+
+    def watch_snapshot(*args: Any, **kwargs: Any) -> Any:
+        note("watch read")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite_store, "watch_snapshot", watch_snapshot)
+    app = MarianneApp(sqlite_store, refresh_seconds=60.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: "watch read" in order, "the first watch read")
+    assert order[:2] == ["first paint", "watch read"]
+
+
+async def test_the_collector_runs_again_from_the_first_paint(
+    sqlite_store: GlobalLearningStore,
+) -> None:
+    # The command line pauses it for the start-up; the app turns it back on.
+    gc.disable()
+    try:
+        app = MarianneApp(sqlite_store, poll=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_command_line_turns_the_collector_back_on_when_it_ends_early(
+    tmp_path: Any,
+) -> None:
+    assert cli.main(["--db", str(tmp_path / "missing.db")]) == cli.EXIT_CANNOT_OPEN
+    assert gc.isenabled()
+
+
+async def test_a_footer_is_rebuilt_only_when_its_keys_change(
+    sqlite_store: GlobalLearningStore,
+) -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = MarianneApp(sqlite_store, poll=False, compose_ahead=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        def keys() -> list[FooterKey]:
+            return list(app.screen.query(FooterKey))
+
+        shown = keys()
+        assert "q" in [key.key for key in shown]
+        for key in "21":
+            await pilot.press(key)
+            await pilot.pause()
+        assert keys() == shown  # the very same widgets: the footer was not rebuilt
+
+        app.make_read_only()  # the keys that write leave the footer
+        await pilot.pause()
+        await pilot.pause()
+        assert "q" not in [key.key for key in keys()]
