@@ -23,6 +23,7 @@ until ``fade()`` is called, so nothing depends on the clock.
 from __future__ import annotations
 
 import contextlib
+import operator
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -35,10 +36,12 @@ from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.message import Message
 from textual.render import measure
 from textual.strip import Strip
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.widgets._data_table import Row as _TableRow
 from textual.widgets._data_table import default_cell_formatter
@@ -87,38 +90,91 @@ def _seen_from(row_index: int, coordinate: Coordinate) -> Coordinate:
     return coordinate if coordinate.row == row_index else _NO_ROW
 
 
-class _RowCursorLineCache(LRUCache[tuple[Any, ...], Strip]):
-    """The DataTable's cache of rendered lines, sharing one entry for every cursor position
-    that leaves the line unhighlighted.
-
-    The DataTable keys a line on ``(y, x1, x2, width, cursor, hover, ...)``, so each cursor
-    move (and the one-line scroll that comes with it) rendered every visible line again: ~30
-    new Strips a frame, which also made the full garbage collections that caused the slowest
-    frames. Only for ``cursor_type="row"`` tables (textual is pinned: the key layout is
-    checked by the tests of this module).
-    """
-
-    def __init__(self, table: DataTable[Any], maxsize: int) -> None:
-        super().__init__(maxsize)
-        self._table = table
+class _NormalisedCache(LRUCache[tuple[Any, ...], Any]):
+    """A DataTable render cache whose keys are normalised (``_normal``) before use, so that
+    what does not change the rendered result does not make a new entry."""
 
     def _normal(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
-        if key[7] != "row":  # the cursor type: a cell or column cursor keeps its key
-            return key
-        row_index = self._table._line_row_index(key[0])  # type: ignore[attr-defined]
-        return (*key[:4], _seen_from(row_index, key[4]), _seen_from(row_index, key[5]),
-                *key[6:])
+        raise NotImplementedError
 
-    def set(self, key: tuple[Any, ...], value: Strip) -> None:
+    def set(self, key: tuple[Any, ...], value: Any) -> None:
         super().set(self._normal(key), value)
 
     __setitem__ = set
 
-    def __getitem__(self, key: tuple[Any, ...]) -> Strip:
+    def __getitem__(self, key: tuple[Any, ...]) -> Any:
         return super().__getitem__(self._normal(key))
 
     def __contains__(self, key: object) -> bool:
         return super().__contains__(self._normal(key))  # type: ignore[arg-type]
+
+
+class _RowCursorLineCache(_NormalisedCache):
+    """The DataTable's cache of rendered lines, sharing one entry for every cursor position
+    that leaves the line unhighlighted, whatever the table's pseudo-classes.
+
+    The DataTable keys a line on ``(y, x1, x2, width, cursor, hover, base_style, cursor type,
+    show hover, update count, pseudo-classes)``, so each cursor move (and the one-line
+    scroll that comes with it) rendered every visible line again: ~30 new Strips a frame,
+    which also made the full garbage collections that caused the slowest frames. The
+    cursor and hover are normalised only for ``cursor_type="row"`` tables; the
+    pseudo-classes (focus, hover, disabled) always: what they change is the table's
+    styles, which the table follows itself (``LiveTable._follow_styles``). Textual is
+    pinned: the key layout is checked by the tests of this module.
+    """
+
+    def __init__(self, table: LiveTable, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self._table = table
+
+    def _normal(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        if key[7] != "row":  # the cursor type: a cell or column cursor keeps its place
+            return (*key[:10], None)
+        row_index = self._table._line_row_index(key[0])
+        hover = _seen_from(row_index, key[5]) if key[8] else _NO_ROW  # key[8]: hover shown
+        return (*key[:4], _seen_from(row_index, key[4]), hover, *key[6:10], None)
+
+
+class _RowCache(_NormalisedCache):
+    """The DataTable's cache of rendered rows, without the pseudo-classes in its keys
+    ``(row key, line, base style, cursor, hover, cursor type, show cursor, show hover,
+    update count, pseudo-classes)``; LiveTable already gives the cursor and hover as a row
+    sees them (``_render_line_in_row``)."""
+
+    def _normal(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (*key[:9], None)
+
+
+class _CellCache(_NormalisedCache):
+    """The DataTable's cache of rendered cells, without the pseudo-classes in its keys
+    ``(row key, column key, base style, cursor, hover, show hover, update count,
+    pseudo-classes)``."""
+
+    def _normal(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        # key[5]: whether the hover is shown; when it is not, the hover has no style
+        return (*key[:4], key[4] and key[5], *key[5:7], None)
+
+
+def _highlighted_line(key: tuple[Any, ...]) -> bool:
+    """Whether a (normalised) line cache entry is drawn with the cursor or hover's style."""
+    return bool(key[7] != "row" or key[4] != _NO_ROW or key[5] != _NO_ROW)
+
+
+def _highlighted_row(key: tuple[Any, ...]) -> bool:
+    """Whether a (normalised) row cache entry is drawn with the cursor or hover's style."""
+    return bool(key[5] != "row" or key[3] != _NO_ROW or key[4] != _NO_ROW)
+
+
+def _highlighted_cell(key: tuple[Any, ...]) -> bool:
+    """Whether a (normalised) cell cache entry is drawn with the cursor or hover's style."""
+    return bool(key[3] or key[4])
+
+
+#: The DataTable's component classes that style only the cells under the cursor or the
+#: mouse; the others (header, fixed, odd and even rows) style every line.
+_HIGHLIGHT_COMPONENTS = ("datatable--cursor", "datatable--fixed-cursor",
+                         "datatable--header-cursor", "datatable--header-hover",
+                         "datatable--hover")
 
 
 def _discard(cache: LRUCache[Any, Any], stale: Callable[[Any], bool]) -> None:
@@ -147,8 +203,17 @@ class LiveTable(DataTable[Text]):
     the first) until ``mark_saving(key, False)``; refreshes meanwhile keep the mark.
     """
 
+    # The stock DataTable tints itself and its header when focused, so a focus change
+    # (a filter field taking the keys, a screen switch) changed every line and the whole
+    # table was rendered again (60-120 ms of UI thread at 120x40). Here the tint is the
+    # same either way; which table has the keys is shown by its cursor row, whose focused
+    # and blurred looks still differ (only that row is rendered again).
     DEFAULT_CSS = """
-    LiveTable { height: 1fr; }
+    LiveTable {
+        height: 1fr;
+        background-tint: $foreground 5%;
+        & > .datatable--header { background-tint: $foreground 5%; }
+    }
     """
 
     def __init__(
@@ -175,6 +240,13 @@ class LiveTable(DataTable[Text]):
         self._fade_timer: Timer | None = None
         self.clock: Callable[[], float] = time.monotonic
         self._line_cache = _RowCursorLineCache(self, 1000)
+        self._row_render_cache = _RowCache(1000)
+        self._cell_render_cache = _CellCache(10000)
+        #: (own styles, highlight styles) the cached renders were drawn with
+        self._drawn_look: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
+        #: the component styles (objects) last looked at, and whether CSS was applied since
+        self._seen_components: tuple[object, ...] = ()
+        self._restyled = True
 
     class Faded(Message):
         """The change marks ended (the header's "+N new" goes with them)."""
@@ -518,6 +590,57 @@ class LiveTable(DataTable[Text]):
         self._clear_caches()
         self.refresh()
 
+    # -- following the CSS ------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        # The stock DataTable drops every render cache whenever CSS is applied to it: on
+        # each focus change, screen resume and mode switch, though the styles are mostly
+        # the same as before. What changed is found on the next render (_follow_styles),
+        # when the component styles are up to date too (Textual applies them after this).
+        Widget.notify_style_update(self)
+        self._styles_cache.clear()
+        self._restyled = True
+        self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._follow_styles()
+        return super().render_lines(crop)
+
+    def _follow_styles(self) -> None:
+        """Drop what was rendered with styles that changed since: every cached render when
+        the table's own or its rows' styles changed, only the cursor's and hover's rows
+        when only their styles did (a focus change), nothing when nothing did."""
+        components = tuple(self._component_styles.values())
+        pseudo_classes = self.get_pseudo_class_state()
+        if (not self._restyled and pseudo_classes == self._pseudo_class_state
+                and len(components) == len(self._seen_components)
+                and all(map(operator.is_, components, self._seen_components))):
+            return  # no CSS applied, no pseudo-class changed: the styles are the same
+        self._restyled = False
+        self._seen_components = components
+        look = self._look()
+        drawn, self._drawn_look = self._drawn_look, look
+        if drawn == look:
+            return
+        # The component styles are cached without the pseudo-classes they depend on.
+        self._rich_style_cache.clear()
+        self._get_styles_to_render_cell.cache_clear()
+        if drawn is None or drawn[0] != look[0]:
+            self._clear_caches()
+            return
+        _discard(self._cell_render_cache, _highlighted_cell)
+        _discard(self._row_render_cache, _highlighted_row)
+        _discard(self._line_cache, _highlighted_line)
+
+    def _look(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """What the rendering reads from the CSS now: (the table's own style and the
+        styles of its header, fixed and odd and even rows; the styles of the cursor and
+        the hover)."""
+        styles = {name: self.get_component_styles(name).rich_style
+                  for name in sorted(self._component_styles)}
+        highlight = tuple(styles.pop(name, None) for name in _HIGHLIGHT_COMPONENTS)
+        return (self.rich_style, self.background_colors, *styles.items()), highlight
+
     def _render_line_in_row(
         self, row_key: RowKey, line_no: int, base_style: Style,
         cursor_location: Coordinate, hover_location: Coordinate,
@@ -528,9 +651,10 @@ class LiveTable(DataTable[Text]):
             return super()._render_line_in_row(
                 row_key, line_no, base_style, cursor_location, hover_location)
         row_index = self._row_index(row_key)
+        # The hover is drawn only while shown (after a mouse move): else it is no row.
+        hover = _seen_from(row_index, hover_location) if self._show_hover_cursor else _NO_ROW
         return super()._render_line_in_row(
-            row_key, line_no, base_style,
-            _seen_from(row_index, cursor_location), _seen_from(row_index, hover_location))
+            row_key, line_no, base_style, _seen_from(row_index, cursor_location), hover)
 
     def _row_index(self, row_key: RowKey) -> int:
         row_index = self._row_locations.get(row_key)

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.cache import LRUCache
 from textual.geometry import Region
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from marianne_tui.widgets.live_table import Column, LiveTable, Row
 from marianne_tui.widgets.marked_table import MarkedTable
@@ -385,3 +385,118 @@ async def test_an_arrived_row_keeps_its_mark_in_the_gutter() -> None:
         assert _lines(table) == await _fresh_lines(rows, COLUMNS, table.cursor_row,
                                                    table.scroll_y, marked)
         assert table.calls == {"clear": 0, "add_row": 0}
+
+
+# -- focus changes and CSS applied again ------------------------------------------------------
+
+
+class FocusApp(App[None]):
+    """A LiveTable (the cursor on row 3) and a field that can take the focus from it."""
+
+    def compose(self) -> ComposeResult:
+        yield Input(id="field")
+        yield LiveTable(COLUMNS, id="t")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#t", LiveTable)
+        table.apply(_initial_rows())
+        table.move_cursor(row=3, animate=False)
+        table.focus()
+
+
+def _drawn_afresh(table: LiveTable) -> list[list[Any]]:
+    """What ``table`` draws with nothing cached (styles included): a fresh render."""
+    table._clear_caches()  # the cell style cache too
+    table._rich_style_cache.clear()
+    table._styles_cache.clear()
+    return _lines(table)
+
+
+def _count_cell_renders(table: LiveTable) -> list[int]:
+    """A counter (one-element list) of the cells ``table`` renders from now on (not those
+    its cell cache serves: a rendered cell goes through the console's render_lines)."""
+    count = [0]
+    inside = [False]
+    render_cell, render_lines = table._render_cell, table.app.console.render_lines
+
+    def counted_cell(*args: Any, **kwargs: Any) -> Any:
+        inside[0] = True
+        try:
+            return render_cell(*args, **kwargs)
+        finally:
+            inside[0] = False
+
+    def counted_lines(*args: Any, **kwargs: Any) -> Any:
+        count[0] += inside[0]
+        inside[0] = False  # the cell's renderable calls render_lines too
+        return render_lines(*args, **kwargs)
+
+    table._render_cell = counted_cell  # type: ignore[method-assign]
+    table.app.console.render_lines = counted_lines  # type: ignore[method-assign]
+    return count
+
+
+async def test_after_a_focus_change_the_table_draws_what_a_fresh_render_draws() -> None:
+    app = FocusApp()
+    async with app.run_test(size=(40, 14)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", LiveTable)
+        focused = _lines(table)
+        assert focused == _drawn_afresh(table)
+        app.query_one("#field", Input).focus()
+        await pilot.pause()
+        assert not table.has_focus
+        blurred = _lines(table)
+        assert blurred == _drawn_afresh(table)
+        table.focus()
+        await pilot.pause()
+        assert _lines(table) == focused
+    # The cursor's row (line 4: the header is line 0) tells a focused table from a blurred
+    # one; every other line looks the same either way.
+    assert [y for y, (a, b) in enumerate(zip(focused, blurred, strict=True)) if a != b] == [4]
+
+
+async def test_a_focus_change_renders_again_only_the_cursors_row() -> None:
+    app = FocusApp()
+    async with app.run_test(size=(40, 14)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", LiveTable)
+        _lines(table)
+        rendered = _count_cell_renders(table)
+        app.query_one("#field", Input).focus()
+        await pilot.pause()
+        _lines(table)
+        assert not table.has_focus
+        assert rendered[0] == len(COLUMNS)  # the cursor's row, nothing else
+        rendered[0] = 0
+        table.focus()
+        await pilot.pause()
+        _lines(table)
+        assert rendered[0] == len(COLUMNS)
+
+
+async def test_css_applied_again_unchanged_renders_nothing_again() -> None:
+    # What a screen coming back (ScreenResume) or a mode switch (refresh_css) does.
+    app = FocusApp()
+    async with app.run_test(size=(40, 14)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", LiveTable)
+        before = _lines(table)
+        rendered = _count_cell_renders(table)
+        app.screen.update_node_styles(animate=False)
+        await pilot.pause()
+        assert _lines(table) == before
+        assert rendered[0] == 0
+
+
+async def test_css_that_changes_the_look_is_drawn() -> None:
+    app = FocusApp()
+    async with app.run_test(size=(40, 14)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", LiveTable)
+        dark = _lines(table)
+        app.theme = "textual-light"  # every style of the table changes
+        await pilot.pause()
+        light = _lines(table)
+        assert light != dark
+        assert light == _drawn_afresh(table)
