@@ -55,14 +55,19 @@ def _all_mounted(app: MarianneApp) -> bool:
     return all(app.get_screen(mode).is_mounted for mode in SCREENS)
 
 
+async def _composed_ahead(app: MarianneApp, pilot: Any) -> None:
+    """Until the first paint and every screen composed after it (its worker done)."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def test_a_screen_key_shows_a_screen_composed_ahead(
     sqlite_store: GlobalLearningStore, composed: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = MarianneApp(sqlite_store, poll=False, compose_ahead=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _composed_ahead(app, pilot)
         # Every screen, each once, the first one first.
         assert sorted(composed) == sorted(cls.__name__ for cls in SCREENS.values())
         assert composed[0] == "PatternsScreen"
@@ -177,9 +182,7 @@ async def test_a_footer_is_rebuilt_only_when_its_keys_change(
 
     app = MarianneApp(sqlite_store, poll=False, compose_ahead=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _composed_ahead(app, pilot)
 
         def keys() -> list[FooterKey]:
             return list(app.screen.query(FooterKey))
