@@ -756,6 +756,82 @@ class DriftMixin(GlobalLearningStoreBase):
             statement = statement.where(windows.c.epi_rows >= span)
         return statement
 
+    def _lateral_window_statement(
+        self, window_size: int, *, effectiveness: bool, epistemic: bool
+    ) -> Select[Any]:
+        """The same aggregates on PostgreSQL with the drift index: one index range per kind.
+
+        For every pattern id with 2W applications, a ``LATERAL`` subquery numbers its newest
+        applications in the index's order and stops after 2W of them (``row_number()``
+        streams, so ``LIMIT`` ends the range scan), then sums both windows from those rows.
+        The epistemic kind reads a second range, of grounded applications only. That is one
+        or two short index scans per pattern, where the SQLite statement above needs one
+        per aggregate (PostgreSQL's planner cannot merge correlated subqueries).
+        """
+        a = _applications.c
+        span = 2 * window_size
+        qualifying = (
+            select(a.pattern_id.label("pattern_id"))
+            .group_by(a.pattern_id)
+            .having(func.count() >= span)
+            .subquery("qualifying")
+        )
+
+        def newest(name: str, *, grounded: bool) -> Any:
+            rows = _applications.alias(f"{name}_applications")
+            order = self._newest_first(rows)
+            picked = (
+                select(
+                    case((rows.c.pattern_led_to_success != 0, 1), else_=0).label("success"),
+                    rows.c.grounding_confidence.label("g"),
+                    func.row_number().over(order_by=order).label("rn"),
+                )
+                .where(rows.c.pattern_id == qualifying.c.pattern_id)
+                .order_by(*order)
+                .limit(span)
+                .correlate(qualifying)
+            )
+            if grounded:
+                picked = picked.where(rows.c.grounding_confidence.is_not(None))
+            return picked.lateral(name)
+
+        columns: list[Any] = [qualifying.c.pattern_id]
+        froms: Any = qualifying
+        if effectiveness:
+            e = newest("eff", grounded=False).c
+            recent, older = e.rn <= window_size, e.rn > window_size
+            windows = (
+                select(
+                    literal(span).label("eff_rows"),
+                    _count_if(and_(recent, e.success == 1)).label("recent_successes"),
+                    _count_if(and_(older, e.success == 1)).label("older_successes"),
+                    func.coalesce(func.sum(e.g), 0.0).label("grounding_sum"),
+                    func.count(e.g).label("grounding_count"),
+                )
+                .lateral("eff_windows")
+            )
+            columns += list(windows.c)
+            froms = froms.join(windows, literal(True))
+        if epistemic:
+            g = newest("epi", grounded=True).c
+            recent, older = g.rn <= window_size, g.rn > window_size
+            windows = (
+                select(
+                    func.count().label("epi_rows"),
+                    _sum_if(recent, g.g).label("recent_grounding"),
+                    _sum_if(older, g.g).label("older_grounding"),
+                    func.coalesce(func.sum(g.g * g.g), 0.0).label("grounding_squares"),
+                )
+                .lateral("epi_windows")
+            )
+            columns += list(windows.c)
+            froms = froms.join(windows, literal(True))
+        found = select(*columns).select_from(froms).subquery("windows")
+        statement = _with_pattern_columns(found)
+        if not effectiveness:
+            statement = statement.where(found.c.epi_rows >= span)
+        return statement
+
     def _built(self, key: Hashable, build: Callable[[], _T]) -> _T:
         """A statement built once per store (building one costs more than running it)."""
         built: dict[Hashable, Any] = self.__dict__.setdefault("_drift_statements", {})
@@ -796,12 +872,15 @@ class DriftMixin(GlobalLearningStoreBase):
                     conn.execute(statement, {"ids": ids[start:start + _IDS_PER_STATEMENT]})
                 ))
             return _by_pattern_id(found) if ordered else found
-        # PostgreSQL plans the windowed statement onto the index by itself (an ordered
-        # index scan feeding the window, no sort); the per-pattern subqueries are for SQLite.
-        if not self.is_postgresql and self._has_drift_index(conn):
-            statement = self._indexed_window_statement(
-                window_size, effectiveness=effectiveness, epistemic=epistemic
+        # Without the drift index, numbering every application in one sort beats fetching
+        # each pattern's rows through Marianne's pattern_id index, on both backends.
+        if self._has_drift_index(conn):
+            indexed = (
+                self._lateral_window_statement
+                if self.is_postgresql
+                else self._indexed_window_statement
             )
+            statement = indexed(window_size, effectiveness=effectiveness, epistemic=epistemic)
         else:
             statement = self._window_statement(
                 window_size, effectiveness=effectiveness, epistemic=epistemic
