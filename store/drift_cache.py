@@ -60,14 +60,37 @@ from store import tables
 
 __all__ = [
     "DRIFT_LOG_TABLE",
+    "QUALIFIED_BODY",
+    "SCHEMA_MARK",
     "ChangeFeed",
     "Changes",
+    "create_trigger_function",
     "drift_log_steps",
     "install_drift_log_step",
 ]
 
 _applications = tables.pattern_applications
 _patterns = tables.patterns
+
+# A trigger function runs with the search_path of whoever writes the table. A session that
+# leaves out the store's schema (pg_restore sets it empty; an administrator may name the
+# tables in full) would find no log, and its write would fail. So the bodies name the
+# console's objects with the schema they are made in (where this module makes them); a
+# pinned ``SET search_path`` would do the same but costs each write a settings change.
+#: Stands for the schema, quoted, in trigger function bodies.
+SCHEMA_MARK = "@schema@"
+#: A body as it must be in ``pg_proc.prosrc``, as an SQL expression (``body``: the template).
+QUALIFIED_BODY = "replace({body}, '" + SCHEMA_MARK + "', quote_ident(current_schema()))"
+
+
+def create_trigger_function(conn: Connection, name: str, body: str) -> None:
+    """``CREATE OR REPLACE`` the trigger function ``name`` (no table lock), its names
+    qualified with the current schema."""
+    schema = conn.exec_driver_sql("SELECT quote_ident(current_schema())").scalar_one()
+    conn.exec_driver_sql(
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS "
+        f"$marianne_tui${body.replace(SCHEMA_MARK, schema)}$marianne_tui$ LANGUAGE plpgsql"
+    )
 
 #: This project's change log on PostgreSQL (Marianne never reads it).
 DRIFT_LOG_TABLE = "marianne_tui_drift_log"
@@ -339,20 +362,20 @@ _LOG_INDEX = f"{DRIFT_LOG_TABLE}_txid"
 _FUNCTIONS = (
     ("marianne_tui_log_applied", f"""
 BEGIN
-    INSERT INTO {DRIFT_LOG_TABLE} (kind, pattern_id)
+    INSERT INTO {SCHEMA_MARK}.{DRIFT_LOG_TABLE} (kind, pattern_id)
     SELECT DISTINCT 'a', pattern_id FROM added;
     RETURN NULL;
 END;
 """),
     ("marianne_tui_log_inserted", f"""
 BEGIN
-    INSERT INTO {DRIFT_LOG_TABLE} (kind, pattern_id) SELECT 'p', id FROM added;
+    INSERT INTO {SCHEMA_MARK}.{DRIFT_LOG_TABLE} (kind, pattern_id) SELECT 'p', id FROM added;
     RETURN NULL;
 END;
 """),
     ("marianne_tui_log_reset", f"""
 BEGIN
-    INSERT INTO {DRIFT_LOG_TABLE} (kind) VALUES ('r');
+    INSERT INTO {SCHEMA_MARK}.{DRIFT_LOG_TABLE} (kind) VALUES ('r');
     RETURN NULL;
 END;
 """),
@@ -431,8 +454,8 @@ _STATE_QUERY = text(
     f"coalesce(has_table_privilege('public', to_regclass('{DRIFT_LOG_TABLE}'), 'INSERT'), "
     "false), "
     "(SELECT count(*) FROM unnest(CAST(:functions AS text[]), CAST(:bodies AS text[])) "
-    "AS f(name, body) WHERE (SELECT prosrc FROM pg_proc WHERE oid = to_regproc(f.name)) "
-    "IS DISTINCT FROM f.body), "
+    "AS f(name, body) LEFT JOIN pg_proc ON pg_proc.oid = to_regproc(f.name) "
+    f"WHERE prosrc IS DISTINCT FROM {QUALIFIED_BODY.format(body='f.body')}), "
     "(SELECT array_agg(CASE WHEN tg.oid IS NULL THEN 'missing' "
     "WHEN tg.tgtype <> e.events OR tg.tgfoid IS DISTINCT FROM to_regproc(e.func) "
     "OR tg.tgnewtable IS DISTINCT FROM e.new_table OR tg.tgoldtable IS NOT NULL "
@@ -565,11 +588,7 @@ def install_drift_log_step(conn: Connection, step: str) -> None:
         for statement in _LOG_TABLES_DDL:
             conn.exec_driver_sql(statement)
         for name, body in _FUNCTIONS:
-            # Takes no table lock; the triggers call the functions by name.
-            conn.exec_driver_sql(
-                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS "
-                f"$${body}$$ LANGUAGE plpgsql"
-            )
+            create_trigger_function(conn, name, body)
         return
     for trigger, found in zip(_TRIGGERS, _log_state(conn).triggers, strict=True):
         if trigger.table == step and found in ("missing", "stale"):

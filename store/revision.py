@@ -51,7 +51,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, exc, select, text
 
 from store import tables
-from store.drift_cache import drift_log_steps, install_drift_log_step
+from store.drift_cache import (
+    QUALIFIED_BODY,
+    SCHEMA_MARK,
+    create_trigger_function,
+    drift_log_steps,
+    install_drift_log_step,
+)
 
 __all__ = [
     "REVISION_FUNCTION",
@@ -77,8 +83,8 @@ _logger = logging.getLogger("store")
 _FUNCTION_BODY = f"""
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(
-        {REVISION_LOCK_CLASS}, '{REVISION_SEQUENCE}'::regclass::oid::integer);
-    PERFORM nextval('{REVISION_SEQUENCE}');
+        {REVISION_LOCK_CLASS}, '{SCHEMA_MARK}.{REVISION_SEQUENCE}'::regclass::oid::integer);
+    PERFORM nextval('{SCHEMA_MARK}.{REVISION_SEQUENCE}');
     PERFORM pg_notify('marianne_tui_changes', '');
     RETURN NULL;
 END;
@@ -132,16 +138,19 @@ def _trigger_name(table: str) -> str:
 
 def _missing(conn: Connection, table_names: Sequence[str]) -> dict[str, Any]:
     """What the install would do; read from the catalog only, so it locks no table."""
-    has_journal, has_sequence, ungranted, function_source, legacy = conn.execute(text(
+    has_journal, has_sequence, ungranted, function_current, legacy = conn.execute(text(
         f"SELECT to_regclass('{tables.operator_journal.name}') IS NOT NULL, "
         f"to_regclass('{REVISION_SEQUENCE}') IS NOT NULL, "
         # Only its owner can grant it: anyone else would try again on every open.
         "coalesce((SELECT NOT has_sequence_privilege('public', oid, 'USAGE') "
         "AND pg_has_role(relowner, 'USAGE') FROM pg_class "
         f"WHERE oid = to_regclass('{REVISION_SEQUENCE}')), false), "
-        f"(SELECT prosrc FROM pg_proc WHERE oid = to_regproc('{REVISION_FUNCTION}')), "
+        # Current, or another user's to replace (trying would fail this open).
+        f"coalesce((SELECT prosrc = {QUALIFIED_BODY.format(body=':body')} "
+        "OR NOT pg_has_role(proowner, 'USAGE') FROM pg_proc "
+        f"WHERE oid = to_regproc('{REVISION_FUNCTION}')), false), "
         f"to_regclass('{_LEGACY_COUNTER}') IS NOT NULL"
-    )).one()
+    ), {"body": _FUNCTION_BODY}).one()
     untriggered = conn.execute(
         text(
             "SELECT name FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS t(name, n) "
@@ -155,7 +164,7 @@ def _missing(conn: Connection, table_names: Sequence[str]) -> dict[str, Any]:
         "journal": not has_journal,
         "sequence": not has_sequence,
         "grant": bool(ungranted),
-        "function": function_source != _FUNCTION_BODY,
+        "function": not function_current,
         "tables": list(untriggered),
         "legacy": bool(legacy),
     }
@@ -276,10 +285,7 @@ def _install_revision(steps: _Steps, needed: dict[str, Any]) -> None:
         ))
     if needed["function"]:
         # Takes no table lock; the triggers call the function by name.
-        steps.run(lambda conn: conn.exec_driver_sql(
-            f"CREATE OR REPLACE FUNCTION {REVISION_FUNCTION}() RETURNS trigger AS "
-            f"$${_FUNCTION_BODY}$$ LANGUAGE plpgsql"
-        ))
+        steps.run(lambda conn: create_trigger_function(conn, REVISION_FUNCTION, _FUNCTION_BODY))
     for name in needed["tables"]:
         # One table per transaction: see the module's docstring.
         steps.run(functools.partial(_create_trigger, name=name))

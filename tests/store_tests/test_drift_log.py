@@ -17,9 +17,10 @@ from sqlalchemy import Connection, event, insert
 from sqlalchemy.engine import Engine
 
 from store import GlobalLearningStore, revision, tables
-from store.drift_cache import _TRIGGERS, DRIFT_LOG_TABLE, _log_state
+from store.drift_cache import _FUNCTIONS, _TRIGGERS, DRIFT_LOG_TABLE, SCHEMA_MARK, _log_state
 
 _TRIGGER_NAMES = [t.name for t in _TRIGGERS]
+_ALL_FUNCTIONS = (*_FUNCTIONS, (revision.REVISION_FUNCTION, revision._FUNCTION_BODY))
 
 
 @pytest.fixture
@@ -524,3 +525,98 @@ def test_a_conductor_granted_only_marianne_tables_still_writes(
             assert pattern_id
         finally:
             kept.close()
+
+
+def test_a_write_from_a_session_without_the_stores_schema_is_still_seen(
+    url: str, admin: sqlalchemy.Engine
+) -> None:
+    """A session whose search_path leaves out the store's schema (pg_restore sets it empty,
+    an administrator's psql may name the tables in full) writes Marianne's tables: the
+    triggers must find their own objects, not fail that write or log it elsewhere."""
+    store = GlobalLearningStore(url, clock=FrozenClock())
+    try:
+        pattern_id = _seed(store)
+        _drift(store)
+
+        def write_without_the_schema(execution: str) -> None:
+            with admin.begin() as conn:
+                schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+                conn.exec_driver_sql("SET LOCAL search_path = ''")
+                qualified = conn.execution_options(schema_translate_map={None: schema})
+                _insert_application(qualified, pattern_id, execution)
+
+        first = store.change_token()
+        write_without_the_schema("from a restore")
+        assert store.change_token() != first
+        assert _drift(store) == _fresh_drift(url)
+        write_without_the_schema("from psql")
+        changes = _feed_changes(store)
+        assert not changes.full and changes.applied == {pattern_id}
+    finally:
+        store.close()
+
+
+def _unqualify_trigger_functions(admin: sqlalchemy.Engine) -> None:
+    """The trigger functions as earlier versions made them: names left to the search_path."""
+    with admin.begin() as conn:
+        for name, body in _ALL_FUNCTIONS:
+            plain = body.replace(f"{SCHEMA_MARK}.", "")
+            conn.exec_driver_sql(
+                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $f${plain}$f$ "
+                "LANGUAGE plpgsql"
+            )
+
+
+def _qualified(admin: sqlalchemy.Engine) -> set[bool]:
+    """For each trigger function, whether its body names the store's schema."""
+    names = [name for name, _ in _ALL_FUNCTIONS]
+    with admin.connect() as conn:
+        return {
+            f"{_schema(admin)}.marianne_tui_" in source
+            for (source,) in conn.exec_driver_sql(
+                "SELECT prosrc FROM pg_proc WHERE oid = ANY(ARRAY(SELECT to_regproc(n) "
+                "FROM unnest(CAST(%(names)s AS text[])) AS n))",
+                {"names": names},
+            )
+        }
+
+
+def test_an_earlier_install_gets_qualified_names_and_keeps_its_triggers(
+    url: str, admin: sqlalchemy.Engine
+) -> None:
+    GlobalLearningStore(url).close()
+    assert _qualified(admin) == {True}
+    before = _triggers(admin)
+    _unqualify_trigger_functions(admin)
+    assert _qualified(admin) == {False}
+    assert not _log_ready(admin)
+
+    GlobalLearningStore(url).close()
+    assert _qualified(admin) == {True}
+    assert _log_ready(admin)
+    assert _triggers(admin) == before
+
+
+def test_another_users_earlier_functions_are_left_for_their_owner(
+    url: str, admin: sqlalchemy.Engine
+) -> None:
+    """Only a function's owner may replace it: another user's open must not fail trying."""
+    GlobalLearningStore(url).close()
+    _unqualify_trigger_functions(admin)
+    with _role(admin, url, *_WRITER_GRANTS) as conductor:
+        writer = GlobalLearningStore(conductor, clock=FrozenClock())
+        try:
+            assert not writer.read_only
+            pattern_id = _seed(writer)
+            assert _drift(writer) == _fresh_drift(url)  # the log is not trusted meanwhile
+        finally:
+            writer.close()
+    assert _qualified(admin) == {False}
+    GlobalLearningStore(url).close()  # its owner
+    assert _qualified(admin) == {True}
+    assert pattern_id
+
+
+def _schema(admin: sqlalchemy.Engine) -> str:
+    with admin.connect() as conn:
+        return str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
