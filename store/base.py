@@ -988,6 +988,9 @@ class GlobalLearningStoreBase:
         except exc.DBAPIError as error:
             raise self._store_error(error) from error.orig
 
+    def _prune_drift_log_if_due(self) -> None:
+        """Called after each application is written; ``DriftMixin`` prunes its log then."""
+
     @contextmanager
     def _reads_connection(self) -> Iterator[Connection]:
         """A connection for a few small reads that need no snapshot in common.

@@ -72,7 +72,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import UnaryExpression
 
 from store import tables
-from store.base import GlobalLearningStoreBase, with_limit
+from store.base import GlobalLearningStoreBase, StoreError, with_limit
 from store.drift_cache import ChangeFeed
 from store.metrics import (
     EffectivenessDriftResult,
@@ -947,6 +947,23 @@ class DriftMixin(GlobalLearningStoreBase):
             return int(probe())
         except Exception:  # a probe that fails only means: look for changes every time
             return None
+
+    def _prune_drift_log_if_due(self) -> None:
+        """After an application is written: prune the PostgreSQL drift log when it is due.
+
+        Never waits: while a drift read holds the kept state, that read prunes. A failure
+        only leaves the rows for the next prune; the application is already committed.
+        """
+        state = self._drift_state()
+        if not state.feed.prune_due() or not state.lock.acquire(blocking=False):
+            return
+        try:
+            with self._connection() as conn:
+                state.feed.prune_if_due(conn)
+        except StoreError as error:
+            self._logger.debug("drift log not pruned: %s", error)
+        finally:
+            state.lock.release()
 
     @contextmanager
     def _reading(self) -> Iterator[_DriftState]:

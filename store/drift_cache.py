@@ -240,17 +240,18 @@ class ChangeFeed:
                 return _FULL
             self._trusted_signature = state.signature
             self._xmin = state.xmin
-            self._maybe_prune(conn)
+            self.prune_if_due(conn)
             return _FULL
         previous = self._xmin
         self._xmin = int(xmin)
         if previous is None:
-            self._maybe_prune(conn)
+            self.prune_if_due(conn)
             return _FULL
         pruned_below = conn.execute(
             text(f"SELECT pruned_below::text::bigint FROM {_DRIFT_LOG_META} WHERE id = 1")
         ).scalar_one_or_none()
-        if pruned_below is not None and previous < int(pruned_below):
+        # The mark is the newest pruned txid, and this reader needs rows from ``previous`` on.
+        if pruned_below is not None and previous <= int(pruned_below):
             return _FULL
         rows = conn.execute(
             text(
@@ -268,11 +269,25 @@ class ChangeFeed:
             if pattern_id is None:
                 continue
             (changes.applied if kind == "a" else changes.inserted).add(pattern_id)
-        self._maybe_prune(conn)
+        self.prune_if_due(conn)
         return changes
 
-    def _maybe_prune(self, conn: Connection) -> None:
-        if not self.writable or time.monotonic() - self._last_prune < PRUNE_EVERY:
+    def prune_due(self) -> bool:
+        """Whether :meth:`prune_if_due` would prune now (a writable PostgreSQL store's log)."""
+        return (
+            self.postgresql and self.writable
+            and time.monotonic() - self._last_prune >= PRUNE_EVERY
+        )
+
+    def prune_if_due(self, conn: Connection) -> None:
+        """Delete log rows older than ``LOG_RETENTION``, at most every ``PRUNE_EVERY`` s.
+
+        Readers prune as they read, and writers of applications as they write
+        (``DriftMixin._prune_drift_log_if_due``): with only read-only consoles, or none,
+        the log would otherwise grow by a row per application for as long as the
+        conductor runs.
+        """
+        if not self.prune_due():
             return
         self._last_prune = time.monotonic()
         try:

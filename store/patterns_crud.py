@@ -419,6 +419,7 @@ class PatternCrudMixin(GlobalLearningStoreBase):
         }
         if self.is_postgresql:
             scores = self._record_application_postgresql(values, now)
+            self._prune_drift_log_if_due()
         else:
             scores = self._record_application(values, now)
         if scores is not None:

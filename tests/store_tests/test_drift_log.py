@@ -16,7 +16,7 @@ from conftest import FrozenClock, fresh_postgres_schema, wait_for_a_lock_wait
 from sqlalchemy import Connection, event, insert
 from sqlalchemy.engine import Engine
 
-from store import GlobalLearningStore, revision, tables
+from store import GlobalLearningStore, drift_cache, revision, tables
 from store.drift_cache import _FUNCTIONS, _TRIGGERS, DRIFT_LOG_TABLE, SCHEMA_MARK, _log_state
 
 _TRIGGER_NAMES = [t.name for t in _TRIGGERS]
@@ -620,3 +620,70 @@ def test_another_users_earlier_functions_are_left_for_their_owner(
 def _schema(admin: sqlalchemy.Engine) -> str:
     with admin.connect() as conn:
         return str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+
+
+def _log_rows(admin: sqlalchemy.Engine) -> int:
+    with admin.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {DRIFT_LOG_TABLE}").scalar_one())
+
+
+def _age_the_log(admin: sqlalchemy.Engine) -> None:
+    with admin.begin() as conn:
+        conn.exec_driver_sql(
+            f"UPDATE {DRIFT_LOG_TABLE} SET logged_at = logged_at - interval '2 hours'"
+        )
+
+
+def test_a_writer_that_never_reads_drift_prunes_the_log(
+    url: str, admin: sqlalchemy.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A conductor with only read-only consoles watching (or none): its own writes keep the
+    log short, and a reader left behind by the prune recomputes instead of missing rows."""
+    kept = GlobalLearningStore(url, read_only=True, clock=FrozenClock())
+    viewer = GlobalLearningStore(url, read_only=True, clock=FrozenClock())
+    conductor = GlobalLearningStore(url, clock=FrozenClock())
+    try:
+        pattern_id = _seed(conductor)
+        other_id = conductor.record_pattern("retry", "another pattern")
+        for n in range(8):
+            conductor.record_pattern_application(other_id, f"other-{n}", n % 2 == 0)
+        assert _drift(kept) == _fresh_drift(url)
+        conductor.record_pattern_application(other_id, "not yet read", True)
+        _age_the_log(admin)
+        monkeypatch.setattr(drift_cache, "PRUNE_EVERY", 0.0)
+        aged = _log_rows(admin)
+
+        viewer.get_drifting_patterns()
+        _drift(viewer)
+        assert _log_rows(admin) == aged > 1  # a read-only reader never deletes
+        conductor.record_pattern_application(pattern_id, "prunes", False)
+        assert _log_rows(admin) == 1  # only the row of the write that pruned
+        # Its next rows, of the other pattern, were pruned: it must recompute everything.
+        assert _drift(kept) == _fresh_drift(url)
+    finally:
+        conductor.close()
+        viewer.close()
+        kept.close()
+
+
+def test_a_prune_that_fails_leaves_the_write_committed(
+    url: str, admin: sqlalchemy.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user who may not delete from the log (another user made it) still writes."""
+    GlobalLearningStore(url).close()
+    no_delete = f"REVOKE DELETE ON {{schema}}.{DRIFT_LOG_TABLE} FROM {{role}}"
+    with _role(admin, url, *_WRITER_GRANTS, no_delete) as conductor_url:
+        conductor = GlobalLearningStore(conductor_url, clock=FrozenClock())
+        try:
+            pattern_id = _seed(conductor)
+            _age_the_log(admin)
+            monkeypatch.setattr(drift_cache, "PRUNE_EVERY", 0.0)
+            aged = _log_rows(admin)
+            conductor.record_pattern_application(pattern_id, "kept", True)
+        finally:
+            conductor.close()
+    assert _log_rows(admin) == aged + 1
+    with admin.connect() as conn:
+        assert conn.exec_driver_sql(
+            "SELECT count(*) FROM pattern_applications WHERE execution_id = 'kept'"
+        ).scalar_one() == 1
