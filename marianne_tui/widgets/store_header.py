@@ -86,10 +86,10 @@ def _status_part(state: HeaderState, wide: bool) -> Text:
     return part
 
 
-def _notes_part(state: HeaderState, wide: bool) -> Text:
+def _notes_part(state: HeaderState, wide: bool, *, rows: bool = True) -> Text:
     """"⚑ 2 new alerts (6)" and "+3 rows −1": what happened since the operator looked."""
     part = Text(no_wrap=True, end="")
-    if state.rows_arrived or state.rows_left:
+    if rows and (state.rows_arrived or state.rows_left):
         moved = []
         if state.rows_arrived:
             moved.append(f"+{state.rows_arrived}{' new' if wide else ''}")
@@ -172,39 +172,65 @@ def _health_parts(overview: StoreOverview, wide: bool) -> list[Text]:
     return [budget, diversity, limits, escalations]
 
 
+#: The fewest columns the store's location is given on the top line.
+_LOCATION_MIN = 12
+
+
+def _banners(state: HeaderState, wide: bool, detail: int, room: int) -> Text:
+    """SNAPSHOT, READ-ONLY, a schema warning, then what happened since the operator looked.
+
+    ``detail`` 3: all of it; 2: without the read-only reason; 1: the notes in short words;
+    0: only what must stay (SNAPSHOT, READ-ONLY, unseen alerts). ``room``: the columns
+    all of it should take; the schema warning gets what the others leave.
+    """
+    overview = state.overview
+    banners = Text(no_wrap=True, end="")
+    if state.immutable:
+        banners.append("  SNAPSHOT: not live" if detail else "  SNAPSHOT",
+                       style="bold black on yellow")
+    if state.read_only or (overview is not None and overview.read_only):
+        banners.append("  READ-ONLY", style="bold black on yellow")
+        if wide and detail >= 3 and state.read_only_reason:
+            banners.append(f": {clean(state.read_only_reason, 40)}",
+                           style="bold black on yellow")
+    banners.append_text(_notes_part(state, wide and detail >= 2, rows=detail > 0))
+    if detail and overview is not None and overview.schema_warning:
+        warning = clean(f"⚠ {overview.schema_warning}",
+                        max(_LOCATION_MIN, room - banners.cell_len - 2))
+        banners = Text.assemble(("  " + warning, "bold black on yellow"), banners)
+    return banners
+
+
+def _top_line(state: HeaderState, wide: bool, width: int) -> Text:
+    """Title, location, banners and, at the right edge where the eye finds it, the
+    live/paused state. When all of it does not fit, the banners give up detail step by
+    step, the title goes, and last the banners are cut: the state and a short location
+    always stay on the line."""
+    status = _status_part(state, wide)
+    free = width - status.cell_len - 2 - _LOCATION_MIN  # for the title and the banners
+    for detail in (3, 2, 1, 0):
+        banners = _banners(state, wide, detail, free)
+        if banners.cell_len <= free:
+            break
+    else:
+        banners.truncate(max(0, free), overflow="ellipsis")
+    title = "Marianne store " if wide and banners.cell_len + 15 <= free else ""
+    top = Text(no_wrap=True, overflow="ellipsis", end="")
+    top.append(title, style="bold")
+    location = state.overview.location if state.overview is not None else "…"
+    room = width - len(title) - status.cell_len - banners.cell_len - 2
+    top.append(short_location(location, max(_LOCATION_MIN, room)), style="italic")
+    top.append_text(banners)
+    top.append(" " * max(2, width - top.cell_len - status.cell_len))
+    top.append_text(status)
+    return top
+
+
 def render_header(state: HeaderState, width: int) -> Text:
     """The header for a content ``width``: our own styles only, store text sanitised."""
     wide = width >= WIDE - 2  # the widget's padding takes 2 of the terminal's columns
     overview = state.overview
-
-    top = Text(no_wrap=True, overflow="ellipsis", end="")
-    status = _status_part(state, wide)
-    banners = Text(no_wrap=True, end="")
-    read_only = state.read_only or (overview is not None and overview.read_only)
-    if state.immutable:
-        banners.append("  SNAPSHOT: not live", style="bold black on yellow")
-    if read_only:
-        banners.append("  READ-ONLY", style="bold black on yellow")
-        if wide and state.read_only_reason:
-            banners.append(f": {clean(state.read_only_reason, 40)}",
-                           style="bold black on yellow")
-    if overview is not None and overview.schema_warning:
-        # Whatever room is left after a short location, the state and READ-ONLY.
-        room = max(12, width - status.cell_len - banners.cell_len - 20)
-        warning = clean(f"⚠ {overview.schema_warning}", room)
-        banners = Text.assemble(("  " + warning, "bold black on yellow"), banners)
-    notes = _notes_part(state, wide)
-    banners.append_text(notes)
-    title = "Marianne store " if wide else ""
-    room = width - len(title) - status.cell_len - banners.cell_len - 2
-    top.append(title, style="bold")
-    location = overview.location if overview is not None else "…"
-    top.append(short_location(location, max(12, room)), style="italic")
-    top.append_text(banners)
-    # The live/paused state sits at the right edge, where the eye finds it.
-    gap = width - top.cell_len - status.cell_len
-    top.append(" " * max(2, gap))
-    top.append_text(status)
+    top = _top_line(state, wide, width)
 
     if overview is None:
         lines = [top, Text("loading…", style="dim")]

@@ -146,3 +146,24 @@ def test_a_budget_or_diversity_the_store_cannot_vouch_for_is_marked() -> None:
     text = render_header(HeaderState(doubtful, live=True), 118).plain
     assert "budget ?abc" in text and "diversity ?NaN" in text
     assert "\x1b" not in text
+
+
+@pytest.mark.parametrize("columns", [80, 120, 160])
+@pytest.mark.parametrize("live", [True, False])
+def test_every_banner_at_once_never_pushes_the_state_off_the_line(
+    columns: int, live: bool
+) -> None:
+    """SNAPSHOT, a long READ-ONLY reason, a schema warning, row changes and new alerts all
+    at once: they give up detail, the store's location and the live/paused state stay."""
+    newer = StoreOverview(**{**OVERVIEW.__dict__, "read_only": True,
+                             "schema_warning": "schema v16 is newer than v15: read-only"})
+    state = HeaderState(
+        newer, live=live, age="14 s ago", pushed=True, read_only=True, immutable=True,
+        read_only_reason="the directory /srv/conductor/.marianne is not writable by you",
+        alerts_unseen=2, alerts_total=6, rows_arrived=3, rows_left=1,
+    )
+    top = _lines(state, columns)[0]
+    assert cell_len(top) <= columns - 2
+    assert top.rstrip().endswith("every 2 s" if live else "updated 14 s ago"), top
+    assert "SNAPSHOT" in top and "READ-ONLY" in top
+    assert "store.db" in top or "learning.db" in top, top
