@@ -177,18 +177,19 @@ def escalation_matches(record: EscalationDecisionRecord, text: str, *, stale: bo
 
 
 def all_queued_escalations(
-    store: GlobalLearningStore, stale_age: timedelta, sort: EscalationSort, descending: bool
+    store: GlobalLearningStore, stale_age: timedelta, sort: EscalationSort, descending: bool,
+    text: str = "",
 ) -> Iterator[QueuedEscalation]:
-    """Every row of the escalation queue (all pages), in the Escalations screen's order
-    (``escalation_queue``: awaiting, stale, decided, sorted within each), EXPORT_PAGE at a
-    time."""
+    """Every row of the escalation queue (all pages) that ``text`` is found in, in the
+    Escalations screen's order (``escalation_queue``: awaiting, stale, decided, sorted
+    within each), EXPORT_PAGE at a time."""
     offset = 0
     while True:
         page = store.escalation_queue(stale_age=stale_age, sort=sort, descending=descending,
-                                      limit=EXPORT_PAGE, offset=offset)
+                                      limit=EXPORT_PAGE, offset=offset, text=text)
         yield from page.rows
         offset += len(page.rows)
-        if not page.rows or offset >= page.total:
+        if not page.rows or offset >= page.matching:
             return
 
 
@@ -201,7 +202,7 @@ def queued_escalation_records(
 
     return [
         escalation_record(row.record)
-        for row in all_queued_escalations(store, stale_age, sort, descending)
+        for row in all_queued_escalations(store, stale_age, sort, descending, text)
         if escalation_matches(row.record, text, stale=row.group is EscalationGroup.STALE)
     ]
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
     type_coerce,
 )
 from sqlalchemy.types import NullType
@@ -516,6 +517,7 @@ class ListingsMixin(GlobalLearningStoreBase):
         descending: bool = True,
         limit: int = 200,
         offset: int = 0,
+        text: str = "",
     ) -> EscalationQueue:
         """A page of escalations: awaiting an outcome, then stale, then decided.
 
@@ -523,6 +525,10 @@ class ListingsMixin(GlobalLearningStoreBase):
         ``now - stale_age`` (the store's clock; one recorded exactly at that instant is
         not stale). Within each group rows are sorted by ``sort`` (then newest first, then
         id), all in SQL; ``limit`` is capped at 1000. Counts cover the whole table.
+
+        ``text`` keeps only the escalations it is found in (job hash, action, outcome or
+        "awaiting", guidance, model, and "stale" for a stale one), case folded as in
+        ``query_patterns``; the page is of those, and ``matching`` counts them all.
         """
         limit = max(0, min(limit, 1000))
         offset = max(0, offset)
@@ -537,17 +543,23 @@ class ListingsMixin(GlobalLearningStoreBase):
             order.append(_E.c.recorded_at.desc())
         order.append(self._text_order(_E.c.id))
         groups = (EscalationGroup.AWAITING, EscalationGroup.STALE, EscalationGroup.DECIDED)
+        text = text.strip()
+        found = self._escalation_text_filter(text, group)
         with self._connection() as conn:
             counts = dict.fromkeys(range(3), 0)
+            matching = 0
             # Grouped over a subquery: PostgreSQL does not see two copies of an expression
             # with bound parameters (the cutoff) as the same GROUP BY expression.
-            grouped = select(group.label("grp")).subquery()
-            for number, count in conn.execute(
-                select(grouped.c.grp, func.count()).group_by(grouped.c.grp)
+            grouped = select(group.label("grp"), found.label("found")).subquery()
+            for number, count, found_count in conn.execute(
+                select(grouped.c.grp, func.count(),
+                       func.coalesce(func.sum(case((grouped.c.found, 1), else_=0)), 0))
+                .group_by(grouped.c.grp)
             ):
                 counts[int(number)] = int(count)
+                matching += int(found_count)
             rows = conn.execute(
-                self._escalation_select().add_columns(group.label("grp"))
+                self._escalation_select().add_columns(group.label("grp")).where(found)
                 .order_by(*order).limit(limit).offset(offset)
             ).all() if limit else []
         return EscalationQueue(
@@ -563,4 +575,21 @@ class ListingsMixin(GlobalLearningStoreBase):
             sort=sort,
             descending=descending,
             offset=offset,
+            text=text,
+            matching=matching,
         )
+
+    def _escalation_text_filter(self, text: str, group: Any) -> ColumnElement[bool]:
+        """Whether ``text`` is in an escalation as the Escalations screen shows it."""
+        if not text:
+            return true()
+        e = _E.c
+        found = [
+            _contains_text(column, text, self.is_postgresql)
+            for column in (e.job_hash, e.action, func.coalesce(e.outcome_after_action,
+                                                               "awaiting"),
+                           e.guidance, e.model)
+        ]
+        if text.casefold() in "stale":
+            found.append(group == 1)
+        return or_(*found)

@@ -548,6 +548,10 @@ class EscalationQueue:
     sort: EscalationSort
     descending: bool
     offset: int
+    #: the text the rows were filtered by ("" for none), and how many rows in the whole
+    #: table it keeps (``total`` when there is no text)
+    text: str = ""
+    matching: int = 0
 
     @property
     def total(self) -> int:

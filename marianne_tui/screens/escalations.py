@@ -12,10 +12,11 @@ after each, so the operator can tell which action tends to work. That lookup run
 thread worker whenever the cursor moves, and is cached until the store changes.
 
 The queue is read one page (PAGE_SIZE rows) at a time; ``]`` and ``[`` page, as on
-Patterns. ``/`` filters the page as you type (job hash, action, outcome, guidance, model,
-"stale"); the status line says "N shown of M" (M: the whole table) and which rows the page
-holds. ``:export`` and ``marianne-tui export --screen escalations`` write every page, in
-this order, through the same filter.
+Patterns. ``/`` filters the whole queue as you type (job hash, action, outcome, guidance,
+model, "stale"), in SQL like Patterns' filter; the rows already shown are narrowed at once
+while the store is asked. The status line says "N shown of M" (N: every matching row, M:
+the whole table) and which rows the page holds. ``:export`` and ``marianne-tui export
+--screen escalations`` write every page, in this order, through the same filter.
 
 ``o`` opens the outcome dialog for the escalation under the cursor at key press; ``u``
 undoes the last escalation outcome the journal holds. Both write, so both are disabled
@@ -102,6 +103,8 @@ class QueueParams:
     sort: EscalationSort = EscalationSort.RECORDED
     descending: bool = True
     offset: int = 0
+    #: the `/` filter's text
+    text: str = ""
 
 
 def sorted_label(column: Column, arrow: str) -> Text:
@@ -127,6 +130,7 @@ def read_queue(store: GlobalLearningStore, params: QueueParams) -> EscalationQue
     return store.escalation_queue(
         stale_age=timedelta(days=params.stale_age_days), sort=params.sort,
         descending=params.descending, limit=PAGE_SIZE, offset=params.offset,
+        text=params.text,
     )
 
 
@@ -207,15 +211,15 @@ class EscalationsScreen(ListFilterMixin):
 
     def query_params(self) -> QueueParams:
         return QueueParams(self.host.config.stale_age_days, self.sort, self.descending,
-                           self.page_offset)
+                           self.page_offset, self.filter_text)
 
     def fetch(self, store: GlobalLearningStore, params: QueueParams) -> EscalationQueue:
         return read_queue(store, params)
 
     def apply(self, data: EscalationQueue) -> None:
-        if not data.rows and data.offset > 0 and data.total > 0:
+        if not data.rows and data.offset > 0 and data.matching > 0:
             # The page emptied under us (rows left the store): show the last page there is.
-            self.page_offset = (data.total - 1) // PAGE_SIZE * PAGE_SIZE
+            self.page_offset = (data.matching - 1) // PAGE_SIZE * PAGE_SIZE
             self.host.request_refresh(force=True, screen=self)
             return
         self._queue = data
@@ -233,9 +237,14 @@ class EscalationsScreen(ListFilterMixin):
             text)
 
     def _show_rows(self) -> None:
-        """The fetched records the filter lets through, in the store's order."""
+        """The fetched records the filter lets through, in the store's order.
+
+        The store filtered them already; filtering again narrows the rows at once while a
+        new filter's read is on its way."""
         shown = [record for record in self._records.values() if self._matches(record)]
-        self._shown = len(shown)
+        queue = self._queue
+        current = queue is not None and queue.text == self.filter_text.strip()
+        self._shown = queue.matching if current and queue is not None else len(shown)
         self.table.apply([self._row(record) for record in shown])
         self._show_status()
         self._show_detail()
@@ -288,7 +297,7 @@ class EscalationsScreen(ListFilterMixin):
         total = queue.total if queue is not None else len(self._records)
         status.append(f" · {self._shown} shown of {total}", style="bold" if self.filter_text
                       else "")
-        if queue is not None and total > len(self._records):
+        if queue is not None and queue.matching > len(self._records):
             first = queue.offset + 1 if self._records else queue.offset
             status.append(f" · rows {first}-{queue.offset + len(self._records)} ([ ] page)",
                           style="dim")
@@ -317,7 +326,7 @@ class EscalationsScreen(ListFilterMixin):
         self._sort_changed()
 
     def action_page(self, step: int) -> None:
-        total = self._queue.total if self._queue is not None else 0
+        total = self._queue.matching if self._queue is not None else 0
         offset = self.page_offset + step * PAGE_SIZE
         if 0 <= offset < max(total, 1) and offset != self.page_offset:
             self.page_offset = offset
@@ -346,8 +355,8 @@ class EscalationsScreen(ListFilterMixin):
             if not self._records and self.read_error is not None:
                 empty = Text(f"✖ Could not read the store ({clean(self.read_error, 80)}): "
                              "the escalations are not known.", style="bold red")
-            elif self._records and self.filter_text:
-                empty = Text("No fetched escalation matches ", style="dim")
+            elif self.filter_text:
+                empty = Text("No escalation matches ", style="dim")
                 empty.append_text(untrusted(self.filter_text, 60, style="bold"))
                 empty.append(" (job, action, outcome, guidance, model). / then escape "
                              "clears the filter.", style="dim")
@@ -437,10 +446,12 @@ class EscalationsScreen(ListFilterMixin):
                         f"{spoken_age_of(past.recorded_at, now)}", style="dim")
         return text
 
-    # -- filter (client-side: the rows are already here) -------------------------------
+    # -- filter (in SQL; the rows already here are narrowed meanwhile) -----------------
 
     def filter_changed(self, text: str) -> None:
         self._show_rows()
+        self.page_offset = 0  # the matches start at their top
+        self.host.request_refresh(force=True, screen=self)
 
     def show_read_state(self) -> None:
         if not self._records:

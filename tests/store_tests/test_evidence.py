@@ -282,6 +282,37 @@ def test_queue_is_paged_and_bounded(store: GlobalLearningStore, clock: FrozenClo
     assert len(store.escalation_queue(timedelta(days=7), limit=10**9).rows) == 6
 
 
+@pytest.mark.parametrize(("text", "sheets"), [
+    ("RETRY", [5, 1, 3]),              # odd sheets; the groups keep their order
+    ("  retry ", [5, 1, 3]),           # as typed, spaces around it
+    ("stale", [2, 1]),                 # a word for the group, not a column
+    ("awaiting", [5, 4, 2, 1]),        # no outcome yet, stale ones too
+    ("success", [3, 0]),
+    ("guide x", [2]),
+    ("MODEL-", [5, 2, 1, 3, 0]),       # sheet 4 has no model
+    ("l_5", []),                       # _ and % are not wildcards: "model-5" has no "l_5"
+    ("%", []),
+    ("", [5, 4, 2, 1, 3, 0]),
+])
+def test_queue_keeps_the_escalations_the_text_is_in_across_the_whole_table(
+    store: GlobalLearningStore, clock: FrozenClock, text: str, sheets: list[int]
+) -> None:
+    escalations(store, clock)
+    queue = store.escalation_queue(timedelta(days=7), text=text)
+    assert [row.record.sheet_num for row in queue.rows] == sheets
+    assert queue.matching == len(sheets) and queue.text == text.strip()
+    assert (queue.awaiting, queue.stale, queue.decided) == (2, 2, 2)  # the whole table
+
+
+def test_a_filtered_queue_is_paged_over_its_matches(
+    store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    escalations(store, clock)
+    page = store.escalation_queue(timedelta(days=7), text="retry", limit=1, offset=1)
+    assert [row.record.sheet_num for row in page.rows] == [1]
+    assert page.matching == 3 and page.total == 6
+
+
 def test_replayed_trend_matches_what_marianne_stored(small_fixture: Path) -> None:
     # A store Marianne itself wrote: for every pattern with applications, E replayed over
     # its rows ends at the effectiveness Marianne stored after the latest one.

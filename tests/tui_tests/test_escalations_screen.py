@@ -360,11 +360,11 @@ async def test_pages_of_the_queue_with_n_shown_of_m(
             return str(screen.query_one("#esc-status").render())
 
         assert table.row_keys_in_order == tuple(queue[:2])
-        assert "◌ 2 awaiting · 2 shown of 6 · rows 1-2 ([ ] page)" in status()
+        assert "◌ 2 awaiting · 6 shown of 6 · rows 1-2 ([ ] page)" in status()  # as Patterns
         await pilot.press("right_square_bracket")
         await pilot.pause()
         assert table.row_keys_in_order == tuple(queue[2:4])
-        assert "2 shown of 6 · rows 3-4" in status()
+        assert "6 shown of 6 · rows 3-4" in status()
         await pilot.press("right_square_bracket", "right_square_bracket")  # no page 4
         await pilot.pause()
         assert table.row_keys_in_order == tuple(queue[4:6])
@@ -380,3 +380,24 @@ async def test_pages_of_the_queue_with_n_shown_of_m(
         await pilot.pause()
         assert "rows 1-2" in status()
     assert outcomes(store)[target] == "success"
+
+
+async def test_the_filter_finds_escalations_on_every_page(
+    store: GlobalLearningStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two rows a page: the one the operator looks for is on the last page, not the first."""
+    monkeypatch.setattr(escalations_module, "PAGE_SIZE", 2)
+    queue = [row.record for row in store.escalation_queue().rows]
+    wanted = queue[-1]
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, table = await open_escalations(app, pilot)
+        assert wanted.id not in table.row_keys_in_order
+        await pilot.press("slash", *wanted.job_hash[:8])
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = str(screen.query_one("#esc-status").render())
+        matching = [r.id for r in queue if r.job_hash.startswith(wanted.job_hash[:8])]
+        assert table.row_keys_in_order == tuple(matching[:2])
+        assert wanted.id in matching[:2]
+        assert f"{len(matching)} shown of 6" in status

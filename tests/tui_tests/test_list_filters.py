@@ -107,7 +107,7 @@ async def test_escalation_filter_covers_action_outcome_guidance_model(
         await pilot.pause()
         assert table.row_count == 0
         detail = str(screen.query_one("#esc-detail").render())
-        assert "No fetched escalation matches no-such-thing" in detail
+        assert "No escalation matches no-such-thing" in detail
     store.close()
 
 
