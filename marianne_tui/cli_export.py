@@ -204,6 +204,7 @@ def read_records(store: object, args: argparse.Namespace, stale_age_days: float 
             epistemic_threshold=args.belief_threshold or defaults.epistemic_threshold,
             only_exceeding=not args.all,
             limit=defaults.limit,
+            text=args.filter or "",
         )
         return [export.drift_record(row) for row in report.rows
                 if export.drift_matches(row, args.filter)]

@@ -1464,6 +1464,7 @@ class DriftMixin(GlobalLearningStoreBase):
         only_exceeding: bool = True,
         limit: int = 200,
         offset: int = 0,
+        text: str = "",
     ) -> DriftReport:
         """Effectiveness and epistemic drift of every pattern with enough data, one page.
 
@@ -1474,6 +1475,9 @@ class DriftMixin(GlobalLearningStoreBase):
         all. Everything comes from the kept window aggregates (see ``_synced``); only the
         status and priority of the page's rows are read afresh. ``window_size`` must be at
         least 1 here.
+
+        ``text`` keeps only the rows whose pattern name contains it (case folded); then
+        ``matching`` counts those and ``total`` every row the report has.
         """
         if window_size < 1:
             raise ValueError(f"window_size must be >= 1, not {window_size}")
@@ -1520,6 +1524,11 @@ class DriftMixin(GlobalLearningStoreBase):
                 ("report", window_size, drift_threshold, epistemic_threshold, only_exceeding),
                 build,
             ).ids
+            total = len(ranked)
+            needle = text.strip().casefold()
+            if needle:
+                windows = state.windows[window_size]
+                ranked = [i for i in ranked if needle in str(windows[i].name).casefold()]
             start = max(0, offset)
             # The rows of the last page are kept, so a refresh rebuilds only the rows
             # whose windows changed.
@@ -1548,6 +1557,8 @@ class DriftMixin(GlobalLearningStoreBase):
             epistemic_summary=epistemic_summary,
             matching=matching,
             offset=start,
+            total=total,
+            text=text.strip(),
         )
 
     def _with_current_state(self, rows: Sequence[DriftRow]) -> list[DriftRow]:

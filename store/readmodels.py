@@ -289,6 +289,9 @@ class DriftReport:
     #: How many rows the report has in all (``rows`` is the page from ``offset``).
     matching: int = 0
     offset: int = 0
+    #: How many rows it has before ``text`` (the name filter, "" for none) kept some.
+    total: int = 0
+    text: str = ""
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ is "losing ground". Window and thresholds are adjustable and sent to the store's
 ``drift_report``.
 
 The report pages through every drifting pattern, ROW_LIMIT rows at a time (``}`` next page,
-``{`` previous; "N shown of M · rows a–b"). ``/`` filters the page's rows by pattern name
-as you type, without asking the store again.
+``{`` previous; "N shown of M · rows a–b"). ``/`` filters every drifting pattern by name as
+you type (the store filters the report; the rows already shown are narrowed meanwhile).
 
 ``r`` previews ``retire_drifting_patterns`` (a dry run that writes nothing) and offers to
 run it. That sets priority 0 ("drift-retired") and leaves the status alone, unlike ``x``,
@@ -95,6 +95,8 @@ class DriftParams:
     only_exceeding: bool = True
     limit: int = ROW_LIMIT
     offset: int = 0
+    #: the `/` filter's text (pattern names)
+    text: str = ""
 
 
 def _direction(value: str, table: dict[str, tuple[str, str]]) -> Text:
@@ -226,6 +228,7 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
             only_exceeding=params.only_exceeding,
             limit=params.limit,
             offset=params.offset,
+            text=params.text,
         )
 
     def apply(self, data: DriftReport) -> None:
@@ -251,7 +254,9 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
     def _show_rows(self) -> None:
         rows = self.report.rows if self.report is not None else ()
         shown = [row for row in rows if text_matches(self.filter_text, (row.pattern_name,))]
-        self._shown = len(shown)
+        report = self.report
+        current = report is not None and report.text == self.filter_text.strip()
+        self._shown = report.matching if current and report is not None else len(shown)
         self.table.apply([self._row(row) for row in shown])
         self._show_status()
 
@@ -279,6 +284,9 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
             text.append(" · ")
         elif self.report is None:
             text.append("loading…", style="dim")
+        elif not self.report.rows and self.filter_text:
+            text.append("No drifting pattern's name contains this text", style="bold")
+            text.append(" · ")
         elif not self.report.rows:
             # An empty table must say why, and what to change.
             text.append("No pattern ", style="bold")
@@ -289,7 +297,7 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
             text.append(" · ")
         else:
             report = self.report
-            text.append(f"{self._shown:,} shown of {report.matching:,}", style="bold")
+            text.append(f"{self._shown:,} shown of {report.total:,}", style="bold")
             if report.matching > len(report.rows):
                 text.append(f" · rows {report.offset + 1:,}–{report.offset + len(report.rows):,}")
                 if keys:
@@ -362,10 +370,11 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
 
             self.app.push_screen(PatternDetailScreen(pattern_id))
 
-    # -- name filter (client-side: the report's rows are already here) ------------------
+    # -- name filter (the store's; the rows here are narrowed meanwhile) -----------------
 
     def filter_changed(self, text: str) -> None:
         self._show_rows()
+        self._change(text=text)
 
     # -- thresholds, window, only exceeding ----------------------------------------------
 

@@ -1,8 +1,9 @@
 """The `/` filter of a list screen (Patterns, Drift, Escalations), wired once.
 
 A screen mixes in ``ListFilterMixin``, binds ``FILTER_BINDING``, yields ``filter_input(...)``
-in its layout and overrides ``filter_changed``: Patterns asks the store again (the filter is
-SQL), Drift and Escalations re-filter the rows they hold (``text_matches``).
+in its layout and overrides ``filter_changed``: each asks the store again (the filter covers
+every page; Drift and Escalations also narrow the rows they hold meanwhile, with
+``text_matches``).
 """
 
 from __future__ import annotations

@@ -586,6 +586,25 @@ def test_drift_report(store: GlobalLearningStore, clock: FrozenClock) -> None:
         store.drift_report(window_size=0)
 
 
+def test_drift_report_keeps_the_rows_whose_name_has_the_text(
+    store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    for pattern_id, name in (("a", "Retry on Timeout"), ("b", "retry storm"), ("c", "calm")):
+        add_pattern(store, pattern_id, name=name)
+        add_applications(store, clock, pattern_id, VECTOR)
+
+    def shown(**kwargs: object) -> tuple[list[str], int, int]:
+        report = store.drift_report(**kwargs)  # type: ignore[arg-type]
+        return [r.pattern_id for r in report.rows], report.matching, report.total
+
+    assert shown() == (["a", "b", "c"], 3, 3)
+    assert shown(text=" RETRY ") == (["a", "b"], 2, 3)  # case folded, as typed
+    assert shown(text="retry", limit=1, offset=1) == (["b"], 2, 3)  # pages of the matches
+    assert shown(text="on t") == (["a"], 1, 3)
+    assert shown(text="no such name") == ([], 0, 3)
+    assert store.drift_report(text="Storm").text == "Storm"
+
+
 # ---------------------------------------------------------------------------------------
 # Equivalence of the set-based scans with the per-pattern reference
 # ---------------------------------------------------------------------------------------

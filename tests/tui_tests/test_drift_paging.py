@@ -54,7 +54,8 @@ async def test_pages_through_every_drifting_pattern(store: GlobalLearningStore) 
         screen = await switch_to(app, pilot, "2", DriftScreen)
         table = screen.query_one("#drift-table", LiveTable)
         assert len(table.row_keys_in_order) == ROW_LIMIT
-        assert f"{ROW_LIMIT} shown of {DRIFTING} · rows 1–{ROW_LIMIT}" in status_line(app)
+        # As on Patterns: every match of the filter (none here) of every drifting pattern.
+        assert f"{DRIFTING} shown of {DRIFTING} · rows 1–{ROW_LIMIT}" in status_line(app)
         first_page = set(table.row_keys_in_order)
 
         await pilot.press("right_curly_bracket")
@@ -62,7 +63,8 @@ async def test_pages_through_every_drifting_pattern(store: GlobalLearningStore) 
         second_page: Any = set(table.row_keys_in_order)
         assert len(second_page) == DRIFTING - ROW_LIMIT
         assert not second_page & first_page
-        assert f"37 shown of {DRIFTING} · rows {ROW_LIMIT + 1}–{DRIFTING}" in status_line(app)
+        second = f"rows {ROW_LIMIT + 1}–{DRIFTING}"
+        assert f"{DRIFTING} shown of {DRIFTING} · {second}" in status_line(app)
 
         await pilot.press("right_curly_bracket")  # no page after the last
         await pilot.pause()
@@ -77,3 +79,23 @@ async def test_pages_through_every_drifting_pattern(store: GlobalLearningStore) 
         await pilot.press("e")  # another list: back to its first page
         await pilot.pause()
         assert f"rows 1–{ROW_LIMIT}" in status_line(app)
+
+
+async def test_the_name_filter_finds_drifting_patterns_on_every_page(
+    store: GlobalLearningStore,
+) -> None:
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await switch_to(app, pilot, "2", DriftScreen)
+        table = screen.query_one("#drift-table", LiveTable)
+        await pilot.press("slash", *"DECLINING 23")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # All drift alike, so ties go by id: 23 on the first page, 230-236 on the second.
+        expected = ("p0023", *(f"p{n:04d}" for n in range(230, DRIFTING)))
+        assert table.row_keys_in_order == expected
+        assert f"{len(expected)} shown of {DRIFTING}" in status_line(app)
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(table.row_keys_in_order) == ROW_LIMIT

@@ -106,7 +106,7 @@ async def test_keys_change_the_query(
         _screen, table = await open_drift(app, pilot)
         assert calls[-1] == {"window_size": 5, "drift_threshold": 0.2,
                              "epistemic_threshold": 0.15, "only_exceeding": True, "limit": 200,
-                             "offset": 0}
+                             "offset": 0, "text": ""}
         await pilot.press("plus", "plus")
         assert calls[-1]["drift_threshold"] == 0.3
         await pilot.press("minus", "minus", "minus")
