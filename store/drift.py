@@ -74,6 +74,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from store import tables
 from store.base import GlobalLearningStoreBase, with_limit
 from store.drift_cache import ChangeFeed
+from store.drift_order import in_order_windows
 from store.metrics import (
     EffectivenessDriftResult,
     EntropySummary,
@@ -803,6 +804,13 @@ class DriftMixin(GlobalLearningStoreBase):
                 window_size, effectiveness=effectiveness, epistemic=epistemic
             )
         else:
+            if not self.is_postgresql and effectiveness and epistemic:
+                # Without our index, a file in insertion order needs no sort at all (see
+                # store.drift_order); any other file gets the windowed statement below.
+                in_order = in_order_windows(conn, window_size)
+                if in_order is not None:
+                    found = list(map(_Windows._make, in_order))
+                    return _by_pattern_id(found) if ordered else found
             statement = self._window_statement(
                 window_size, effectiveness=effectiveness, epistemic=epistemic
             )
