@@ -34,7 +34,6 @@ grounded ones while it has older rows gets those older rows in a second, per-pat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -65,7 +64,8 @@ def _out_of_order(b: str, a: str) -> str:
 # turn), told apart by the first column: 0, the number of rows out of order (if it is not
 # 0, the caller stops reading and nothing else is computed); 1, one row per qualifying
 # pattern id (its count, the rowid of its reach-th newest application or -1, its pattern
-# row's name, status and priority); 2, the rows to sum (success, grounding, rowid).
+# row's name, status and priority); 2, the rows to sum (rowid, success as 1 or 0, as
+# the windowed statement counts it, grounding).
 _STATEMENT = f"""
 WITH qualifying AS (
     SELECT pattern_id, count(*) AS n FROM pattern_applications
@@ -101,13 +101,14 @@ UNION ALL
 SELECT 1, b.pattern_id, b.n, b.low, p.pattern_name, p.quarantine_status, p.priority_score
 FROM bounds AS b LEFT JOIN patterns AS p ON p.id = b.pattern_id
 UNION ALL
-SELECT 2, pattern_id, pattern_led_to_success, grounding_confidence, rowid, NULL, NULL
+SELECT 2, pattern_id, rowid, CASE WHEN pattern_led_to_success != 0 THEN 1 ELSE 0 END,
+    grounding_confidence, NULL, NULL
 FROM pattern_applications WHERE rowid IN wanted
 """
 
 #: A pattern's older grounded applications, newest first (only grounding is used there).
 _OLDER_GROUNDED = (
-    "SELECT NULL, grounding_confidence FROM pattern_applications "
+    "SELECT rowid, 0, grounding_confidence FROM pattern_applications "
     "WHERE pattern_id IS ? AND rowid < ? AND grounding_confidence IS NOT NULL "
     "ORDER BY rowid DESC LIMIT ?"
 )
@@ -118,34 +119,35 @@ WindowsRow = tuple[Any, ...]
 
 def _windows(
     pattern_id: str | None,
-    newest_first: list[tuple[Any, Any]],
+    newest_first: list[tuple[Any, ...]],
     info: tuple[Any, ...],
     window_size: int,
-) -> WindowsRow | None:
-    """The aggregates of one pattern from its applications, newest first (None: give up)."""
+) -> WindowsRow:
+    """One pattern's aggregates from its (rowid, success, grounding) rows, newest first.
+
+    Raises TypeError for a grounding value that is not a number.
+    """
     span = 2 * window_size
     window = newest_first[:span]
-    recent = sum(1 for success, _ in window[:window_size]
-                 if success is not None and success != 0)
-    older = sum(1 for success, _ in window[window_size:]
-                if success is not None and success != 0)
-    grounding = [g for _, g in window if g is not None]
-    grounded = [g for _, g in newest_first if g is not None][:span]
-    if any(type(g) is not float for g in grounded):
-        return None
+    successes = [row[1] for row in window]
+    grounding = [row[2] for row in window if row[2] is not None]
+    grounded = [row[2] for row in newest_first if row[2] is not None]
+    del grounded[span:]
+    recent_grounded = grounded[:window_size]
+    older_grounded = grounded[window_size:]
     # Python adds left to right, as SQLite's sum() (3.40) does in the windowed statement,
     # so newest first gives the same floats; an empty sum is SQL's coalesce(NULL, 0.0).
     return (
         pattern_id,
         len(window),
-        recent,
-        older,
+        sum(successes[:window_size]),
+        sum(successes[window_size:]),
         sum(grounding) if grounding else 0.0,
         len(grounding),
         len(grounded),
-        sum(grounded[:window_size]) if grounded[:window_size] else 0.0,
-        sum(grounded[window_size:]) if grounded[window_size:] else 0.0,
-        sum(g * g for g in grounded) if grounded else 0.0,
+        sum(recent_grounded) if recent_grounded else 0.0,
+        sum(older_grounded) if older_grounded else 0.0,
+        sum([g * g for g in grounded]) if grounded else 0.0,
         *info,
     )
 
@@ -159,7 +161,7 @@ def in_order_windows(conn: Connection, window_size: int) -> list[WindowsRow] | N
     span = 2 * window_size
     reach = REACH_WINDOWS * window_size
     bounds: dict[str | None, tuple[int, int, tuple[Any, ...]]] = {}
-    rows: dict[str | None, list[tuple[int, Any, Any]]] = {}
+    rows: dict[str | None, list[tuple[Any, ...]]] = {}
     # The driver's own cursor: SQLAlchemy's result rows cost as much again as the reads.
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -169,33 +171,24 @@ def in_order_windows(conn: Connection, window_size: int) -> list[WindowsRow] | N
             return None  # out of order: the rest of the statement is never run
         for kind, pattern_id, a, b, c, d, e in result:
             if kind == 2:
-                rows[pattern_id].append((c, a, b))
+                rows[pattern_id].append((a, b, c))
             else:
                 bounds[pattern_id] = (a, b, (c, d, e))
                 rows[pattern_id] = []
-    finally:
-        cursor.close()
-    found = []
-    for pattern_id, (count, low, info) in bounds.items():
-        picked = rows[pattern_id]
-        picked.sort(reverse=True)  # newest (highest rowid) first
-        newest_first = [(success, g) for _, success, g in picked]
-        if count > len(newest_first):
-            missing = span - sum(1 for _, g in newest_first if g is not None)
-            if missing > 0:
-                # Fewer than 2W grounded among the newest: the epistemic windows reach
-                # further back (the effectiveness windows are complete already).
-                newest_first += cursor_rows(conn, _OLDER_GROUNDED, (pattern_id, low, missing))
-        windows = _windows(pattern_id, newest_first, info, window_size)
-        if windows is None:
-            return None
-        found.append(windows)
-    return found
-
-
-def cursor_rows(conn: Connection, sql: str, parameters: Any) -> list[tuple[Any, ...]]:
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        return list(cursor.execute(sql, parameters))
+        found = []
+        for pattern_id, (count, low, info) in bounds.items():
+            picked = rows[pattern_id]
+            picked.sort(reverse=True)  # newest (highest rowid) first
+            if count > len(picked):
+                missing = span - sum(1 for row in picked if row[2] is not None)
+                if missing > 0:
+                    # Fewer than 2W grounded among the newest: the epistemic windows reach
+                    # further back (the effectiveness windows are complete already).
+                    picked += cursor.execute(_OLDER_GROUNDED, (pattern_id, low, missing))
+            try:
+                found.append(_windows(pattern_id, picked, info, window_size))
+            except TypeError:  # text or a blob as grounding: leave it to SQL
+                return None
+        return found
     finally:
         cursor.close()
