@@ -173,7 +173,8 @@ def in_order_windows(conn: Connection, window_size: int) -> list[WindowsRow] | N
             if kind == 2:
                 rows[pattern_id].append((a, b, c))
             else:
-                bounds[pattern_id] = (a, b, (c, d, e))
+                # float(): what the table's type makes of a priority read through it.
+                bounds[pattern_id] = (a, b, (c, d, None if e is None else float(e)))
                 rows[pattern_id] = []
         found = []
         for pattern_id, (count, low, info) in bounds.items():
