@@ -302,6 +302,39 @@ def _report_results(
     return effectiveness, epistemic
 
 
+def _effectiveness_summary_entry(
+    w: _Windows, result: EffectivenessDriftResult | None = None
+) -> tuple[Any, tuple[float, ...]] | None:
+    """The effectiveness summary's ranking entry of one pattern (``result``: known already)."""
+    if not w.known or w.eff_rows < 2 * SUMMARY_WINDOW:
+        return None
+    if result is None:
+        result = _effectiveness_result(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
+    # Marianne's max() keeps the first largest magnitude in pattern-id order.
+    return (
+        (-result.drift_magnitude, *_id_order(w.pattern_id)),
+        (result.drift_magnitude, 1.0 if result.threshold_exceeded else 0.0),
+    )
+
+
+def _epistemic_summary_entry(
+    w: _Windows, result: EpistemicDriftResult | None = None
+) -> tuple[Any, tuple[float, ...]] | None:
+    if not w.known or w.epi_rows < 2 * SUMMARY_WINDOW:
+        return None
+    if result is None:
+        result = _epistemic_result(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
+    return (
+        (-abs(result.belief_change), *_id_order(w.pattern_id)),
+        (result.belief_change, result.belief_entropy,
+         1.0 if result.threshold_exceeded else 0.0),
+    )
+
+
+_EFFECTIVENESS_SUMMARY = ("effectiveness summary", SUMMARY_WINDOW)
+_EPISTEMIC_SUMMARY = ("epistemic summary", SUMMARY_WINDOW)
+
+
 def _report_key(
     effectiveness: EffectivenessDriftResult | None,
     epistemic: EpistemicDriftResult | None,
@@ -367,13 +400,19 @@ class _Ranked:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def fill(self) -> None:
+    def fill(
+        self, entries: Iterable[tuple[str | None, tuple[Any, tuple[float, ...]]]] | None = None
+    ) -> None:
+        """Rank every kept window; ``entries``: what ``build`` gives, already worked out."""
+        if entries is None:
+            entries = (
+                (w.pattern_id, entry) for w in self.windows.values()
+                if (entry := self.build(w)) is not None
+            )
         built = []
-        for w in self.windows.values():
-            entry = self.build(w)
-            if entry is not None:
-                built.append((entry[0], w.pattern_id))
-                self._count(entry[1], 1)
+        for pattern_id, entry in entries:
+            built.append((entry[0], pattern_id))
+            self._count(entry[1], 1)
         built.sort()  # the keys are unique, so the ids are never compared
         self.keys = [key for key, _ in built]
         self.ids = [pattern_id for _, pattern_id in built]
@@ -547,12 +586,17 @@ class _DriftState:
         self,
         key: tuple[Any, ...],
         build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None],
+        entries: Iterable[tuple[str | None, tuple[Any, tuple[float, ...]]]] | None = None,
     ) -> _Ranked:
-        """The ids ranked by ``build`` on the windows at W = ``key[1]``, kept (see _Ranked)."""
+        """The ids ranked by ``build`` on the windows at W = ``key[1]``, kept (see _Ranked).
+
+        ``entries``, when the ranking is made here: what ``build`` gives every pattern it
+        ranks, worked out already.
+        """
         ranked = self.ranked.get(key)
         if ranked is None:
             ranked = _Ranked(build, self.windows[key[1]])
-            ranked.fill()
+            ranked.fill(entries)
             self.ranked[key] = ranked
         return ranked
 
@@ -1176,21 +1220,9 @@ class DriftMixin(GlobalLearningStoreBase):
 
     def _effectiveness_summary_now(self) -> dict[str, Any]:
         """``get_pattern_drift_summary`` from kept drift, ranked by magnitude, with sums."""
-        span = 2 * SUMMARY_WINDOW
-
-        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
-            if not w.known or w.eff_rows < span:
-                return None
-            result = state.effectiveness(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
-            # Marianne's max() keeps the first largest magnitude in pattern-id order.
-            return (
-                (-result.drift_magnitude, *_id_order(w.pattern_id)),
-                (result.drift_magnitude, 1.0 if result.threshold_exceeded else 0.0),
-            )
-
         with self._reading():
             state = self._kept(SUMMARY_WINDOW)
-            ranked = state.rank(("effectiveness summary", SUMMARY_WINDOW), build)
+            ranked = state.rank(_EFFECTIVENESS_SUMMARY, _effectiveness_summary_entry)
             analyzed = len(ranked)
             if not analyzed:
                 # Marianne reports the number of qualifying ids here, orphans included.
@@ -1211,21 +1243,9 @@ class DriftMixin(GlobalLearningStoreBase):
 
     def _epistemic_summary_now(self) -> dict[str, Any]:
         """``get_epistemic_drift_summary`` from kept drift, ranked by |change|, with sums."""
-        span = 2 * SUMMARY_WINDOW
-
-        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
-            if not w.known or w.epi_rows < span:
-                return None
-            result = state.epistemic(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
-            return (
-                (-abs(result.belief_change), *_id_order(w.pattern_id)),
-                (result.belief_change, result.belief_entropy,
-                 1.0 if result.threshold_exceeded else 0.0),
-            )
-
         with self._reading():
             state = self._kept(SUMMARY_WINDOW)
-            ranked = state.rank(("epistemic summary", SUMMARY_WINDOW), build)
+            ranked = state.rank(_EPISTEMIC_SUMMARY, _epistemic_summary_entry)
             analyzed = len(ranked)
             if not analyzed:
                 return {
@@ -1404,12 +1424,26 @@ class DriftMixin(GlobalLearningStoreBase):
             raise ValueError(f"window_size must be >= 1, not {window_size}")
         span = 2 * window_size
 
+        # With the summaries' window and thresholds (the console's defaults) and nothing
+        # ranked yet, the summaries' rankings are made from the results the report's
+        # ranking works out anyway: each formula then runs once per pattern, not twice.
+        shared = (window_size, drift_threshold, epistemic_threshold) == (
+            SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD, SUMMARY_EPISTEMIC_THRESHOLD)
+        summary_entries: tuple[list[Any], list[Any]] | None = None
+
         def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
             if not w.known:
                 return None
             effectiveness, epistemic = _report_results(
                 state, w, span, window_size, drift_threshold, epistemic_threshold
             )
+            if summary_entries is not None:
+                for entries, entry in zip(summary_entries, (
+                    _effectiveness_summary_entry(w, effectiveness),
+                    _epistemic_summary_entry(w, epistemic),
+                ), strict=True):
+                    if entry is not None:
+                        entries.append((w.pattern_id, entry))
             exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
                 epistemic is not None and epistemic.threshold_exceeded
             )
@@ -1441,10 +1475,18 @@ class DriftMixin(GlobalLearningStoreBase):
 
         with self._reading():
             state = self._kept(window_size)
-            ranked = state.rank(
-                ("report", window_size, drift_threshold, epistemic_threshold, only_exceeding),
-                build,
-            ).ids
+            report_key = (
+                "report", window_size, drift_threshold, epistemic_threshold, only_exceeding)
+            if shared and not {report_key, _EFFECTIVENESS_SUMMARY, _EPISTEMIC_SUMMARY} & set(
+                state.ranked
+            ):
+                summary_entries = ([], [])
+            ranked = state.rank(report_key, build).ids
+            if summary_entries is not None:
+                state.rank(_EFFECTIVENESS_SUMMARY, _effectiveness_summary_entry,
+                           summary_entries[0])
+                state.rank(_EPISTEMIC_SUMMARY, _epistemic_summary_entry, summary_entries[1])
+                summary_entries = None
             start = max(0, offset)
             # The rows of the last page are kept, so a refresh rebuilds only the rows
             # whose windows changed.

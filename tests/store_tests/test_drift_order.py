@@ -1,4 +1,5 @@
-"""Cold drift windows from insertion order (store.drift_order), SQLite only.
+"""Cold drift reads on SQLite: windows from insertion order (store.drift_order), and a
+first drift report that ranks the summaries from its own results.
 
 On a file whose rowid order is time order, the windows come from each pattern's highest
 rowids; on any other file the windowed statement runs. Either way the numbers are those of
@@ -235,3 +236,39 @@ def test_empty_and_tiny_files(sqlite_store: GlobalLearningStore, clock: FrozenCl
     add_pattern(sqlite_store, "p")
     _insert(sqlite_store, [_row("p", clock.now, random.Random(7))])
     assert _in_order(sqlite_store, 1) == {} == _windowed(sqlite_store, 1)
+
+
+def test_a_first_drift_report_ranks_the_summaries_from_its_own_results(
+    sqlite_store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    """drift_report with the summaries' window and thresholds ranks them in the same pass.
+
+    Its summaries, and those kept for later reads and updated after a write, are the ones
+    a store that ranks each summary on its own computes.
+    """
+    _seed_in_order(sqlite_store, clock)
+
+    def on_their_own() -> tuple[dict[str, Any], dict[str, Any]]:
+        fresh = GlobalLearningStore(sqlite_store.location, clock=clock)
+        try:
+            return fresh.get_pattern_drift_summary(), fresh.get_epistemic_drift_summary()
+        finally:
+            fresh.close()
+
+    first = GlobalLearningStore(sqlite_store.location, clock=clock)
+    try:
+        report = first.drift_report()
+        expected = on_their_own()
+        assert expected[0]["patterns_analyzed"] > 5 and expected[1]["patterns_analyzed"] > 5
+        assert (report.summary, report.epistemic_summary) == expected
+        assert (first.get_pattern_drift_summary(),
+                first.get_epistemic_drift_summary()) == expected
+        chooser = random.Random(8)
+        later = clock.now + timedelta(days=30)
+        _insert(sqlite_store, [_row(f"p{n:02d}", later + timedelta(seconds=n), chooser,
+                                    grounding=0.99 if n % 2 else 0.05)
+                               for n in range(1, 30) for _ in range(3)])
+        report = first.drift_report()
+        assert (report.summary, report.epistemic_summary) == on_their_own()
+    finally:
+        first.close()
