@@ -46,6 +46,7 @@ import bisect
 import gc
 import json
 import math
+import sqlite3
 import threading
 import uuid
 from collections import Counter
@@ -852,7 +853,10 @@ class DriftMixin(GlobalLearningStoreBase):
             if not self.is_postgresql and effectiveness and epistemic:
                 # Without our index, a file in insertion order needs no sort at all (see
                 # store.drift_order); any other file gets the windowed statement below.
-                in_order = in_order_windows(conn, window_size)
+                try:
+                    in_order = in_order_windows(conn, window_size)
+                except sqlite3.Error as error:  # the driver's own cursor: not wrapped yet
+                    raise self._store_error(error) from error
                 if in_order is not None:
                     found = list(map(_Windows._make, in_order))
                     return _by_pattern_id(found) if ordered else found

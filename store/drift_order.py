@@ -65,9 +65,9 @@ def _out_of_order(b: str, a: str) -> str:
 # The three parts of one statement come out in this order (a UNION ALL runs its parts in
 # turn), told apart by the first column: 0, the number of rows out of order (if it is not
 # 0, the caller stops reading and nothing else is computed); 1, one row per qualifying
-# pattern id (its count, the rowid of its reach-th newest application or -1, its pattern
-# row's name, status and priority); 2, the rows to sum (rowid, success as 1 or 0, as
-# the windowed statement counts it, grounding).
+# pattern id (its count; the rowid of its reach-th newest application, or the smallest
+# rowid there can be; its pattern row's name, status and priority); 2, the rows to sum
+# (rowid, success as 1 or 0 as the windowed statement counts it, grounding).
 _STATEMENT = f"""
 WITH qualifying AS (
     SELECT pattern_id, count(*) AS n FROM pattern_applications
@@ -77,7 +77,7 @@ WITH qualifying AS (
         SELECT x.rowid FROM pattern_applications AS x
         WHERE x.pattern_id IS q.pattern_id
         ORDER BY x.rowid DESC LIMIT 1 OFFSET :reach - 1
-    ), -1) AS low
+    ), -9223372036854775808) AS low
     FROM qualifying AS q
 ), wanted AS (
     SELECT a.rowid FROM bounds AS b CROSS JOIN pattern_applications AS a

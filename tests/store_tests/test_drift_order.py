@@ -272,3 +272,23 @@ def test_a_first_drift_report_ranks_the_summaries_from_its_own_results(
         assert (report.summary, report.epistemic_summary) == on_their_own()
     finally:
         first.close()
+
+
+def test_negative_rowids_are_read_too(
+    sqlite_store: GlobalLearningStore, clock: FrozenClock
+) -> None:
+    """A rowid given by hand can be negative: a pattern's first rows may sit below -1."""
+    chooser = random.Random(9)
+    add_pattern(sqlite_store, "p")
+    with sqlite_store._connection() as conn:
+        for number in range(12):
+            clock.advance(seconds=1)
+            row = _row("p", clock.now, chooser, grounding=0.1 * (number % 9 + 1))
+            conn.exec_driver_sql(
+                "INSERT INTO pattern_applications (rowid, id, pattern_id, applied_at, "
+                "pattern_led_to_success, grounding_confidence) VALUES (?, ?, ?, ?, ?, ?)",
+                (number - 20, row["id"], "p", str(clock.now), row["pattern_led_to_success"],
+                 row["grounding_confidence"]),
+            )
+    found = _in_order(sqlite_store, 5)
+    assert found is not None and found == _windowed(sqlite_store, 5)
