@@ -5,7 +5,9 @@ Every expected value below is worked out by hand from the rows each test inserts
 
 from __future__ import annotations
 
+import random
 import sqlite3
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -171,6 +173,72 @@ def test_paging_keeps_the_counts(populated: GlobalLearningStore) -> None:
     page = populated.query_patterns(PatternQuery(offset=50))
     assert page.rows == ()
     assert (page.matching, page.total) == (8, 8)
+
+
+# Stored scores that read as a clamp, the NULL default or themselves, with repeats (ties).
+_AWKWARD_PRIORITIES = [None, -1.0, -0.0, 0.0, 0.1, 0.1, 0.49, 0.5, 0.5, 0.51, 0.9, 1.0,
+                       2.5, float("inf"), float("-inf")]
+_AWKWARD_TRUSTS = [None, -0.5, 0.0, 0.2, 0.5, 0.5, 0.7, 0.99, 1.0, 1.0, 1.2, float("inf")]
+
+
+@pytest.fixture
+def awkward(store: GlobalLearningStore) -> GlobalLearningStore:
+    """60 active patterns, ids in no order of their scores, a few scores stored as text."""
+    rng = random.Random(3)
+    names = [f"q{number:02d}" for number in range(60)]
+    rng.shuffle(names)
+    _insert_patterns(store, [
+        (name, name, "retry", "pending", rng.choice(_AWKWARD_TRUSTS), 0.5,
+         rng.choice(_AWKWARD_PRIORITIES), 1, 1, "2026-01-01T10:00:00", None, 1, None)
+        for name in names
+    ])
+    if not store.is_postgresql:  # SQLite keeps text in a REAL column; it sorts above numbers
+        with store._engine.begin() as conn:
+            for name, text in (("q07", "abc"), ("q11", "0.7x"), ("q12", "abc")):
+                conn.exec_driver_sql(
+                    "UPDATE patterns SET priority_score = ?, trust_score = ? WHERE id = ?",
+                    (text, text, name))
+    return store
+
+
+@pytest.mark.parametrize("sort", [PatternSort.PRIORITY, PatternSort.TRUST])
+@pytest.mark.parametrize("descending", [True, False])
+def test_an_unfiltered_page_read_through_the_index_is_the_sorted_one(
+    awkward: GlobalLearningStore, sort: PatternSort, descending: bool
+) -> None:
+    # Unfiltered, the first pages of these sorts are read through the score's index
+    # (``_index_ranges``); hiding inactive patterns (there are none) takes the plain sort.
+    for offset, limit in ((0, 100), (0, 7), (5, 9), (20, 20), (55, 10), (70, 5), (3, 0)):
+        read = dict(sort=sort, descending=descending, offset=offset, limit=limit)
+        assert _ids(awkward, **read) == _ids(awkward, include_inactive=False, **read)
+    query = PatternQuery(sort=sort, descending=descending)
+    assert awkward.pattern_ids_matching(query, 25) == awkward.pattern_ids_matching(
+        replace(query, include_inactive=False), 25)
+
+
+def test_the_first_page_by_priority_does_not_sort_every_pattern(
+    awkward: GlobalLearningStore,
+) -> None:
+    if awkward.is_postgresql:
+        pytest.skip("the plan checked is SQLite's")
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    sqlalchemy.event.listen(awkward._engine, "before_cursor_execute", record)
+    try:
+        awkward.query_patterns(PatternQuery())
+    finally:
+        sqlalchemy.event.remove(awkward._engine, "before_cursor_execute", record)
+    statement, parameters = statements[0]  # the page's ids
+    with awkward._engine.connect() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {statement}", parameters)]
+    reads = [line for line in plan if "patterns" in line]
+    assert reads and all(
+        line.startswith("SEARCH patterns USING INDEX idx_patterns_priority") for line in reads
+    ), plan
 
 
 def test_rows_are_clamped_like_pattern_records(populated: GlobalLearningStore) -> None:
