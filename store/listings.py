@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Integer,
     Row,
     Select,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     type_coerce,
     union_all,
 )
@@ -272,6 +274,46 @@ _INDEXED_PAGES: dict[tuple[PatternSort, bool, bool], Any] = {}
 _PAGE_ROWS = _pattern_row_select().where(_P.c.id.in_(bindparam("ids", expanding=True)))
 
 
+#: The distinct stored statuses (not NULL), in SQLite's order: one seek of
+#: idx_patterns_quarantine per status.
+_DISTINCT_STATUSES = text(
+    "WITH RECURSIVE seen(status) AS ("
+    " SELECT min(quarantine_status) FROM patterns"
+    " UNION ALL"
+    " SELECT (SELECT min(quarantine_status) FROM patterns WHERE quarantine_status > status)"
+    " FROM seen WHERE status IS NOT NULL"
+    ") SELECT status FROM seen WHERE status IS NOT NULL"
+)
+
+
+def _sqlite_status_counts(conn: Connection) -> list[tuple[str | None, int]]:
+    """(stored status, patterns) as ``GROUP BY quarantine_status`` gives them, faster.
+
+    SQLite's GROUP BY spends ~60 ns a row of the index (6 ms at 100,000 patterns); a count
+    of an index range open at its end ~13 ns. So: the distinct statuses (a seek each),
+    then in one statement the patterns, the NULLs, and for each status how many sort
+    after it; each status's count is a difference of two of those. A status first
+    stored between the two statements is counted, for this one read, with the status
+    before it.
+    """
+    statuses = [row[0] for row in conn.execute(_DISTINCT_STATUSES)]
+    counted = select(
+        select(func.count()).select_from(_P).scalar_subquery(),
+        select(func.count()).where(_P.c.quarantine_status.is_(None)).scalar_subquery(),
+        *(
+            select(func.count()).where(_P.c.quarantine_status > status).scalar_subquery()
+            for status in statuses
+        ),
+    )
+    total, nulls, *after = conn.execute(counted).one()
+    rows: list[tuple[str | None, int]] = [(None, nulls)]
+    up_to = total - nulls  # the patterns sorting from this status on
+    for status, beyond in zip(statuses, after, strict=True):
+        rows.append((status, up_to - beyond))
+        up_to = beyond
+    return [(status, count) for status, count in rows if count > 0]
+
+
 class ListingsMixin(GlobalLearningStoreBase):
     """Paged, filtered pattern lists, the header's overview and the escalation queue."""
 
@@ -486,7 +528,8 @@ class ListingsMixin(GlobalLearningStoreBase):
         """
         # Two index-only reads instead of one pass over every pattern row: the count per
         # stored status walks idx_patterns_quarantine (NULL folds into "pending" below, as
-        # ``_status`` reads it), and priority <= 0 is a range of idx_patterns_priority (a
+        # ``_status`` reads it; on SQLite see ``_sqlite_status_counts``), and priority <= 0
+        # is a range of idx_patterns_priority (a
         # NULL priority reads 0.5 and text never compares <= 0, so the clamped reading
         # ``_priority <= 0`` picks exactly these rows).
         status_statement = select(
@@ -521,7 +564,10 @@ class ListingsMixin(GlobalLearningStoreBase):
             .scalar_subquery(),
         )
         with self._reads_connection() as conn:
-            status_rows = conn.execute(status_statement).all()
+            status_rows = (
+                conn.execute(status_statement).all() if self.is_postgresql
+                else _sqlite_status_counts(conn)
+            )
             retired, budget_value, diversity, rate_limits, pending = conn.execute(
                 scalars_statement
             ).one()

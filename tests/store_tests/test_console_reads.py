@@ -376,6 +376,25 @@ def test_overview_counts_a_missing_status_as_pending_and_only_priority_at_or_bel
     assert (overview.total_patterns, overview.drift_retired) == (6, 3)  # p2, p3, p6
 
 
+def test_overview_counts_every_stored_status_as_stored(store: GlobalLearningStore) -> None:
+    # On SQLite the counts are differences of index ranges (``_sqlite_status_counts``):
+    # the first and last statuses in sort order, legacy and empty ones, and NULLs must each
+    # come out as GROUP BY would count them.
+    statuses = (["", "active", "active", "pending", "quarantined", "retired", "retired",
+                 "validated", "zz legacy", "zz legacy", "zz legacy"] + [None] * 2)
+    _insert(store, tables.patterns, [
+        {"id": f"p{number}", "pattern_type": "t", "pattern_name": "n",
+         "quarantine_status": status}
+        for number, status in enumerate(statuses)
+    ])
+    overview = store.store_overview()
+    assert dict(overview.status_counts) == {
+        "pending": 3, "": 1, "active": 2, "quarantined": 1, "retired": 2, "validated": 1,
+        "zz legacy": 3,
+    }
+    assert overview.total_patterns == 13
+
+
 def test_a_malformed_escalation_time_reads_as_unknown_on_the_review_list(
     sqlite_store: GlobalLearningStore,
 ) -> None:
