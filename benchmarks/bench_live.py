@@ -28,7 +28,8 @@ Rows, for each backend:
 With ``--console``, the console itself on a copy of the SQLite file, in tmux at 120x40:
 time to the first painted Patterns page, then on each screen the CPU of the console process
 over ``--seconds`` while a writer records 1 and then 10 applications per second, the CPU
-and the bytes written to the terminal while nothing changes, and the peak RSS; then, in
+and the bytes written to the terminal while nothing changes (measured once the console has
+settled: its first reads finished, reported as their own row), and the peak RSS; then, in
 this process, the slowest frame while scrolling Patterns from top to bottom
 (``measure_scrolling``).
 
@@ -237,7 +238,7 @@ def measure_console(
                 if number == 0:
                     rows.append(("console: start to first painted Patterns page",
                                  f"{(time.perf_counter() - started) * 1000:.0f} ms"))
-                pressed = time.perf_counter()
+                pressed, pressed_cpu = time.perf_counter(), _cpu_seconds(pid)
                 tmux.run("send-keys", "-t", name, key)
                 time.sleep(0.5)  # the switch itself
                 loading = False
@@ -247,7 +248,9 @@ def measure_console(
                 if loading:
                     rows.append((f"console on {screen}: rows painted after its key",
                                  f"{(time.perf_counter() - pressed) * 1000:.0f} ms"))
-                time.sleep(3.0)
+                settled, settle_cpu = _settle(pid, pressed, pressed_cpu)
+                rows.append((f"console on {screen}: settled after its key (CPU spent)",
+                             f"{settled:.1f} s ({settle_cpu:.1f} s)"))
                 idle_cpu, idle_bytes = _idle(tmux, name, pid, seconds, path.parent)
                 rows.append((f"console on {screen}: idle CPU, bytes to the terminal",
                              f"{idle_cpu:.1f} % · {idle_bytes} B"))
@@ -329,6 +332,26 @@ def measure_scrolling(path: Path, pages: int = 5) -> list[tuple[str, str]]:
         ("Patterns: slowest key while scrolling (press to idle, Pilot)",
          f"{max(keys):.1f} ms (median {sorted(keys)[len(keys) // 2]:.1f} ms)"),
     ]
+
+
+def _settle(
+    pid: int, since: float, since_cpu: float, quiet: float = 2.0, limit: float = 180.0
+) -> tuple[float, float]:
+    """Wait until the console has used under 2 % of a core for ``quiet`` seconds.
+
+    A screen's first reads (at 100k patterns, the cold watch and drift reads: several
+    seconds of CPU in worker threads) go on after its rows are painted; idle CPU measured
+    while they run says nothing about idle. Returns (seconds since ``since`` until the
+    quiet stretch began, CPU seconds the process used meanwhile).
+    """
+    from bench_ui import _cpu_seconds
+
+    while time.perf_counter() - since < limit:
+        began, cpu = time.perf_counter(), _cpu_seconds(pid)
+        time.sleep(quiet)
+        if _cpu_seconds(pid) - cpu < 0.02 * quiet:
+            return began - since, cpu - since_cpu
+    return time.perf_counter() - since, _cpu_seconds(pid) - since_cpu
 
 
 def _idle(tmux: Any, name: str, pid: int, seconds: float, folder: Path) -> tuple[float, int]:

@@ -5,7 +5,9 @@ Every expected value below is worked out by hand from the rows each test inserts
 
 from __future__ import annotations
 
+import random
 import sqlite3
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -173,6 +175,72 @@ def test_paging_keeps_the_counts(populated: GlobalLearningStore) -> None:
     assert (page.matching, page.total) == (8, 8)
 
 
+# Stored scores that read as a clamp, the NULL default or themselves, with repeats (ties).
+_AWKWARD_PRIORITIES = [None, -1.0, -0.0, 0.0, 0.1, 0.1, 0.49, 0.5, 0.5, 0.51, 0.9, 1.0,
+                       2.5, float("inf"), float("-inf")]
+_AWKWARD_TRUSTS = [None, -0.5, 0.0, 0.2, 0.5, 0.5, 0.7, 0.99, 1.0, 1.0, 1.2, float("inf")]
+
+
+@pytest.fixture
+def awkward(store: GlobalLearningStore) -> GlobalLearningStore:
+    """60 active patterns, ids in no order of their scores, a few scores stored as text."""
+    rng = random.Random(3)
+    names = [f"q{number:02d}" for number in range(60)]
+    rng.shuffle(names)
+    _insert_patterns(store, [
+        (name, name, "retry", "pending", rng.choice(_AWKWARD_TRUSTS), 0.5,
+         rng.choice(_AWKWARD_PRIORITIES), 1, 1, "2026-01-01T10:00:00", None, 1, None)
+        for name in names
+    ])
+    if not store.is_postgresql:  # SQLite keeps text in a REAL column; it sorts above numbers
+        with store._engine.begin() as conn:
+            for name, text in (("q07", "abc"), ("q11", "0.7x"), ("q12", "abc")):
+                conn.exec_driver_sql(
+                    "UPDATE patterns SET priority_score = ?, trust_score = ? WHERE id = ?",
+                    (text, text, name))
+    return store
+
+
+@pytest.mark.parametrize("sort", [PatternSort.PRIORITY, PatternSort.TRUST])
+@pytest.mark.parametrize("descending", [True, False])
+def test_an_unfiltered_page_read_through_the_index_is_the_sorted_one(
+    awkward: GlobalLearningStore, sort: PatternSort, descending: bool
+) -> None:
+    # Unfiltered, the first pages of these sorts are read through the score's index
+    # (``_index_ranges``); hiding inactive patterns (there are none) takes the plain sort.
+    for offset, limit in ((0, 100), (0, 7), (5, 9), (20, 20), (55, 10), (70, 5), (3, 0)):
+        read = dict(sort=sort, descending=descending, offset=offset, limit=limit)
+        assert _ids(awkward, **read) == _ids(awkward, include_inactive=False, **read)
+    query = PatternQuery(sort=sort, descending=descending)
+    assert awkward.pattern_ids_matching(query, 25) == awkward.pattern_ids_matching(
+        replace(query, include_inactive=False), 25)
+
+
+def test_the_first_page_by_priority_does_not_sort_every_pattern(
+    awkward: GlobalLearningStore,
+) -> None:
+    if awkward.is_postgresql:
+        pytest.skip("the plan checked is SQLite's")
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    sqlalchemy.event.listen(awkward._engine, "before_cursor_execute", record)
+    try:
+        awkward.query_patterns(PatternQuery())
+    finally:
+        sqlalchemy.event.remove(awkward._engine, "before_cursor_execute", record)
+    statement, parameters = statements[0]  # the page's ids
+    with awkward._engine.connect() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {statement}", parameters)]
+    reads = [line for line in plan if "patterns" in line]
+    assert reads and all(
+        line.startswith("SEARCH patterns USING INDEX idx_patterns_priority") for line in reads
+    ), plan
+
+
 def test_rows_are_clamped_like_pattern_records(populated: GlobalLearningStore) -> None:
     rows = {row.id: row for row in populated.query_patterns(PatternQuery()).rows}
     p3, p6, p7 = rows["p3"], rows["p6"], rows["p7"]
@@ -306,6 +374,25 @@ def test_overview_counts_a_missing_status_as_pending_and_only_priority_at_or_bel
     overview = store.store_overview()
     assert dict(overview.status_counts) == {"pending": 3, "validated": 2, "quarantined": 1}
     assert (overview.total_patterns, overview.drift_retired) == (6, 3)  # p2, p3, p6
+
+
+def test_overview_counts_every_stored_status_as_stored(store: GlobalLearningStore) -> None:
+    # On SQLite the counts are differences of index ranges (``_sqlite_status_counts``):
+    # the first and last statuses in sort order, legacy and empty ones, and NULLs must each
+    # come out as GROUP BY would count them.
+    statuses = (["", "active", "active", "pending", "quarantined", "retired", "retired",
+                 "validated", "zz legacy", "zz legacy", "zz legacy"] + [None] * 2)
+    _insert(store, tables.patterns, [
+        {"id": f"p{number}", "pattern_type": "t", "pattern_name": "n",
+         "quarantine_status": status}
+        for number, status in enumerate(statuses)
+    ])
+    overview = store.store_overview()
+    assert dict(overview.status_counts) == {
+        "pending": 3, "": 1, "active": 2, "quarantined": 1, "retired": 2, "validated": 1,
+        "zz legacy": 3,
+    }
+    assert overview.total_patterns == 13
 
 
 def test_a_malformed_escalation_time_reads_as_unknown_on_the_review_list(
