@@ -414,25 +414,20 @@ def _drawn_afresh(table: LiveTable) -> list[list[Any]]:
 
 def _count_cell_renders(table: LiveTable) -> list[int]:
     """A counter (one-element list) of the cells ``table`` renders from now on (not those
-    its cell cache serves: a rendered cell goes through the console's render_lines)."""
+    its cell cache serves: each rendered cell is stored in that cache)."""
     count = [0]
-    inside = [False]
-    render_cell, render_lines = table._render_cell, table.app.console.render_lines
+    cache = table._cell_render_cache
 
-    def counted_cell(*args: Any, **kwargs: Any) -> Any:
-        inside[0] = True
-        try:
-            return render_cell(*args, **kwargs)
-        finally:
-            inside[0] = False
+    class Counting(type(cache)):  # type: ignore[misc]
+        __slots__ = ()
 
-    def counted_lines(*args: Any, **kwargs: Any) -> Any:
-        count[0] += inside[0]
-        inside[0] = False  # the cell's renderable calls render_lines too
-        return render_lines(*args, **kwargs)
+        def set(self, key: Any, value: Any) -> None:
+            count[0] += 1
+            super().set(key, value)
 
-    table._render_cell = counted_cell  # type: ignore[method-assign]
-    table.app.console.render_lines = counted_lines  # type: ignore[method-assign]
+        __setitem__ = set
+
+    cache.__class__ = Counting
     return count
 
 
