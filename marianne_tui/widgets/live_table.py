@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,7 @@ from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.render import measure
 from textual.strip import Strip
@@ -766,6 +766,32 @@ class LiveTable(DataTable[Text]):
         lines = [list(Segment.apply_style(line, pre_style, post_style))]
         self._cell_render_cache[cache_key] = lines
         return lines
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # On idle after rows arrive, the DataTable measures every cell of every new row
+        # (a new page: 2,000 Rich measures, ~50 ms of UI thread) to grow auto-width
+        # columns. With every column of a fixed width and one-line rows, only the row
+        # labels (MarkedTable's gutter) are measured, as there, and the virtual size set.
+        new_rows = list(new_rows)
+        rows = [self.rows[key] for key in new_rows if key in self._row_locations]
+        if (any(column.auto_width for column in self.columns.values())
+                or any(row.auto_height for row in rows)):
+            super()._update_dimensions(new_rows)
+            return
+        widths: dict[int, int] = {}  # by label object: the gutter's two labels are shared
+        for row in rows:
+            if row.label is None:
+                continue
+            self._labelled_row_exists = True
+            label = default_cell_formatter(row.label, wrap=row.height != 1, height=row.height)
+            if id(label) not in widths:
+                widths[id(label)] = measure(self.app.console, label, 1) if label else 0
+            self._label_column.content_width = max(self._label_column.content_width,
+                                                   widths[id(label)])
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        header_height = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width + self._row_label_column_width,
+                                 self._total_row_height + header_height)
 
     def _row_index(self, row_key: RowKey) -> int:
         row_index = self._row_locations.get(row_key)
