@@ -35,6 +35,7 @@ from rich.console import Console, ConsoleOptions
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
@@ -321,6 +322,8 @@ class LiveTable(DataTable[Text]):
         #: the component styles (objects) last looked at, and whether CSS was applied since
         self._seen_components: tuple[object, ...] = ()
         self._restyled = True
+        #: the width of the table at its last resize (None: not resized yet)
+        self._resized_width: int | None = None
 
     class Faded(Message):
         """The change marks ended (the header's "+N new" goes with them)."""
@@ -663,6 +666,17 @@ class LiveTable(DataTable[Text]):
         self._update_count += 1  # the header render caches are keyed on this counter
         self._clear_caches()
         self.refresh()
+
+    def _on_resize(self, event: events.Resize) -> None:
+        # DataTable._on_resize bumps the update count that every render cache key holds,
+        # so each resize rendered every visible cell again. What a row and its cells draw
+        # depends on the table's width alone (the fill after the last column): a resize
+        # that keeps the width (the Escalations table grows and shrinks with its list)
+        # keeps the renders. Lines are cached by their y in the table, not on the screen.
+        width = self.size.width
+        if width == self._resized_width:
+            event.prevent_default()  # DataTable's handler, the only other, is not called
+        self._resized_width = width
 
     # -- following the CSS ------------------------------------------------------------------
 

@@ -495,3 +495,27 @@ async def test_css_that_changes_the_look_is_drawn() -> None:
         light = _lines(table)
         assert light != dark
         assert light == _drawn_afresh(table)
+
+
+async def test_a_resize_that_keeps_the_width_renders_no_cell_again() -> None:
+    # The Escalations table's height follows its list; only a new width changes a row.
+    # (What is on screen is not drawn again on a resize; what the next scroll draws is.)
+    app = FocusApp()
+    async with app.run_test(size=(40, 16)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", LiveTable)
+        _lines(table)
+        rendered = _count_cell_renders(table)
+        await pilot.resize_terminal(40, 12)  # fewer lines, the same width
+        await pilot.pause()
+        assert table.size.height < 13
+        table.scroll_to(y=2, animate=False, immediate=True)  # rows 2-9: all drawn before
+        await pilot.pause()
+        shorter = _lines(table)
+        assert rendered[0] == 0
+        assert shorter == _drawn_afresh(table)
+        await pilot.resize_terminal(36, 12)
+        await pilot.pause()
+        narrower = _lines(table)
+        assert narrower == _drawn_afresh(table)
+        assert narrower != shorter
