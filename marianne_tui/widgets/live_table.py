@@ -25,18 +25,21 @@ from __future__ import annotations
 import contextlib
 import operator
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.render import measure
 from textual.strip import Strip
@@ -183,6 +186,78 @@ def _discard(cache: LRUCache[Any, Any], stale: Callable[[Any], bool]) -> None:
         LRUCache.discard(cache, key)  # the stored key: no normalising (_RowCursorLineCache)
 
 
+def _text_cell_line(console: Console, options: ConsoleOptions, cell: Text, width: int,
+                    padding: int) -> list[Segment] | None:
+    """One line of ``width`` cells showing ``cell`` with ``padding`` blanks each side, before
+    the table's styles: what the DataTable renders for a cell of a one-line row, which is
+    ``Padding(cell, (0, padding))`` through Rich's generic render path (~120 µs a cell, and
+    a new page draws ~350 cells in one frame).
+
+    A cell without spans (most: a number, a name) is laid out here as ``Text.wrap`` and
+    ``Text.render`` lay out one unwrapped line, in a few µs; any other ``Text`` goes
+    through ``Text.__rich_console__`` itself, without the Padding and Styled around it.
+    None when ``width`` leaves no room inside the padding (the DataTable's path then).
+    The tests of this module compare both with the DataTable's own render.
+    """
+    inner = width - 2 * padding
+    if inner < 1:
+        return None
+    blank = Style.null()  # Padding's style ("none")
+    line = None if cell.spans else _plain_cell_line(console, options, cell, inner)
+    if line is None:
+        options = options.update_dimensions(inner, 1).update(no_wrap=True)
+        line = console.render_lines(cell, options, style=blank, pad=True)[0]
+    if not padding:
+        return line
+    side = Segment(" " * padding, blank)
+    return [side, *line, side]
+
+
+def _plain_cell_line(console: Console, options: ConsoleOptions, cell: Text,
+                     inner: int) -> list[Segment] | None:
+    """``cell`` (no spans) as Rich lays it out on one line of ``inner`` cells without
+    wrapping (Text.wrap with no_wrap, Lines.justify, Text.truncate, Text("\\n").join,
+    Text.render, then the pad of Console.render_lines); None for what that does not cover."""
+    plain = cell.plain
+    overflow = cell.overflow or options.overflow or "fold"
+    if (not plain or "\n" in plain or "\t" in plain or cell.no_wrap is False
+            or overflow == "ignore"):
+        return None
+    style = console.get_style(cell.style, default=Style.null()) if cell.style else None
+    if style is not None and style.link:
+        return None  # get_style gives each render a new link id: leave that to Rich
+
+    def truncate(text: str) -> str:
+        if cell_len(text) <= inner:
+            return text
+        if overflow == "ellipsis":
+            return set_cell_size(text, inner - 1) + "…"
+        return set_cell_size(text, inner)
+
+    justify = cell.justify or options.justify or "default"
+    if justify == "left":
+        text = truncate(plain) + " " * (inner - cell_len(plain))
+    elif justify == "right":
+        text = truncate(plain.rstrip())
+        text = " " * (inner - cell_len(text)) + text
+    elif justify == "center":
+        text = truncate(plain.rstrip())
+        text = " " * ((inner - cell_len(text)) // 2) + text
+        text += " " * (inner - cell_len(text))
+    else:  # "default", or "full", which leaves the last line (here the only one) alone
+        text = plain
+    text = truncate(text)
+    if not text:
+        return None
+    # Text("\n").join makes the cell's style a span over the line: Text.render then
+    # combines it with the joined text's own (null) style.
+    line = [Segment(text, None if style is None else Style.null() + style)]
+    short = inner - cell_len(text)
+    if short > 0:
+        line.append(Segment(" " * short, Style.null()))
+    return line
+
+
 _showing_changes: ContextVar[bool] = ContextVar("live_table_showing_changes", default=False)
 
 
@@ -247,6 +322,8 @@ class LiveTable(DataTable[Text]):
         #: the component styles (objects) last looked at, and whether CSS was applied since
         self._seen_components: tuple[object, ...] = ()
         self._restyled = True
+        #: the width of the table at its last resize (None: not resized yet)
+        self._resized_width: int | None = None
 
     class Faded(Message):
         """The change marks ended (the header's "+N new" goes with them)."""
@@ -590,6 +667,17 @@ class LiveTable(DataTable[Text]):
         self._clear_caches()
         self.refresh()
 
+    def _on_resize(self, event: events.Resize) -> None:
+        # DataTable._on_resize bumps the update count that every render cache key holds,
+        # so each resize rendered every visible cell again. What a row and its cells draw
+        # depends on the table's width alone (the fill after the last column): a resize
+        # that keeps the width (the Escalations table grows and shrinks with its list)
+        # keeps the renders. Lines are cached by their y in the table, not on the screen.
+        width = self.size.width
+        if width == self._resized_width:
+            event.prevent_default()  # DataTable's handler, the only other, is not called
+        self._resized_width = width
+
     # -- following the CSS ------------------------------------------------------------------
 
     def notify_style_update(self) -> None:
@@ -655,6 +743,69 @@ class LiveTable(DataTable[Text]):
         hover = _seen_from(row_index, hover_location) if self._show_hover_cursor else _NO_ROW
         return super()._render_line_in_row(
             row_key, line_no, base_style, _seen_from(row_index, cursor_location), hover)
+
+    def _render_cell(
+        self, row_index: int, column_index: int, base_style: Style, width: int,
+        cursor: bool = False, hover: bool = False,
+    ) -> list[list[Segment]]:
+        """DataTable._render_cell (textual 8.2.8, pinned), the same cache key and styles,
+        with a body cell of a one-line row laid out by ``_text_cell_line``: a new page
+        drew ~350 cells at ~120 µs each in one frame (most of a 70-80 ms page flip)."""
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if (row_key is None or column_key is None or row_index < self.fixed_rows
+                or column_index < self.fixed_columns):
+            # the header, the row labels, the fixed rows and columns: as the DataTable does
+            return super()._render_cell(row_index, column_index, base_style, width,
+                                        cursor, hover)
+        cache_key = (row_key, column_key, base_style, cursor, hover,
+                     self._show_hover_cursor, self._update_count, self._pseudo_class_state)
+        if cache_key in self._cell_render_cache:
+            return self._cell_render_cache[cache_key]
+        cell = self._get_row_renderables(row_index).cells[column_index]
+        line = (_text_cell_line(self.app.console, self.app.console_options, cell, width,
+                                self.cell_padding)
+                if isinstance(cell, Text) and self.rows[row_key].height == 1 else None)
+        if line is None:
+            return super()._render_cell(row_index, column_index, base_style, width,
+                                        cursor, hover)
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        # What Styled(..., pre_style, post_style) does to the segments of the padded cell.
+        pre_style = (base_style + Style.from_meta({"row": row_index, "column": column_index})
+                     + component_style)
+        lines = [list(Segment.apply_style(line, pre_style, post_style))]
+        self._cell_render_cache[cache_key] = lines
+        return lines
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # On idle after rows arrive, the DataTable measures every cell of every new row
+        # (a new page: 2,000 Rich measures, ~50 ms of UI thread) to grow auto-width
+        # columns. With every column of a fixed width and one-line rows, only the row
+        # labels (MarkedTable's gutter) are measured, as there, and the virtual size set.
+        new_rows = list(new_rows)
+        rows = [self.rows[key] for key in new_rows if key in self._row_locations]
+        if (any(column.auto_width for column in self.columns.values())
+                or any(row.auto_height for row in rows)):
+            super()._update_dimensions(new_rows)
+            return
+        widths: dict[int, int] = {}  # by label object: the gutter's two labels are shared
+        for row in rows:
+            if row.label is None:
+                continue
+            self._labelled_row_exists = True
+            label = default_cell_formatter(row.label, wrap=row.height != 1, height=row.height)
+            if id(label) not in widths:
+                widths[id(label)] = measure(self.app.console, label, 1) if label else 0
+            self._label_column.content_width = max(self._label_column.content_width,
+                                                   widths[id(label)])
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        header_height = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width + self._row_label_column_width,
+                                 self._total_row_height + header_height)
 
     def _row_index(self, row_key: RowKey) -> int:
         row_index = self._row_locations.get(row_key)

@@ -414,25 +414,20 @@ def _drawn_afresh(table: LiveTable) -> list[list[Any]]:
 
 def _count_cell_renders(table: LiveTable) -> list[int]:
     """A counter (one-element list) of the cells ``table`` renders from now on (not those
-    its cell cache serves: a rendered cell goes through the console's render_lines)."""
+    its cell cache serves: each rendered cell is stored in that cache)."""
     count = [0]
-    inside = [False]
-    render_cell, render_lines = table._render_cell, table.app.console.render_lines
+    cache = table._cell_render_cache
 
-    def counted_cell(*args: Any, **kwargs: Any) -> Any:
-        inside[0] = True
-        try:
-            return render_cell(*args, **kwargs)
-        finally:
-            inside[0] = False
+    class Counting(type(cache)):  # type: ignore[misc]
+        __slots__ = ()
 
-    def counted_lines(*args: Any, **kwargs: Any) -> Any:
-        count[0] += inside[0]
-        inside[0] = False  # the cell's renderable calls render_lines too
-        return render_lines(*args, **kwargs)
+        def set(self, key: Any, value: Any) -> None:
+            count[0] += 1
+            super().set(key, value)
 
-    table._render_cell = counted_cell  # type: ignore[method-assign]
-    table.app.console.render_lines = counted_lines  # type: ignore[method-assign]
+        __setitem__ = set
+
+    cache.__class__ = Counting
     return count
 
 
@@ -500,3 +495,27 @@ async def test_css_that_changes_the_look_is_drawn() -> None:
         light = _lines(table)
         assert light != dark
         assert light == _drawn_afresh(table)
+
+
+async def test_a_resize_that_keeps_the_width_renders_no_cell_again() -> None:
+    # The Escalations table's height follows its list; only a new width changes a row.
+    # (What is on screen is not drawn again on a resize; what the next scroll draws is.)
+    app = FocusApp()
+    async with app.run_test(size=(40, 16)) as pilot:
+        await _settle(pilot)
+        table = app.query_one("#t", LiveTable)
+        _lines(table)
+        rendered = _count_cell_renders(table)
+        await pilot.resize_terminal(40, 12)  # fewer lines, the same width
+        await pilot.pause()
+        assert table.size.height < 13
+        table.scroll_to(y=2, animate=False, immediate=True)  # rows 2-9: all drawn before
+        await pilot.pause()
+        shorter = _lines(table)
+        assert rendered[0] == 0
+        assert shorter == _drawn_afresh(table)
+        await pilot.resize_terminal(36, 12)
+        await pilot.pause()
+        narrower = _lines(table)
+        assert narrower == _drawn_afresh(table)
+        assert narrower != shorter
