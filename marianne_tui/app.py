@@ -492,6 +492,11 @@ class MarianneApp(App[None]):
             while not screen.is_mounted and waited < COMPOSE_AHEAD_MOUNT_WAIT_SECONDS:
                 await asyncio.sleep(COMPOSE_AHEAD_PAUSE_SECONDS)
                 waited += COMPOSE_AHEAD_PAUSE_SECONDS
+        if self._heap_frozen:
+            # The screens made here live as long as the console, like what the first paint
+            # froze: out of the collector's reach too (each full collection walked them,
+            # 20-34k objects: 3-14 ms a collection, ~0 after this).
+            gc.freeze()
 
     def _apply_watch(self, token: int, watch: WatchSnapshot) -> None:
         """Compare with the last watch snapshot; log, toast and count what happened."""

@@ -198,3 +198,16 @@ async def test_a_footer_is_rebuilt_only_when_its_keys_change(
         await pilot.pause()
         await pilot.pause()
         assert "q" not in [key.key for key in keys()]
+
+
+async def test_the_screens_composed_ahead_are_out_of_the_collectors_reach(
+    sqlite_store: GlobalLearningStore,
+) -> None:
+    """Like the heap at the first paint (gc.freeze): a full collection does not walk the
+    screens the console keeps for as long as it runs."""
+    app = MarianneApp(sqlite_store, refresh_seconds=60.0)
+    async with app.run_test(size=(120, 40)) as pilot:  # its unmount unfreezes the heap
+        await wait_until(pilot, lambda: _all_mounted(app), "every screen composed")
+        await app.workers.wait_for_complete()
+        budget = app.get_screen("budget")
+        assert not any(tracked is budget for tracked in gc.get_objects())

@@ -33,6 +33,7 @@ The measured figures are what the report gives.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -92,6 +93,86 @@ class Heartbeat:
             self.worst_at = now
         self.longest_cpu = max(self.longest_cpu, cpu - self.last_cpu)
         self.last, self.last_cpu = now, cpu
+
+
+class BlockSampler:
+    """``MARIANNE_SOAK_STACKS=path``: what the UI thread was doing in its long blocks.
+
+    A watchdog thread samples the UI thread's stack (``sys._current_frames``) every 5 ms;
+    when a beat comes more than LATE_SECONDS after the one before, the block (its length,
+    the UI thread's CPU in it and how much of that went to garbage collections, the
+    samples since the last beat) is kept; the longest TOP
+    (by CPU) are written to ``path`` as a JSON line, each with its sampled stacks.
+    Diagnosis only: the soak's figures and assertions do not depend on it.
+    """
+
+    LATE_SECONDS = 0.06
+    TOP = 12
+    SHOW_SELF = frozenset({"render_lines", "_on_compose", "_compose", "_on_screen_resume",
+                           "refresh_css", "_post_mount", "update_styles"})
+
+    def __init__(self, heartbeat: Heartbeat, path: str) -> None:
+        self.heartbeat, self.path = heartbeat, path
+        self.ui_thread = threading.get_ident()
+        self.blocks: list[dict[str, Any]] = []
+        #: UI-thread CPU spent in garbage collections since the start ([total], read by
+        #: the watchdog: a collection holds the GIL, so no stack shows it)
+        self.gc_cpu = [0.0]
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _stack(self) -> tuple[str, ...]:
+        frame = sys._current_frames().get(self.ui_thread)
+        names = []
+        while frame is not None:
+            code = frame.f_code
+            name = f"{Path(code.co_filename).name}:{code.co_name}"
+            if code.co_name in self.SHOW_SELF:  # which widget or screen
+                name += f"[{type(frame.f_locals.get('self')).__name__}]"
+            names.append(f"{name}:{frame.f_lineno}")
+            frame = frame.f_back
+        return tuple(reversed(names))
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if threading.get_ident() != self.ui_thread:
+            return
+        if phase == "start":
+            self._gc_started = time.thread_time()
+        else:
+            self.gc_cpu[0] += time.thread_time() - self._gc_started
+
+    def _watch(self) -> None:
+        # Sampled from the last beat on (the block's start is seen too); kept if it is late.
+        clock = time.pthread_getcpuclockid(self.ui_thread)
+        samples: list[tuple[str, ...]] = []
+        last_seen, cpu_at_beat = self.heartbeat.last, time.clock_gettime(clock)
+        gc_at_beat = self.gc_cpu[0]
+        while not self._stop.wait(0.005):
+            beat, cpu, gc_cpu = self.heartbeat.last, time.clock_gettime(clock), self.gc_cpu[0]
+            if beat != last_seen:  # a beat came: the block (if any) has ended
+                gap = beat - last_seen
+                if gap > self.LATE_SECONDS:
+                    self.blocks.append({"gap": gap, "cpu": cpu - cpu_at_beat,
+                                        "gc": gc_cpu - gc_at_beat, "samples": samples})
+                samples, last_seen, cpu_at_beat, gc_at_beat = [], beat, cpu, gc_cpu
+            samples.append(self._stack())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        gc.callbacks.remove(self._on_gc)
+        worst = sorted(self.blocks, key=lambda block: -block["cpu"])[: self.TOP]
+        out = []
+        for block in worst:
+            out.append({"gap_seconds": round(block["gap"], 3),
+                        "cpu_seconds": round(block["cpu"], 3),
+                        "gc_cpu_seconds": round(block["gc"], 3),
+                        "stacks": [list(stack) for stack in block["samples"]]})
+        with open(self.path, "a", encoding="utf-8") as report:
+            report.write(json.dumps(out) + "\n")
 
 
 def _rate(calls: int, seconds: float) -> float | None:
@@ -258,6 +339,8 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         app.set_interval(0.02, heartbeat.beat)
         heartbeat.start()
+        stacks = os.environ.get("MARIANNE_SOAK_STACKS")
+        sampler = BlockSampler(heartbeat, stacks) if stacks else None
         patterns = iter(console_ids)
         escalations = iter(escalation_ids)
         keys = iter(["v", "x", "v", "x"] * 100)
@@ -293,6 +376,8 @@ async def test_soak(store_url: str, tmp_path: Path) -> None:
         ui_thread_connections = on_ui_thread[0]
         ui_cpu_in_longest_block = heartbeat.cpu_in_longest_gap
         longest_ui_cpu = heartbeat.longest_cpu
+        if sampler is not None:
+            sampler.close()
         held: float | None = None
         released: float | None = None
         if lock_holder is not None:
