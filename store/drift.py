@@ -10,8 +10,10 @@ Two ways to compute drift live here, on purpose:
   (applications numbered newest first per pattern with ``ROW_NUMBER()``, rows 1..2W summed
   per window, the table read in storage order and sorted once), or, when the optional index
   of ``add_drift_index`` is there on SQLite, with short per-pattern ``LIMIT`` reads of that
-  index. Marianne runs two queries per pattern on a fresh connection instead, which takes
-  seconds on a large store (contract section 13.3).
+  index, or, on a SQLite file without it whose insertion order provably is time order (as
+  Marianne writes them), from each pattern's highest rowids, with no sort at all
+  (``store.drift_order``). Marianne runs two queries per pattern on a fresh connection
+  instead, which takes seconds on a large store (contract section 13.3).
 
 The aggregates are **kept** between reads (``_DriftState``): when the change probe says the
 store moved, ``store.drift_cache.ChangeFeed`` names the patterns that got applications or
