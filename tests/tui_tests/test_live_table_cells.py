@@ -10,6 +10,7 @@ measures cells as the stock DataTable does.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -88,19 +89,28 @@ def _row(n: int) -> Row:
 
 
 class StockCellTable(MarkedTable):
-    """A MarkedTable that renders and measures its cells as the stock DataTable does."""
+    """A MarkedTable that renders and measures its cells as the stock DataTable does, and
+    fills a new page with add_row."""
 
     _render_cell = DataTable._render_cell
     _update_dimensions = DataTable._update_dimensions
+
+    def _fill(self, rows: Sequence[tuple[str, tuple[Text, ...]]]) -> None:
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
 
 
 class PageApp(App[None]):
     def __init__(self, table_class: type[LiveTable]) -> None:
         super().__init__()
         self.table_class = table_class
+        self.highlighted: list[tuple[int, str | None]] = []
 
     def compose(self) -> ComposeResult:
         yield self.table_class(COLUMNS)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.highlighted.append((event.cursor_row, event.row_key.value))
 
 
 def _lines(table: LiveTable) -> list[list[Any]]:
@@ -108,34 +118,39 @@ def _lines(table: LiveTable) -> list[list[Any]]:
     return [list(strip) for strip in table.render_lines(Region(0, 0, width, height))]
 
 
-async def _drawn(table_class: type[LiveTable]) -> list[list[list[Any]]]:
-    """What the table draws after each step: a first page, cursor moves that scroll, marks
-    in the gutter, a new page (rebuilt), then a scroll to the end of that page."""
+async def _drawn(table_class: type[LiveTable]) -> list[Any]:
+    """What the table draws, where its cursor and scroll are and the rows it said were
+    highlighted, after each step: a first page, cursor moves that scroll, marks in the
+    gutter, a new page (rebuilt), a scroll to its end, no rows, then a page again."""
     app = PageApp(table_class)
-    shown = []
+    shown: list[Any] = []
     async with app.run_test(size=(60, 12)) as pilot:
         table = app.query_one(LiveTable)
         assert isinstance(table, MarkedTable)
+
+        async def step() -> None:
+            await pilot.pause()
+            await pilot.pause()
+            shown.append((_lines(table), table.cursor_row, table.scroll_y,
+                          list(app.highlighted)))
+
         table.focus()
         table.apply([_row(n) for n in range(30)])
-        await pilot.pause()
-        await pilot.pause()
-        shown.append(_lines(table))
+        await step()
         for _ in range(12):
             await pilot.press("down")
-        await pilot.pause()
-        shown.append(_lines(table))
+        await step()
         table.show_marks({"p3", "p11"})
-        await pilot.pause()
-        shown.append(_lines(table))
+        await step()
         table.apply([_row(n) for n in range(100, 130)])
-        await pilot.pause()
-        await pilot.pause()
-        shown.append(_lines(table))
-        await pilot.press("end")
-        await pilot.pause()
-        shown.append(_lines(table))
+        await step()
         assert table.virtual_size.height == 31  # the header and 30 one-line rows
+        await pilot.press("end")
+        await step()
+        table.apply([])
+        await step()
+        table.apply([_row(n) for n in range(200, 210)])
+        await step()
     return shown
 
 
@@ -144,6 +159,7 @@ async def test_a_table_draws_what_it_draws_with_the_stock_cell_render() -> None:
     stock = await _drawn(StockCellTable)
     for step, (mine, theirs) in enumerate(zip(ours, stock, strict=True)):
         assert mine == theirs, f"step {step}"
-    text = "".join(segment.text for line in ours[0] for segment in line)
+    assert ours[-1][3][-1] == (0, "p200")  # the new first row was said to be highlighted
+    text = "".join(segment.text for line in ours[0][0] for segment in line)
     assert "[b]1[/b]" in text  # store text is shown literally, never parsed
     assert "\x1b" not in text
