@@ -211,3 +211,36 @@ async def test_the_screens_composed_ahead_are_out_of_the_collectors_reach(
         await app.workers.wait_for_complete()
         budget = app.get_screen("budget")
         assert not any(tracked is budget for tracked in gc.get_objects())
+
+
+async def test_a_footer_rebuilt_lets_the_keys_it_removed_go(
+    sqlite_store: GlobalLearningStore,
+) -> None:
+    """Textual's Footer binds each key to itself (data_bind): the footer's watchers must not
+    keep the keys of earlier rebuilds alive."""
+    from textual.widgets._footer import FooterKey
+
+    from marianne_tui.widgets.store_footer import StoreFooter
+
+    def alive_keys() -> int:
+        gc.collect()
+        return sum(isinstance(tracked, FooterKey) for tracked in gc.get_objects())
+
+    app = MarianneApp(sqlite_store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        footer = app.screen.query_one(StoreFooter)
+
+        async def rebuild() -> None:
+            footer._shown = None  # as when the keys changed: the footer rebuilds them
+            app.screen.bindings_updated_signal.publish(app.screen)
+            await pilot.pause()
+            await pilot.pause()
+
+        await rebuild()
+        shown = [key.key for key in app.screen.query(FooterKey)]
+        before = alive_keys()
+        for _ in range(5):
+            await rebuild()
+        assert [key.key for key in app.screen.query(FooterKey)] == shown
+        assert alive_keys() == before
