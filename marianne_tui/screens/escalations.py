@@ -134,6 +134,14 @@ def read_queue(store: GlobalLearningStore, params: QueueParams) -> EscalationQue
     )
 
 
+def _same_queue(shown: EscalationQueue, read: EscalationQueue) -> bool:
+    """The same page in the same groups, with the same counts (``stale_before`` moves
+    with the clock on every read; the rows' groups say what it changed)."""
+    return (shown.rows, shown.awaiting, shown.stale, shown.decided, shown.offset,
+            shown.matching) == (
+        read.rows, read.awaiting, read.stale, read.decided, read.offset, read.matching)
+
+
 class EscalationsScreen(ListFilterMixin):
     """Escalation history with the pending-outcome queue first (key 4).
 
@@ -177,6 +185,8 @@ class EscalationsScreen(ListFilterMixin):
         self._shown = 0
         self._similar: dict[str, list[EscalationDecisionRecord]] = {}
         self._similar_wanted: str | None = None
+        #: the parameters and queue the table and panel were last drawn from (see ``apply``)
+        self._drawn: tuple[QueueParams, EscalationQueue] | None = None
         #: escalation id -> a typed note whose save failed (offered again by ``o``)
         self._unsaved_notes: dict[str, str] = {}
         #: escalation id -> its group in the queue (awaiting, stale, decided)
@@ -222,11 +232,25 @@ class EscalationsScreen(ListFilterMixin):
             self.page_offset = (data.matching - 1) // PAGE_SIZE * PAGE_SIZE
             self.host.request_refresh(force=True, screen=self)
             return
+        params = self.query_params()
+        drawn, self._drawn = self._drawn, (params, data)
+        if drawn is not None and drawn[0] == params and _same_queue(drawn[1], data):
+            # The commit left the escalations as they were (a conductor records
+            # applications far more often than escalations). Drawing the same rows again,
+            # and looking up the similar ones again for the panel, was most of this
+            # screen's CPU while Marianne writes (issue #7). A past outcome edited off
+            # this page without moving a count is not seen until the queue next changes.
+            self._queue = data
+            return
         self._queue = data
         self._records = {row.record.id: row.record for row in data.rows}
         self._groups = {row.record.id: row.group for row in data.rows}
         self._similar.clear()  # the store changed: past outcomes may have too
         self._show_rows()
+
+    def read_failed(self, message: str) -> None:
+        self._drawn = None  # the next read draws everything again
+        super().read_failed(message)
 
     def shown_reader(self) -> Any:
         """A function reading, off the UI thread, the exported rows of this screen: every

@@ -401,3 +401,40 @@ async def test_the_filter_finds_escalations_on_every_page(
         assert table.row_keys_in_order == tuple(matching[:2])
         assert wanted.id in matching[:2]
         assert f"{len(matching)} shown of 6" in status
+
+
+async def test_a_commit_that_leaves_the_escalations_alone_redraws_nothing(
+    store: GlobalLearningStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[float] = []
+    similar = store.get_similar_escalation
+
+    def counted(confidence: float, *args: object, **kwargs: object) -> object:
+        looked_up.append(confidence)
+        return similar(confidence, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "get_similar_escalation", counted)
+    pattern = store.record_pattern("retry_pattern", "applied while the screen is open")
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        _screen, table = await open_escalations(app, pilot)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        panel, lookups = detail_text(app), len(looked_up)
+        assert lookups
+        redrawn: list[object] = []
+        monkeypatch.setattr(table, "apply", lambda rows: redrawn.append(rows))
+        # An application (what a conductor writes all the time) moves the change token...
+        store.record_pattern_application(pattern, "exec-1", True)
+        assert app.refresh_now_sync() is True
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # ...and leaves the queue, so nothing is drawn or looked up again.
+        assert redrawn == [] and len(looked_up) == lookups
+        assert detail_text(app) == panel
+        # An outcome is a change of the queue: drawn again.
+        store.update_escalation_outcome(str(table.cursor_key), "success")
+        assert app.refresh_now_sync() is True
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(redrawn) == 1 and len(looked_up) == lookups + 1
