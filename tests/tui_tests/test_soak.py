@@ -268,11 +268,12 @@ def _build(url: str) -> tuple[list[str], list[str], list[str]]:
     """Writer patterns, console patterns, awaiting escalations."""
     store = GlobalLearningStore(url)
     writer = [store.record_pattern("retry_pattern", f"busy writer {n}") for n in range(5)]
-    console = [store.record_pattern("validation_failure", f"triage me {n:02d}")
-               for n in range(60)]
+    # Enough for every turn of the run: a full-length run makes ~2 actions a second.
+    console = [store.record_pattern("validation_failure", f"triage me {n:03d}")
+               for n in range(max(60, int(SOAK_SECONDS * 3)))]
     escalations = [
         store.record_escalation_decision(f"job-{n}", n, 0.4, "retry", 50.0, 1)
-        for n in range(30)
+        for n in range(max(30, int(SOAK_SECONDS)))
     ]
     store.close()
     return writer, console, escalations
