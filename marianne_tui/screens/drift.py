@@ -254,9 +254,7 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
     def _show_rows(self) -> None:
         rows = self.report.rows if self.report is not None else ()
         shown = [row for row in rows if text_matches(self.filter_text, (row.pattern_name,))]
-        report = self.report
-        current = report is not None and report.text == self.filter_text.strip()
-        self._shown = report.matching if current and report is not None else len(shown)
+        self._shown = self.matching_count(self.report, len(shown))
         self.table.apply([self._row(row) for row in shown])
         self._show_status()
 

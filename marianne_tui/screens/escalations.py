@@ -266,9 +266,7 @@ class EscalationsScreen(ListFilterMixin):
         The store filtered them already; filtering again narrows the rows at once while a
         new filter's read is on its way."""
         shown = [record for record in self._records.values() if self._matches(record)]
-        queue = self._queue
-        current = queue is not None and queue.text == self.filter_text.strip()
-        self._shown = queue.matching if current and queue is not None else len(shown)
+        self._shown = self.matching_count(self._queue, len(shown))
         self.table.apply([self._row(record) for record in shown])
         self._show_status()
         self._show_detail()

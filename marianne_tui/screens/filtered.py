@@ -8,8 +8,20 @@ every page; Drift and Escalations also narrow the rows they hold meanwhile, with
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from marianne_tui.screens.base import StoreScreen
 from marianne_tui.widgets.filter_bar import FilterInput, filter_key_free
+
+
+class FilteredRead(Protocol):
+    """A page the store filtered: by which text, and how many rows it matched in all."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def matching(self) -> int: ...
 
 
 class ListFilterMixin(StoreScreen):
@@ -24,6 +36,14 @@ class ListFilterMixin(StoreScreen):
 
     def filter_changed(self, text: str) -> None:
         """Show the list for the new filter ``text`` (already in ``filter_text``)."""
+
+    def matching_count(self, read: FilteredRead | None, held: int) -> int:
+        """How many rows the filter matches: the store's count when ``read`` was filtered
+        by the text typed now, else ``held`` (the rows held that match, while the read
+        for a new text is on its way)."""
+        if read is not None and read.text == self.filter_text.strip():
+            return read.matching
+        return held
 
     def _filter_typed(self, text: str) -> None:
         if text != self.filter_text:
