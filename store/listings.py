@@ -28,11 +28,11 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     true,
     type_coerce,
     union_all,
 )
+from sqlalchemy import text as sql_text  # ``text`` is a parameter name here
 from sqlalchemy.types import NullType
 
 from store import tables
@@ -277,7 +277,7 @@ _PAGE_ROWS = _pattern_row_select().where(_P.c.id.in_(bindparam("ids", expanding=
 
 #: The distinct stored statuses (not NULL), in SQLite's order: one seek of
 #: idx_patterns_quarantine per status.
-_DISTINCT_STATUSES = text(
+_DISTINCT_STATUSES = sql_text(
     "WITH RECURSIVE seen(status) AS ("
     " SELECT min(quarantine_status) FROM patterns"
     " UNION ALL"
