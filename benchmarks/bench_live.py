@@ -26,7 +26,8 @@ Rows, for each backend:
   interpreter (cold, one new store object per read), and the ratio.
 
 With ``--console``, the console itself on a copy of the SQLite file, in tmux at 120x40:
-time to the first painted Patterns page, then on each screen the CPU of the console process
+time to the first painted Patterns page (its modules byte-compiled first, as a user's first
+start leaves them), then on each screen the CPU of the console process
 over ``--seconds`` while a writer records 1 and then 10 applications per second, the CPU
 and the bytes written to the terminal while nothing changes (measured once the console has
 settled: its first reads finished, reported as their own row), and the peak RSS; then, in
@@ -216,10 +217,11 @@ SCREENS = (("Patterns", "1"), ("Drift", "2"), ("Budget", "3"), ("Escalations", "
 def measure_console(
     path: Path, seconds: float, screens: tuple[str, ...] = ()
 ) -> list[tuple[str, str]]:
-    from bench_ui import STATUS_MARK, Tmux, _cpu_seconds, console_command
+    from bench_ui import STATUS_MARK, Tmux, _cpu_seconds, compile_console, console_command
 
     if shutil.which("tmux") is None:
         return [("console", "tmux not found: skipped")]
+    compile_console()
     rows: list[tuple[str, str]] = []
     tmux = Tmux()
     tmux.open()
