@@ -504,6 +504,12 @@ class MarianneApp(App[None]):
 
     def _apply_watch(self, token: int, watch: WatchSnapshot) -> None:
         """Compare with the last watch snapshot; log, toast and count what happened."""
+        if self._watch_token is None and self._heap_frozen:
+            # The first watch read computed drift from scratch: the store keeps what it
+            # read (a window of every pattern: ~57k tracked tuples at 100,000 patterns)
+            # for the console's life. Out of the collector's reach too, like the first
+            # paint's heap: each full collection walked them (see _freeze_heap).
+            gc.freeze()
         if token == self._watch_token:
             return
         alerts = detect_alerts(self._watch, watch, self.config.alerts)
