@@ -53,10 +53,14 @@ from marianne_tui.screens.journal import JournalScreen
 from marianne_tui.screens.patterns import PatternsScreen
 from marianne_tui.screens.rate_limits import RateLimitsScreen
 from marianne_tui.store_calls import StoreCalls, short_failure
+from marianne_tui.strip_cycles import install as install_strip_without_cycles
 from marianne_tui.text import clean
 from marianne_tui.widgets.live_table import LiveTable, showing_changes
 from marianne_tui.widgets.store_header import StoreHeader
 from store import GlobalLearningStore, StoreOverview, WatchSnapshot
+
+# Before any strip is made: see marianne_tui.strip_cycles.
+install_strip_without_cycles()
 
 T = TypeVar("T")
 LiveTableRow = tuple["LiveTable", str]
@@ -500,6 +504,12 @@ class MarianneApp(App[None]):
 
     def _apply_watch(self, token: int, watch: WatchSnapshot) -> None:
         """Compare with the last watch snapshot; log, toast and count what happened."""
+        if self._watch_token is None and self._heap_frozen:
+            # The first watch read computed drift from scratch: the store keeps what it
+            # read (a window of every pattern: ~57k tracked tuples at 100,000 patterns)
+            # for the console's life. Out of the collector's reach too, like the first
+            # paint's heap: each full collection walked them (see _freeze_heap).
+            gc.freeze()
         if token == self._watch_token:
             return
         alerts = detect_alerts(self._watch, watch, self.config.alerts)

@@ -11,6 +11,7 @@ after a Textual upgrade that changes them they fail.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -152,6 +153,39 @@ async def test_the_first_watch_read_waits_for_the_first_paint(
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: "watch read" in order, "the first watch read")
     assert order[:2] == ["first paint", "watch read"]
+
+
+async def test_what_the_first_watch_read_kept_is_frozen_once(
+    sqlite_store: GlobalLearningStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first watch read computes drift from scratch and the store keeps it: the heap
+    is frozen again once it is shown, after the first paint's freeze, and never again for
+    later watch reads (each freeze would keep whatever cyclic garbage is alive then)."""
+    callers: list[str] = []
+    lock = threading.Lock()
+
+    def freeze() -> None:
+        with lock:
+            callers.append(sys._getframe(1).f_code.co_name)
+
+    monkeypatch.setattr("gc.freeze", freeze)
+    monkeypatch.setattr("gc.unfreeze", lambda: None)
+    watched: list[int] = []
+    app = MarianneApp(sqlite_store, refresh_seconds=60.0, compose_ahead=False)
+    original = app._apply_watch
+
+    def apply_watch(token: int, watch: Any) -> None:
+        original(token, watch)
+        watched.append(token)
+
+    monkeypatch.setattr(app, "_apply_watch", apply_watch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(watched), "the first watch read")
+        assert callers == ["_freeze_heap", "_apply_watch"]
+        sqlite_store.record_pattern("retry_pattern", "a change for the next watch read")
+        app.request_refresh()
+        await wait_until(pilot, lambda: len(watched) == 2, "the second watch read")
+        assert callers == ["_freeze_heap", "_apply_watch"]
 
 
 async def test_the_collector_runs_again_from_the_first_paint(
