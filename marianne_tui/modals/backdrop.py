@@ -34,9 +34,9 @@ from textual.strip import Strip
 
 ResultType = TypeVar("ResultType")
 
-#: (tint, base style, segment style, control) -> (style, control) as the modal draws the
-#: segment, or None when Textual's render drops it. Shared by every modal: a dialog opened
-#: again meets the same styles.
+#: (tint, base style, segment style without its meta, control) -> (style, control) as the
+#: modal draws the segment, or None when Textual's render drops it. Shared by every modal:
+#: a dialog opened again meets the same styles.
 _TINTED: dict[tuple[Color, Style, Style | None, Any], tuple[Style | None, Any] | None] = {}
 #: Bounded: a theme change or a new screen brings new styles; old ones are not needed.
 _TINTED_LIMIT = 8192
@@ -145,6 +145,10 @@ class BackdropModalScreen(ModalScreen[ResultType]):
             _TINTED.clear()
         segments = []
         for text, style, control in strip:
+            # The tint drops a style's meta and links first (BackgroundScreen), and the
+            # DataTable gives each cell its own meta (row, column): key on what is left.
+            if style is not None and not control:
+                style = style.clear_meta_and_links()
             key = (color, base, style, control)
             if key not in _TINTED:
                 _TINTED[key] = self._probe(style, control, color, base)
