@@ -112,6 +112,9 @@ class _NormalisedCache(LRUCache[tuple[Any, ...], Any]):
     def __contains__(self, key: object) -> bool:
         return super().__contains__(self._normal(key))  # type: ignore[arg-type]
 
+    def get(self, key: tuple[Any, ...], default: Any = None) -> Any:
+        return super().get(self._normal(key), default)
+
 
 class _RowCursorLineCache(_NormalisedCache):
     """The DataTable's cache of rendered lines, sharing one entry for every cursor position
@@ -748,6 +751,15 @@ class LiveTable(DataTable[Text]):
             memo[key] = super()._get_row_style(row_index, base_style)
         return memo[key]  # type: ignore[no-any-return]
 
+    def _console_options(self) -> ConsoleOptions:
+        """The app's console options (a new object built on each read of the app's)."""
+        memo = self._styles_in_render
+        if memo is None:
+            return self.app.console_options
+        if "console_options" not in memo:
+            memo["console_options"] = self.app.console_options
+        return memo["console_options"]  # type: ignore[no-any-return]
+
     @property
     def ordered_columns(self) -> list[Any]:
         # A list built afresh on each read, read several times a row; the columns are
@@ -825,10 +837,11 @@ class LiveTable(DataTable[Text]):
                                         cursor, hover)
         cache_key = (row_key, column_key, base_style, cursor, hover,
                      self._show_hover_cursor, self._update_count, self._pseudo_class_state)
-        if cache_key in self._cell_render_cache:
-            return self._cell_render_cache[cache_key]
+        cached = self._cell_render_cache.get(cache_key)  # one lookup, not `in` then `[]`
+        if cached is not None:
+            return cached
         cell = self._get_row_renderables(row_index).cells[column_index]
-        line = (_text_cell_line(self.app.console, self.app.console_options, cell, width,
+        line = (_text_cell_line(self.app.console, self._console_options(), cell, width,
                                 self.cell_padding)
                 if isinstance(cell, Text) and self.rows[row_key].height == 1 else None)
         if line is None:
