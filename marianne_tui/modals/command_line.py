@@ -14,12 +14,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from marianne_tui.commands import COMMANDS, SPECS, completions, describe
 from marianne_tui.config import SavedView
+from marianne_tui.modals.backdrop import BackdropModalScreen
 from marianne_tui.text import clean
 
 #: Completions listed above the line (the rest are a count).
@@ -38,7 +38,7 @@ class CommandSuggester(Suggester):
         return found[0] if found else None
 
 
-class CommandLineScreen(ModalScreen[str | None]):
+class CommandLineScreen(BackdropModalScreen[str | None]):
     """Returns the line typed (None after `escape`)."""
 
     DEFAULT_CSS = """

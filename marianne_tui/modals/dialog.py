@@ -12,11 +12,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from marianne_tui.modals.backdrop import BackdropModalScreen
 
-class YesNoDialog(ModalScreen[bool]):
+
+class YesNoDialog(BackdropModalScreen[bool]):
     """Subclasses give ``compose_body`` and may refuse a yes (``can_confirm``)."""
 
     AUTO_FOCUS = "#no"

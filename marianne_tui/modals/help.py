@@ -17,9 +17,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.dom import DOMNode
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Static
 
+from marianne_tui.modals.backdrop import BackdropModalScreen
 from marianne_tui.status import legend
 
 
@@ -147,7 +148,7 @@ def changes_legend() -> Text:
     return text
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(BackdropModalScreen[None]):
     """Every key of the screen under it; escape (or ?) closes."""
 
     DEFAULT_CSS = """

@@ -18,9 +18,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from marianne_tui.modals.backdrop import BackdropModalScreen
 from marianne_tui.text import clean, untrusted
 from store import EscalationDecisionRecord, EscalationOutcome
 
@@ -59,7 +59,7 @@ class OutcomeChoice:
     note: str | None
 
 
-class OutcomeScreen(ModalScreen[OutcomeChoice | None]):
+class OutcomeScreen(BackdropModalScreen[OutcomeChoice | None]):
     """Pick the outcome of one escalation (captured when ``o`` was pressed)."""
 
     # Nothing focused at first, so s/f/a/k reach the dialog's bindings, not the note field.

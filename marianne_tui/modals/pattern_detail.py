@@ -23,11 +23,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from marianne_tui.contract import host_of
 from marianne_tui.formatting import short_age, stamp, stamp_near
+from marianne_tui.modals.backdrop import BackdropModalScreen
 from marianne_tui.text import clean, untrusted, untrusted_block
 from marianne_tui.widgets.sparkline_panel import bars
 from store import GlobalLearningStore
@@ -474,7 +474,7 @@ def render_detail(detail: PatternDetail, loading: bool = False) -> Group:
     return Group(*parts)
 
 
-class PatternDetailScreen(ModalScreen[None]):
+class PatternDetailScreen(BackdropModalScreen[None]):
     """The detail of one pattern; `escape` closes it, `]` and `[` page its applications."""
 
     AUTO_FOCUS = "#detail-scroll"

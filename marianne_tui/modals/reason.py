@@ -11,14 +11,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+
+from marianne_tui.modals.backdrop import BackdropModalScreen
 
 #: Longest reason accepted (a reason is a sentence, not a document).
 MAX_REASON = 500
 
 
-class ReasonScreen(ModalScreen[str | None]):
+class ReasonScreen(BackdropModalScreen[str | None]):
     AUTO_FOCUS = "#reason"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]  # noqa: RUF012
 
