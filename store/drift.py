@@ -78,6 +78,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from store import tables
 from store.base import GlobalLearningStoreBase, StoreError, with_limit
 from store.drift_cache import ChangeFeed
+from store.drift_indexed import indexed_windows
 from store.drift_order import in_order_windows
 from store.metrics import (
     EffectivenessDriftResult,
@@ -760,7 +761,8 @@ class DriftMixin(GlobalLearningStoreBase):
             rows = _applications.alias("w")
             picked = (
                 select(value(rows.c).label("v"))
-                .where(rows.c.pattern_id == qualifying.c.pattern_id)
+                # IS: applications without a pattern id are one group of their own.
+                .where(rows.c.pattern_id.is_not_distinct_from(qualifying.c.pattern_id))
                 .order_by(*self._newest_first(rows))
                 .limit(limit)
                 .offset(offset)
@@ -924,6 +926,16 @@ class DriftMixin(GlobalLearningStoreBase):
         # Without the drift index, numbering every application in one sort beats fetching
         # each pattern's rows through Marianne's pattern_id index, on both backends.
         if self._has_drift_index(conn):
+            if not self.is_postgresql and effectiveness and epistemic:
+                # Each pattern's index range read once, summed in Python (see
+                # store.drift_indexed); the statement below is its fallback.
+                try:
+                    through_index = indexed_windows(conn, window_size)
+                except sqlite3.Error as error:  # the driver's own cursor: not wrapped yet
+                    raise self._store_error(error) from error
+                if through_index is not None:
+                    found = list(map(_Windows._make, through_index))
+                    return _by_pattern_id(found) if ordered else found
             indexed = (
                 self._lateral_window_statement
                 if self.is_postgresql
