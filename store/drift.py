@@ -399,23 +399,30 @@ class _Ranked:
         self.ids: list[str | None] = []
         self.totals: list[int] = []
         self.exact = True
+        self._built: list[tuple[Any, str | None]] = []  # (key, id) until ``finish``
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def fill(
-        self, entries: Iterable[tuple[str | None, tuple[Any, tuple[float, ...]]]] | None = None
-    ) -> None:
-        """Rank every kept window; ``entries``: what ``build`` gives, already worked out."""
-        if entries is None:
-            entries = (
-                (w.pattern_id, entry) for w in self.windows.values()
-                if (entry := self.build(w)) is not None
-            )
-        built = []
-        for pattern_id, entry in entries:
-            built.append((entry[0], pattern_id))
-            self._count(entry[1], 1)
+    def fill(self) -> None:
+        """Rank every kept window."""
+        for w in self.windows.values():
+            entry = self.build(w)
+            if entry is not None:
+                self.add(w.pattern_id, entry)
+        self.finish()
+
+    def add(self, pattern_id: str | None, entry: tuple[Any, tuple[float, ...]]) -> None:
+        """One pattern's entry (what ``build`` gives it) while the ranking is being made.
+
+        Only its key is held until ``finish``; its numbers are counted at once.
+        """
+        self._built.append((entry[0], pattern_id))
+        self._count(entry[1], 1)
+
+    def finish(self) -> None:
+        """Sort what ``add`` was given: the ranking is made."""
+        built, self._built = self._built, []
         built.sort()  # the keys are unique, so the ids are never compared
         self.keys = [key for key, _ in built]
         self.ids = [pattern_id for _, pattern_id in built]
@@ -589,17 +596,12 @@ class _DriftState:
         self,
         key: tuple[Any, ...],
         build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None],
-        entries: Iterable[tuple[str | None, tuple[Any, tuple[float, ...]]]] | None = None,
     ) -> _Ranked:
-        """The ids ranked by ``build`` on the windows at W = ``key[1]``, kept (see _Ranked).
-
-        ``entries``, when the ranking is made here: what ``build`` gives every pattern it
-        ranks, worked out already.
-        """
+        """The ids ranked by ``build`` on the windows at W = ``key[1]``, kept (see _Ranked)."""
         ranked = self.ranked.get(key)
         if ranked is None:
             ranked = _Ranked(build, self.windows[key[1]])
-            ranked.fill(entries)
+            ranked.fill()
             self.ranked[key] = ranked
         return ranked
 
@@ -935,12 +937,11 @@ class DriftMixin(GlobalLearningStoreBase):
                 # Without our index, a file in insertion order needs no sort at all (see
                 # store.drift_order); any other file gets the windowed statement below.
                 try:
-                    in_order = in_order_windows(conn, window_size)
+                    in_order = in_order_windows(conn, window_size, _Windows._make)
                 except sqlite3.Error as error:  # the driver's own cursor: not wrapped yet
                     raise self._store_error(error) from error
                 if in_order is not None:
-                    found = list(map(_Windows._make, in_order))
-                    return _by_pattern_id(found) if ordered else found
+                    return _by_pattern_id(in_order) if ordered else in_order
             statement = self._window_statement(
                 window_size, effectiveness=effectiveness, epistemic=epistemic
             )
@@ -1533,9 +1534,12 @@ class DriftMixin(GlobalLearningStoreBase):
         # With the summaries' window and thresholds (the console's defaults) and nothing
         # ranked yet, the summaries' rankings are made from the results the report's
         # ranking works out anyway: each formula then runs once per pattern, not twice.
+        # Each summary's entry goes to its ranking as it is worked out (nothing per pattern
+        # is held for it but its key: lists of entries held for the summaries took ~30 MB
+        # of peak RSS at 100,000 patterns).
         shared = (window_size, drift_threshold, epistemic_threshold) == (
             SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD, SUMMARY_EPISTEMIC_THRESHOLD)
-        summary_entries: tuple[list[Any], list[Any]] | None = None
+        summaries: tuple[_Ranked, _Ranked] | None = None
 
         def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
             if not w.known:
@@ -1543,13 +1547,13 @@ class DriftMixin(GlobalLearningStoreBase):
             effectiveness, epistemic = _report_results(
                 state, w, span, window_size, drift_threshold, epistemic_threshold
             )
-            if summary_entries is not None:
-                for entries, entry in zip(summary_entries, (
-                    _effectiveness_summary_entry(w, effectiveness),
-                    _epistemic_summary_entry(w, epistemic),
-                ), strict=True):
-                    if entry is not None:
-                        entries.append((w.pattern_id, entry))
+            if summaries is not None:
+                entry = _effectiveness_summary_entry(w, effectiveness)
+                if entry is not None:
+                    summaries[0].add(w.pattern_id, entry)
+                entry = _epistemic_summary_entry(w, epistemic)
+                if entry is not None:
+                    summaries[1].add(w.pattern_id, entry)
             exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
                 epistemic is not None and epistemic.threshold_exceeded
             )
@@ -1586,13 +1590,17 @@ class DriftMixin(GlobalLearningStoreBase):
             if shared and not {report_key, _EFFECTIVENESS_SUMMARY, _EPISTEMIC_SUMMARY} & set(
                 state.ranked
             ):
-                summary_entries = ([], [])
+                windows = state.windows[window_size]
+                summaries = (_Ranked(_effectiveness_summary_entry, windows),
+                             _Ranked(_epistemic_summary_entry, windows))
             ranked = state.rank(report_key, build).ids
-            if summary_entries is not None:
-                state.rank(_EFFECTIVENESS_SUMMARY, _effectiveness_summary_entry,
-                           summary_entries[0])
-                state.rank(_EPISTEMIC_SUMMARY, _epistemic_summary_entry, summary_entries[1])
-                summary_entries = None
+            if summaries is not None:
+                for summary_key, made in zip(
+                    (_EFFECTIVENESS_SUMMARY, _EPISTEMIC_SUMMARY), summaries, strict=True
+                ):
+                    made.finish()
+                    state.ranked[summary_key] = made
+                summaries = None
             total = len(ranked)
             needle = text.strip().casefold()
             if needle:
