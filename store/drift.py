@@ -341,8 +341,8 @@ _EPISTEMIC_SUMMARY = ("epistemic summary", SUMMARY_WINDOW)
 def _report_key(
     effectiveness: EffectivenessDriftResult | None,
     epistemic: EpistemicDriftResult | None,
-    pattern_id: str,
-) -> tuple[float, float, str]:
+    pattern_id: str | None,
+) -> tuple[float, float, bool, str]:
     """Larger exceeded magnitude first; rows exceeding nothing after, by larger magnitude."""
     exceeded = [-1.0]
     magnitudes = [0.0]
@@ -354,7 +354,7 @@ def _report_key(
         magnitudes.append(abs(epistemic.belief_change))
         if epistemic.threshold_exceeded:
             exceeded.append(abs(epistemic.belief_change))
-    return (-max(exceeded), -max(magnitudes), pattern_id)
+    return (-max(exceeded), -max(magnitudes), *_id_order(pattern_id))
 
 
 #: Every finite float is a whole multiple of 2**-1074, so sums of floats scaled by this are
@@ -378,7 +378,8 @@ class _Ranked:
     """Pattern ids kept sorted by a key derived from their windows, as windows change.
 
     ``build`` gives (sort key, numbers) for a pattern's windows, or None to leave it out;
-    sort keys end with the pattern's id order, so they are unique. Only the keys and ids
+    sort keys end with the pattern's id order (``_id_order``), so they are unique and
+    the id can be read back from a key. Only the keys and ids
     are kept: a read builds the records of the page it returns from the windows, so a
     cold read makes one key per pattern and a record per returned row. ``build`` is a
     pure function of the windows, so a pattern's old entry is found again from its old
@@ -399,7 +400,7 @@ class _Ranked:
         self.ids: list[str | None] = []
         self.totals: list[int] = []
         self.exact = True
-        self._built: list[tuple[Any, str | None]] = []  # (key, id) until ``finish``
+        self._built: list[Any] = []  # the keys given to ``add``, until ``finish``
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -417,15 +418,18 @@ class _Ranked:
 
         Only its key is held until ``finish``; its numbers are counted at once.
         """
-        self._built.append((entry[0], pattern_id))
+        self._built.append(entry[0])
         self._count(entry[1], 1)
 
     def finish(self) -> None:
-        """Sort what ``add`` was given: the ranking is made."""
-        built, self._built = self._built, []
-        built.sort()  # the keys are unique, so the ids are never compared
-        self.keys = [key for key, _ in built]
-        self.ids = [pattern_id for _, pattern_id in built]
+        """Sort what ``add`` was given: the ranking is made.
+
+        The keys alone are sorted and the ids read back from their ends: no (key, id)
+        pair per pattern (three rankings made at once held ~10 MB of them at 100,000).
+        """
+        self.keys, self._built = self._built, []
+        self.keys.sort()
+        self.ids = [key[-1] if key[-2] else None for key in self.keys]
 
     def update(self, pattern_id: str | None, old: _Windows | None, new: _Windows | None) -> None:
         """The pattern's windows went from ``old`` to ``new`` (None: it had or has none)."""
@@ -1559,7 +1563,7 @@ class DriftMixin(GlobalLearningStoreBase):
             )
             if only_exceeding and not exceeded:
                 return None
-            return _report_key(effectiveness, epistemic, str(w.pattern_id)), ()
+            return _report_key(effectiveness, epistemic, w.pattern_id), ()
 
         def row(pattern_id: str | None) -> DriftRow:
             w = state.windows[window_size][pattern_id]
