@@ -51,6 +51,7 @@ import math
 import sqlite3
 import threading
 import uuid
+from array import array
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -378,15 +379,19 @@ class _Ranked:
     """Pattern ids kept sorted by a key derived from their windows, as windows change.
 
     ``build`` gives (sort key, numbers) for a pattern's windows, or None to leave it out;
-    sort keys end with the pattern's id order (``_id_order``), so they are unique and
-    the id can be read back from a key. Only the keys and ids
-    are kept: a read builds the records of the page it returns from the windows, so a
-    cold read makes one key per pattern and a record per returned row. ``build`` is a
-    pure function of the windows, so a pattern's old entry is found again from its old
-    windows (nothing per pattern is kept beyond its key: at 100,000 patterns that is tens
-    of megabytes). A change to a few patterns costs a few bisections instead of a new sort
-    of every pattern. The sums of each pattern's ``numbers`` are kept too, exactly (see
-    ``_fixed``), so that they do not depend on the order patterns came and went in.
+    a sort key is a few numbers followed by the pattern's id order (``_id_order``), so
+    keys are unique. Only the keys are kept, and not as tuples: their numbers column by
+    column in flat arrays beside the ranked ids, the id order read from the ids. A read
+    builds the records of the page it returns from the windows, so a cold read makes one
+    key per pattern and a record per returned row. ``build`` is a pure function of the
+    windows, so a pattern's old entry is found again from its old windows. A change to a
+    few patterns costs a few bisections instead of a new sort of every pattern. The sums
+    of each pattern's ``numbers`` are kept too, exactly (see ``_fixed``), so that they do
+    not depend on the order patterns came and went in.
+
+    Why columns: at 100,000 patterns the key tuples of the report's and the summaries'
+    rankings (a tuple and a float or two each) were ~18 MB kept, all of them alive at
+    the peak of a cold read, where the columns hold ~3 MB.
     """
 
     def __init__(
@@ -396,11 +401,11 @@ class _Ranked:
     ) -> None:
         self.build = build
         self.windows = windows  # the kept windows this ranks (updated in place)
-        self.keys: list[Any] = []
+        self.columns: list[array[float]] = []  # the keys' numbers, in rank order
         self.ids: list[str | None] = []
         self.totals: list[int] = []
         self.exact = True
-        self._built: list[Any] = []  # the keys given to ``add``, until ``finish``
+        self._sorted = True  # False while ``add`` is given entries, until ``finish``
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -416,33 +421,58 @@ class _Ranked:
     def add(self, pattern_id: str | None, entry: tuple[Any, tuple[float, ...]]) -> None:
         """One pattern's entry (what ``build`` gives it) while the ranking is being made.
 
-        Only its key is held until ``finish``; its numbers are counted at once.
+        Its key's numbers go to the columns and its numbers are counted at once; the
+        ranking is sorted by ``finish``.
         """
-        self._built.append(entry[0])
+        key = entry[0]
+        if not self.ids:
+            self.columns = [array("d") for _ in range(len(key) - 2)]
+        for column, number in zip(self.columns, key, strict=False):
+            column.append(number)
+        self.ids.append(pattern_id)
+        self._sorted = False
         self._count(entry[1], 1)
 
     def finish(self) -> None:
-        """Sort what ``add`` was given: the ranking is made.
+        """Sort what ``add`` was given: the ranking is made."""
+        if self._sorted:
+            return
+        ids = self.ids
+        # A stable sort per part of the key, the last part first, orders the positions
+        # as the keys would (the id order: NULL first, then by id); no key tuple is made.
+        order = [i for i, pattern_id in enumerate(ids) if pattern_id is None]
+        named = [i for i, pattern_id in enumerate(ids) if pattern_id is not None]
+        named.sort(key=cast(Callable[[int], str], ids.__getitem__))
+        order += named
+        del named
+        for column in reversed(self.columns):
+            order.sort(key=column.__getitem__)
+        self.columns = [array("d", [column[i] for i in order]) for column in self.columns]
+        self.ids = [ids[i] for i in order]
+        self._sorted = True
 
-        The keys alone are sorted and the ids read back from their ends: no (key, id)
-        pair per pattern (three rankings made at once held ~10 MB of them at 100,000).
-        """
-        self.keys, self._built = self._built, []
-        self.keys.sort()
-        self.ids = [key[-1] if key[-2] else None for key in self.keys]
+    def _key(self, index: int) -> tuple[Any, ...]:
+        return (*(column[index] for column in self.columns), *_id_order(self.ids[index]))
+
+    def _find(self, key: tuple[Any, ...]) -> int:
+        return bisect.bisect_left(range(len(self.ids)), key, key=self._key)
 
     def update(self, pattern_id: str | None, old: _Windows | None, new: _Windows | None) -> None:
         """The pattern's windows went from ``old`` to ``new`` (None: it had or has none)."""
         entry = self.build(old) if old is not None else None
         if entry is not None:
-            index = bisect.bisect_left(self.keys, entry[0])
-            del self.keys[index]
+            index = self._find(entry[0])
+            for column in self.columns:
+                del column[index]
             del self.ids[index]
             self._count(entry[1], -1)
         entry = self.build(new) if new is not None else None
         if entry is not None:
-            index = bisect.bisect_left(self.keys, entry[0])
-            self.keys.insert(index, entry[0])
+            if not self.ids:
+                self.columns = [array("d") for _ in range(len(entry[0]) - 2)]
+            index = self._find(entry[0])
+            for column, number in zip(self.columns, entry[0], strict=False):
+                column.insert(index, number)
             self.ids.insert(index, pattern_id)
             self._count(entry[1], 1)
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -176,10 +176,11 @@ def in_order_windows(
     The rows to sum arrive in rowid order, every pattern's interleaved with the others',
     and are all held until the last one has arrived (~850,000 at 100,000 patterns). Each
     pattern's share of them is known beforehand (its newest min(n, 3W)), so they go
-    straight to their pattern's slots in three flat arrays, laid out pattern after
-    pattern: a few large allocations, given back whole when the read ends, where objects
-    per pattern (three arrays each) took ~40 MB of small blocks that mostly stayed in the
-    process as fragments of the heap.
+    straight to their pattern's slots in two flat arrays (successes, groundings), laid
+    out pattern after pattern: a few large allocations, given back whole when the read
+    ends, where objects per pattern (three arrays each) took ~40 MB of small blocks that
+    mostly stayed in the process as fragments of the heap. Only each pattern's last
+    rowid is kept, to check that its rows come in rowid order.
     """
     span = 2 * window_size
     reach = REACH_WINDOWS * window_size
@@ -190,11 +191,9 @@ def in_order_windows(
     statuses: list[Any] = []
     priorities: list[float | None] = []
     seen: dict[Any, Any] = {}  # each status text once (a handful of values, one per row)
-    ends = starts = next_slot = array("q")
-    rowids = array("q")
+    ends = starts = next_slot = last_rowids = array("q")
     successes = array("b")
     grounding = array("d")
-    unsorted: set[int] = set()  # patterns whose rows did not arrive in rowid order
     # The driver's own cursor: SQLAlchemy's result rows cost as much again as the reads.
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -207,17 +206,17 @@ def in_order_windows(
                 if not ends:
                     ends, starts, next_slot = _slots(counts, reach)
                     total = ends[-1] if ends else 0
-                    rowids = array("q", [0]) * total
+                    last_rowids = array("q", [0]) * len(counts)
                     successes = array("b", [0]) * total
                     grounding = array("d", [0.0]) * total
                 number = index[pattern_id]
                 slot = next_slot[number]
-                if slot >= ends[number]:
-                    return None  # more rows than the pattern's count: never guess
+                if slot >= ends[number] or (slot > starts[number] and a <= last_rowids[number]):
+                    # More rows than the pattern's count, or not in rowid order (SQLite
+                    # reads ``rowid IN`` in rowid order): never guess, leave it to SQL.
+                    return None
                 next_slot[number] = slot + 1
-                if slot > starts[number] and a < rowids[slot - 1]:
-                    unsorted.add(number)
-                rowids[slot] = a
+                last_rowids[number] = a
                 successes[slot] = b
                 try:
                     grounding[slot] = _NULL if c is None else c
@@ -236,9 +235,7 @@ def in_order_windows(
         found = []
         for pattern_id, number in index.items():
             start, stop = starts[number], next_slot[number]
-            order: Sequence[int] = range(stop - 1, start - 1, -1)
-            if number in unsorted:
-                order = sorted(order, key=rowids.__getitem__, reverse=True)
+            order = range(stop - 1, start - 1, -1)
             newest = [successes[i] for i in order]
             groundings = [None if math.isnan(g) else g for g in (grounding[i] for i in order)]
             if counts[number] > stop - start:
