@@ -51,6 +51,7 @@ import math
 import sqlite3
 import threading
 import uuid
+from array import array
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -342,8 +343,8 @@ _EPISTEMIC_SUMMARY = ("epistemic summary", SUMMARY_WINDOW)
 def _report_key(
     effectiveness: EffectivenessDriftResult | None,
     epistemic: EpistemicDriftResult | None,
-    pattern_id: str,
-) -> tuple[float, float, str]:
+    pattern_id: str | None,
+) -> tuple[float, float, bool, str]:
     """Larger exceeded magnitude first; rows exceeding nothing after, by larger magnitude."""
     exceeded = [-1.0]
     magnitudes = [0.0]
@@ -355,7 +356,7 @@ def _report_key(
         magnitudes.append(abs(epistemic.belief_change))
         if epistemic.threshold_exceeded:
             exceeded.append(abs(epistemic.belief_change))
-    return (-max(exceeded), -max(magnitudes), pattern_id)
+    return (-max(exceeded), -max(magnitudes), *_id_order(pattern_id))
 
 
 #: Every finite float is a whole multiple of 2**-1074, so sums of floats scaled by this are
@@ -379,14 +380,19 @@ class _Ranked:
     """Pattern ids kept sorted by a key derived from their windows, as windows change.
 
     ``build`` gives (sort key, numbers) for a pattern's windows, or None to leave it out;
-    sort keys end with the pattern's id order, so they are unique. Only the keys and ids
-    are kept: a read builds the records of the page it returns from the windows, so a
-    cold read makes one key per pattern and a record per returned row. ``build`` is a
-    pure function of the windows, so a pattern's old entry is found again from its old
-    windows (nothing per pattern is kept beyond its key: at 100,000 patterns that is tens
-    of megabytes). A change to a few patterns costs a few bisections instead of a new sort
-    of every pattern. The sums of each pattern's ``numbers`` are kept too, exactly (see
-    ``_fixed``), so that they do not depend on the order patterns came and went in.
+    a sort key is a few numbers followed by the pattern's id order (``_id_order``), so
+    keys are unique. Only the keys are kept, and not as tuples: their numbers column by
+    column in flat arrays beside the ranked ids, the id order read from the ids. A read
+    builds the records of the page it returns from the windows, so a cold read makes one
+    key per pattern and a record per returned row. ``build`` is a pure function of the
+    windows, so a pattern's old entry is found again from its old windows. A change to a
+    few patterns costs a few bisections instead of a new sort of every pattern. The sums
+    of each pattern's ``numbers`` are kept too, exactly (see ``_fixed``), so that they do
+    not depend on the order patterns came and went in.
+
+    Why columns: at 100,000 patterns the key tuples of the report's and the summaries'
+    rankings (a tuple and a float or two each) were ~18 MB kept, all of them alive at
+    the peak of a cold read, where the columns hold ~3 MB.
     """
 
     def __init__(
@@ -396,43 +402,78 @@ class _Ranked:
     ) -> None:
         self.build = build
         self.windows = windows  # the kept windows this ranks (updated in place)
-        self.keys: list[Any] = []
+        self.columns: list[array[float]] = []  # the keys' numbers, in rank order
         self.ids: list[str | None] = []
         self.totals: list[int] = []
         self.exact = True
+        self._sorted = True  # False while ``add`` is given entries, until ``finish``
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def fill(
-        self, entries: Iterable[tuple[str | None, tuple[Any, tuple[float, ...]]]] | None = None
-    ) -> None:
-        """Rank every kept window; ``entries``: what ``build`` gives, already worked out."""
-        if entries is None:
-            entries = (
-                (w.pattern_id, entry) for w in self.windows.values()
-                if (entry := self.build(w)) is not None
-            )
-        built = []
-        for pattern_id, entry in entries:
-            built.append((entry[0], pattern_id))
-            self._count(entry[1], 1)
-        built.sort()  # the keys are unique, so the ids are never compared
-        self.keys = [key for key, _ in built]
-        self.ids = [pattern_id for _, pattern_id in built]
+    def fill(self) -> None:
+        """Rank every kept window."""
+        for w in self.windows.values():
+            entry = self.build(w)
+            if entry is not None:
+                self.add(w.pattern_id, entry)
+        self.finish()
+
+    def add(self, pattern_id: str | None, entry: tuple[Any, tuple[float, ...]]) -> None:
+        """One pattern's entry (what ``build`` gives it) while the ranking is being made.
+
+        Its key's numbers go to the columns and its numbers are counted at once; the
+        ranking is sorted by ``finish``.
+        """
+        key = entry[0]
+        if not self.ids:
+            self.columns = [array("d") for _ in range(len(key) - 2)]
+        for column, number in zip(self.columns, key, strict=False):
+            column.append(number)
+        self.ids.append(pattern_id)
+        self._sorted = False
+        self._count(entry[1], 1)
+
+    def finish(self) -> None:
+        """Sort what ``add`` was given: the ranking is made."""
+        if self._sorted:
+            return
+        ids = self.ids
+        # A stable sort per part of the key, the last part first, orders the positions
+        # as the keys would (the id order: NULL first, then by id); no key tuple is made.
+        order = [i for i, pattern_id in enumerate(ids) if pattern_id is None]
+        named = [i for i, pattern_id in enumerate(ids) if pattern_id is not None]
+        named.sort(key=cast(Callable[[int], str], ids.__getitem__))
+        order += named
+        del named
+        for column in reversed(self.columns):
+            order.sort(key=column.__getitem__)
+        self.columns = [array("d", [column[i] for i in order]) for column in self.columns]
+        self.ids = [ids[i] for i in order]
+        self._sorted = True
+
+    def _key(self, index: int) -> tuple[Any, ...]:
+        return (*(column[index] for column in self.columns), *_id_order(self.ids[index]))
+
+    def _find(self, key: tuple[Any, ...]) -> int:
+        return bisect.bisect_left(range(len(self.ids)), key, key=self._key)
 
     def update(self, pattern_id: str | None, old: _Windows | None, new: _Windows | None) -> None:
         """The pattern's windows went from ``old`` to ``new`` (None: it had or has none)."""
         entry = self.build(old) if old is not None else None
         if entry is not None:
-            index = bisect.bisect_left(self.keys, entry[0])
-            del self.keys[index]
+            index = self._find(entry[0])
+            for column in self.columns:
+                del column[index]
             del self.ids[index]
             self._count(entry[1], -1)
         entry = self.build(new) if new is not None else None
         if entry is not None:
-            index = bisect.bisect_left(self.keys, entry[0])
-            self.keys.insert(index, entry[0])
+            if not self.ids:
+                self.columns = [array("d") for _ in range(len(entry[0]) - 2)]
+            index = self._find(entry[0])
+            for column, number in zip(self.columns, entry[0], strict=False):
+                column.insert(index, number)
             self.ids.insert(index, pattern_id)
             self._count(entry[1], 1)
 
@@ -590,17 +631,12 @@ class _DriftState:
         self,
         key: tuple[Any, ...],
         build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None],
-        entries: Iterable[tuple[str | None, tuple[Any, tuple[float, ...]]]] | None = None,
     ) -> _Ranked:
-        """The ids ranked by ``build`` on the windows at W = ``key[1]``, kept (see _Ranked).
-
-        ``entries``, when the ranking is made here: what ``build`` gives every pattern it
-        ranks, worked out already.
-        """
+        """The ids ranked by ``build`` on the windows at W = ``key[1]``, kept (see _Ranked)."""
         ranked = self.ranked.get(key)
         if ranked is None:
             ranked = _Ranked(build, self.windows[key[1]])
-            ranked.fill(entries)
+            ranked.fill()
             self.ranked[key] = ranked
         return ranked
 
@@ -947,12 +983,11 @@ class DriftMixin(GlobalLearningStoreBase):
                 # Without our index, a file in insertion order needs no sort at all (see
                 # store.drift_order); any other file gets the windowed statement below.
                 try:
-                    in_order = in_order_windows(conn, window_size)
+                    in_order = in_order_windows(conn, window_size, _Windows._make)
                 except sqlite3.Error as error:  # the driver's own cursor: not wrapped yet
                     raise self._store_error(error) from error
                 if in_order is not None:
-                    found = list(map(_Windows._make, in_order))
-                    return _by_pattern_id(found) if ordered else found
+                    return _by_pattern_id(in_order) if ordered else in_order
             statement = self._window_statement(
                 window_size, effectiveness=effectiveness, epistemic=epistemic
             )
@@ -1545,9 +1580,12 @@ class DriftMixin(GlobalLearningStoreBase):
         # With the summaries' window and thresholds (the console's defaults) and nothing
         # ranked yet, the summaries' rankings are made from the results the report's
         # ranking works out anyway: each formula then runs once per pattern, not twice.
+        # Each summary's entry goes to its ranking as it is worked out (nothing per pattern
+        # is held for it but its key: lists of entries held for the summaries took ~30 MB
+        # of peak RSS at 100,000 patterns).
         shared = (window_size, drift_threshold, epistemic_threshold) == (
             SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD, SUMMARY_EPISTEMIC_THRESHOLD)
-        summary_entries: tuple[list[Any], list[Any]] | None = None
+        summaries: tuple[_Ranked, _Ranked] | None = None
 
         def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
             if not w.known:
@@ -1555,19 +1593,19 @@ class DriftMixin(GlobalLearningStoreBase):
             effectiveness, epistemic = _report_results(
                 state, w, span, window_size, drift_threshold, epistemic_threshold
             )
-            if summary_entries is not None:
-                for entries, entry in zip(summary_entries, (
-                    _effectiveness_summary_entry(w, effectiveness),
-                    _epistemic_summary_entry(w, epistemic),
-                ), strict=True):
-                    if entry is not None:
-                        entries.append((w.pattern_id, entry))
+            if summaries is not None:
+                entry = _effectiveness_summary_entry(w, effectiveness)
+                if entry is not None:
+                    summaries[0].add(w.pattern_id, entry)
+                entry = _epistemic_summary_entry(w, epistemic)
+                if entry is not None:
+                    summaries[1].add(w.pattern_id, entry)
             exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
                 epistemic is not None and epistemic.threshold_exceeded
             )
             if only_exceeding and not exceeded:
                 return None
-            return _report_key(effectiveness, epistemic, str(w.pattern_id)), ()
+            return _report_key(effectiveness, epistemic, w.pattern_id), ()
 
         def row(pattern_id: str | None) -> DriftRow:
             w = state.windows[window_size][pattern_id]
@@ -1598,13 +1636,17 @@ class DriftMixin(GlobalLearningStoreBase):
             if shared and not {report_key, _EFFECTIVENESS_SUMMARY, _EPISTEMIC_SUMMARY} & set(
                 state.ranked
             ):
-                summary_entries = ([], [])
+                windows = state.windows[window_size]
+                summaries = (_Ranked(_effectiveness_summary_entry, windows),
+                             _Ranked(_epistemic_summary_entry, windows))
             ranked = state.rank(report_key, build).ids
-            if summary_entries is not None:
-                state.rank(_EFFECTIVENESS_SUMMARY, _effectiveness_summary_entry,
-                           summary_entries[0])
-                state.rank(_EPISTEMIC_SUMMARY, _epistemic_summary_entry, summary_entries[1])
-                summary_entries = None
+            if summaries is not None:
+                for summary_key, made in zip(
+                    (_EFFECTIVENESS_SUMMARY, _EPISTEMIC_SUMMARY), summaries, strict=True
+                ):
+                    made.finish()
+                    state.ranked[summary_key] = made
+                summaries = None
             total = len(ranked)
             needle = text.strip().casefold()
             if needle:

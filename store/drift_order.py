@@ -38,12 +38,17 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 __all__ = ["in_order_windows"]
+
+T = TypeVar("T")
+
+#: A NULL grounding in the flat arrays (SQLite stores no NaN, so none is ever read).
+_NULL = math.nan
 
 #: How many of a pattern's newest applications are read at first, in windows (W).
 REACH_WINDOWS = 3
@@ -158,56 +163,37 @@ def _windows(
     )
 
 
-class _Picked:
-    """One pattern's rows as they arrive: rowids, successes and groundings side by side.
-
-    Three flat arrays instead of a tuple per row: at 100,000 patterns the newest 3W rows
-    of each are ~850,000 rows held until the last one arrives, ~120 MB as tuples and
-    about a quarter of that so (a NULL grounding is a NaN: SQLite stores no NaN).
-    """
-
-    __slots__ = ("ascending", "grounding", "rowids", "successes")
-
-    def __init__(self) -> None:
-        self.rowids = array("q")
-        self.successes = array("b")
-        self.grounding = array("d")
-        self.ascending = True
-
-    def add(self, rowid: int, success: int, grounding: Any) -> None:
-        if self.rowids and rowid < self.rowids[-1]:
-            self.ascending = False
-        self.rowids.append(rowid)
-        self.successes.append(success)
-        self.grounding.append(_NULL if grounding is None else grounding)
-
-    def __len__(self) -> int:
-        return len(self.rowids)
-
-    def newest_first(self) -> tuple[list[int], list[float | None]]:
-        """Successes and groundings (None for NULL), the highest rowid first."""
-        order: Sequence[int] = range(len(self.rowids) - 1, -1, -1)
-        if not self.ascending:
-            order = sorted(order, key=self.rowids.__getitem__, reverse=True)
-        successes = [self.successes[i] for i in order]
-        grounding = [None if math.isnan(g) else g
-                     for g in (self.grounding[i] for i in order)]
-        return successes, grounding
-
-
-_NULL = math.nan
-
-
-def in_order_windows(conn: Connection, window_size: int) -> list[WindowsRow] | None:
+def in_order_windows(
+    conn: Connection, window_size: int, make: Callable[[WindowsRow], T] = tuple  # type: ignore[assignment]
+) -> list[T] | None:
     """Both kinds of window aggregates of every pattern id with 2W applications.
 
     None when the file does not prove that insertion order is time order (see the module
     docstring): the caller then runs the windowed statement. ``window_size`` >= 1.
+    ``make`` turns each pattern's aggregates into what the list holds (one at a time, so
+    that no second list of them is ever made).
+
+    The rows to sum arrive in rowid order, every pattern's interleaved with the others',
+    and are all held until the last one has arrived (~850,000 at 100,000 patterns). Each
+    pattern's share of them is known beforehand (its newest min(n, 3W)), so they go
+    straight to their pattern's slots in two flat arrays (successes, groundings), laid
+    out pattern after pattern: a few large allocations, given back whole when the read
+    ends, where objects per pattern (three arrays each) took ~40 MB of small blocks that
+    mostly stayed in the process as fragments of the heap. Only each pattern's last
+    rowid is kept, to check that its rows come in rowid order.
     """
     span = 2 * window_size
     reach = REACH_WINDOWS * window_size
-    bounds: dict[str | None, tuple[int, int, tuple[Any, ...]]] = {}
-    rows: dict[str | None, _Picked] = {}
+    index: dict[str | None, int] = {}  # pattern id -> its number, in statement order
+    lows = array("q")  # each pattern's lowest rowid read
+    counts = array("q")  # each pattern's applications in all
+    names: list[Any] = []
+    statuses: list[Any] = []
+    priorities: list[float | None] = []
+    seen: dict[Any, Any] = {}  # each status text once (a handful of values, one per row)
+    ends = starts = next_slot = last_rowids = array("q")
+    successes = array("b")
+    grounding = array("d")
     # The driver's own cursor: SQLAlchemy's result rows cost as much again as the reads.
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -217,32 +203,68 @@ def in_order_windows(conn: Connection, window_size: int) -> list[WindowsRow] | N
             return None  # out of order: the rest of the statement is never run
         for kind, pattern_id, a, b, c, d, e in result:
             if kind == 2:
+                if not ends:
+                    ends, starts, next_slot = _slots(counts, reach)
+                    total = ends[-1] if ends else 0
+                    last_rowids = array("q", [0]) * len(counts)
+                    successes = array("b", [0]) * total
+                    grounding = array("d", [0.0]) * total
+                number = index[pattern_id]
+                slot = next_slot[number]
+                if slot >= ends[number] or (slot > starts[number] and a <= last_rowids[number]):
+                    # More rows than the pattern's count, or not in rowid order (SQLite
+                    # reads ``rowid IN`` in rowid order): never guess, leave it to SQL.
+                    return None
+                next_slot[number] = slot + 1
+                last_rowids[number] = a
+                successes[slot] = b
                 try:
-                    rows[pattern_id].add(a, b, c)
+                    grounding[slot] = _NULL if c is None else c
                 except TypeError:  # text or a blob as grounding: leave it to SQL
                     return None
             else:
+                index[pattern_id] = len(lows)
+                counts.append(a)
+                lows.append(b)
+                names.append(c)
+                statuses.append(seen.setdefault(d, d))
                 # float(): what the table's type makes of a priority read through it.
-                bounds[pattern_id] = (a, b, (c, d, None if e is None else float(e)))
-                rows[pattern_id] = _Picked()
+                priorities.append(None if e is None else float(e))
+        if not ends:
+            ends, starts, next_slot = _slots(counts, reach)
         found = []
-        for pattern_id, (count, low, info) in bounds.items():
-            picked = rows.pop(pattern_id)
-            successes, grounding = picked.newest_first()
-            if count > len(picked):
-                missing = span - sum(1 for g in grounding if g is not None)
+        for pattern_id, number in index.items():
+            start, stop = starts[number], next_slot[number]
+            order = range(stop - 1, start - 1, -1)
+            newest = [successes[i] for i in order]
+            groundings = [None if math.isnan(g) else g for g in (grounding[i] for i in order)]
+            if counts[number] > stop - start:
+                missing = span - sum(1 for g in groundings if g is not None)
                 if missing > 0:
                     # Fewer than 2W grounded among the newest: the epistemic windows reach
                     # further back (the effectiveness windows are complete already).
                     for _rowid, success, older in cursor.execute(
-                        _OLDER_GROUNDED, (pattern_id, low, missing)
+                        _OLDER_GROUNDED, (pattern_id, lows[number], missing)
                     ):
-                        successes.append(success)
-                        grounding.append(older)
+                        newest.append(success)
+                        groundings.append(older)
+            info = (names[number], statuses[number], priorities[number])
             try:
-                found.append(_windows(pattern_id, successes, grounding, info, window_size))
+                found.append(make(_windows(pattern_id, newest, groundings, info, window_size)))
             except TypeError:  # text or a blob as grounding: leave it to SQL
                 return None
         return found
     finally:
         cursor.close()
+
+
+def _slots(counts: array[int], reach: int) -> tuple[array[int], array[int], array[int]]:
+    """(end, start, start) of each pattern's slots: min(its count, reach) of them, in turn."""
+    ends = array("q", [0]) * len(counts)
+    total = 0
+    for number, count in enumerate(counts):
+        total += min(count, reach)
+        ends[number] = total
+    starts = array("q", [0]) * len(counts)
+    starts[1:] = ends[:-1]
+    return ends, starts, array("q", starts)

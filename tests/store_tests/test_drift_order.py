@@ -292,3 +292,67 @@ def test_negative_rowids_are_read_too(
             )
     found = _in_order(sqlite_store, 5)
     assert found is not None and found == _windowed(sqlite_store, 5)
+
+
+class _ScriptedCursor:
+    """The driver cursor ``in_order_windows`` reads, answering with rows given here."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = iter(rows)
+
+    def execute(self, _statement: str, _parameters: Any) -> _ScriptedCursor:
+        return self
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return next(self.rows, None)
+
+    def __iter__(self) -> _ScriptedCursor:
+        return self
+
+    def __next__(self) -> tuple[Any, ...]:
+        return next(self.rows)
+
+    def close(self) -> None:
+        pass
+
+
+class _ScriptedConnection:
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        cursor = _ScriptedCursor(rows)
+        driver = type("Driver", (), {"cursor": lambda _self: cursor})()
+        self.connection = type("Pooled", (), {"dbapi_connection": driver})()
+
+
+def _scripted(rows_to_sum: list[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
+    """W = 1 (3 rows read per pattern) on two patterns of 3 applications each."""
+    head: list[tuple[Any, ...]] = [
+        (0, 0, None, None, None, None, None),
+        (1, "a", 3, 1, "A", "pending", 0.5),
+        (1, "b", 3, 2, "B", "active", None),
+    ]
+    conn = _ScriptedConnection(head + [(2, *row, None, None) for row in rows_to_sum])
+    return in_order_windows(conn, 1)  # type: ignore[arg-type]
+
+
+def test_each_patterns_rows_go_to_its_own_windows_newest_first() -> None:
+    """The rows of two patterns interleaved in rowid order, summed per pattern by hand.
+
+    a: rowids 1, 3, 5 (successes 1, 0, 1; groundings 0.5, NULL, 0.25). Newest first:
+    5, 3, 1. Effectiveness over the newest 2: recent 1 (rowid 5), older 0 (rowid 3);
+    grounding among them 0.25 (one value). Grounded, newest first: 0.25, 0.5 (epistemic
+    recent 0.25, older 0.5, squares 0.0625 + 0.25). b: rowids 2, 4, 6 (0, 1, 1; all 1.0).
+    """
+    found = _scripted([("a", 1, 1, 0.5), ("b", 2, 0, 1.0), ("a", 3, 0, None),
+                       ("b", 4, 1, 1.0), ("a", 5, 1, 0.25), ("b", 6, 1, 1.0)])
+    assert found == [
+        ("a", 2, 1, 0, 0.25, 1, 2, 0.25, 0.5, 0.3125, "A", "pending", 0.5),
+        ("b", 2, 1, 1, 2.0, 2, 2, 1.0, 1.0, 2.0, "B", "active", None),
+    ]
+
+
+def test_rows_out_of_rowid_order_or_beyond_a_count_are_left_to_the_statement() -> None:
+    in_order = [("a", 1, 1, 0.5), ("a", 3, 0, None), ("a", 5, 1, 0.25),
+                ("b", 2, 0, 1.0), ("b", 4, 1, 1.0), ("b", 6, 1, 1.0)]
+    assert _scripted(in_order) is not None
+    assert _scripted([in_order[1], in_order[0], *in_order[2:]]) is None
+    assert _scripted([*in_order, ("b", 7, 1, 1.0)]) is None
