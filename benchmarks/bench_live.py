@@ -272,7 +272,7 @@ def measure_scrolling(path: Path, pages: int = 5) -> list[tuple[str, str]]:
     """The slowest frame while scrolling Patterns from the top row to the bottom one.
 
     In this process, at 120x40: the cursor goes down every row of the first ``pages``
-    pages (``down`` to the page's end, then ``]`` and ``home`` on the next one), one key at
+    pages (``down`` to the page's end, then ``]`` and ``ctrl+home`` on the next one), one key at
     a time, each key waited for until the screen is idle. A frame is one compositor pass
     of the screen (Textual's update timer: layout and the render of what changed); the
     slowest one and the slowest key are reported. A key's time runs from its press to the
@@ -334,8 +334,13 @@ def measure_scrolling(path: Path, pages: int = 5) -> list[tuple[str, str]]:
                         flipped = len(frames)
                         await pilot.press("right_square_bracket")
                         await _until(lambda: bool(applied), pilot, timeout=120)
-                        await pilot.press("home")
+                        # The table's top row (``home`` is its leftmost column: with it,
+                        # the cursor stayed on the last row and every ``down`` was a no-op).
+                        await pilot.press("ctrl+home")
                         await pilot.pause()
+                        table = app.screen.query_one("#patterns-table", LiveTable)
+                        if table.cursor_row != 0:
+                            raise RuntimeError("the cursor is not on the page's first row")
                         flips.extend(frames[flipped:])
                         del frames[flipped:]
                     for _ in range(PAGE_SIZE - 1):
