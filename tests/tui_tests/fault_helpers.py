@@ -42,6 +42,13 @@ def notes(app: Any) -> list[str]:
     return [notification.message for notification in app._notifications]
 
 
+async def wait_for_note(pilot: Any, app: Any, text: str) -> None:
+    """Wait for a toast containing ``text``: ``notify`` only posts a message, the toast
+    exists once the app has handled it, which may be after the call that sent it ended."""
+    await wait_until(pilot, lambda: any(text in note for note in notes(app)),
+                     f"a toast saying {text!r}")
+
+
 @contextmanager
 def write_lock_held(path: Path) -> Iterator[subprocess.Popen[str]]:
     """Another process holds ``path``'s write lock (BEGIN IMMEDIATE) inside the block."""

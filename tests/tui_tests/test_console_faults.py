@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import FrozenClock
-from fault_helpers import PrivateServer, notes, wait_until, write_lock_held
+from fault_helpers import PrivateServer, notes, wait_for_note, wait_until, write_lock_held
 from patterns_helpers import build_patterns_store, id_by_name
 from rich.console import Console
 from screens_data import add_drift_patterns, add_escalations, add_rate_limits
@@ -129,7 +129,7 @@ async def test_escape_cancels_a_waiting_write_and_nothing_is_written(
             await wait_until(pilot, lambda: "store busy" in header_text(app), "busy notice")
             await pilot.press("escape")
             await wait_until(pilot, lambda: not app.store_calls.writing, "the cancel")
-            assert any("cancelled: nothing was written" in note for note in notes(app))
+            await wait_for_note(pilot, app, "cancelled: nothing was written")
             assert "saving" not in table.get_row(target)[0].plain
         await pilot.pause(0.3)  # the lock is free: a cancelled write must not sneak in
     assert status_of(store, target) == "pending"
@@ -147,6 +147,7 @@ async def test_a_lock_held_past_every_retry_is_refused_in_one_toast(
         with write_lock_held(path):
             await confirm_validate(app, pilot)
             await wait_until(pilot, lambda: not app.store_calls.writing, "the refusal")
+            await wait_for_note(pilot, app, "Validate failed")
         refusals = [note for note in notes(app) if "failed" in note]
         assert refusals == ["Validate failed: store busy: another process kept the write "
                             "lock; nothing was written"]

@@ -295,7 +295,7 @@ async def test_a_bulk_write_waiting_on_a_lock_shows_saving_on_its_rows_and_escap
 ) -> None:
     """With the thread worker (polling on): every shown row of the batch says saving…,
     escape cancels the whole batch (nothing written) and clears them all."""
-    from fault_helpers import notes, wait_until, write_lock_held
+    from fault_helpers import wait_for_note, wait_until, write_lock_held
 
     path = tmp_path / "live.db"
     build_patterns_store(path, clock).close()
@@ -320,7 +320,7 @@ async def test_a_bulk_write_waiting_on_a_lock_shows_saving_on_its_rows_and_escap
                                        for key in marked), "saving… on every row")
                 await pilot.press("escape")
                 await wait_until(pilot, lambda: not app.store_calls.writing, "the cancel")
-                assert any("cancelled: nothing was written" in note for note in notes(app))
+                await wait_for_note(pilot, app, "cancelled: nothing was written")
                 assert not any("saving" in table.get_row(key)[0].plain for key in marked)
             await pilot.pause(0.3)
         assert pattern_state(store) == before
