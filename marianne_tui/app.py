@@ -42,6 +42,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from marianne_tui.alerts import Alert, AlertLog, detect_alerts
+from marianne_tui.component_styles import install as install_component_styles_keeping_nodes
 from marianne_tui.config import ConsoleConfig
 from marianne_tui.contract import ConsoleHost
 from marianne_tui.screens.base import StoreScreen
@@ -59,8 +60,10 @@ from marianne_tui.widgets.live_table import LiveTable, showing_changes
 from marianne_tui.widgets.store_header import StoreHeader
 from store import GlobalLearningStore, StoreOverview, WatchSnapshot
 
-# Before any strip is made: see marianne_tui.strip_cycles.
+# Before any strip is made or any CSS applied: see marianne_tui.strip_cycles and
+# marianne_tui.component_styles.
 install_strip_without_cycles()
+install_component_styles_keeping_nodes()
 
 T = TypeVar("T")
 LiveTableRow = tuple["LiveTable", str]
