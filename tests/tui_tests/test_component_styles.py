@@ -2,11 +2,14 @@
 
 A table whose component styles follow its focus and a class of its own is restyled; the
 component styles must then be exactly those Textual's own method computes, and come from
-the same virtual nodes as before (nothing left for the collector).
+the same virtual nodes as before (nothing left for the collector). When the table is
+removed, reference counting alone frees those nodes.
 """
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -107,3 +110,40 @@ async def test_textual_still_makes_a_new_node_per_component() -> None:
         assert all(after[name] is not node for name, node in before.items())
     component_styles.install()
     assert Stylesheet._process_component_classes is component_styles._process_keeping_nodes
+
+
+async def _virtual_nodes_left_after_removal(*, textuals: bool) -> int:
+    """How many of a removed table's virtual nodes are alive with the collector paused."""
+    if textuals:
+        Stylesheet._process_component_classes = (  # type: ignore[method-assign]
+            component_styles._process_component_classes
+        )
+    try:
+        app = _TableApp()
+        async with app.run_test() as pilot:
+            table = app.query_one(DataTable)
+            table.focus()  # a restyle too
+            await pilot.pause()
+            nodes = [weakref.ref(styles.node) for styles in table._component_styles.values()]
+            assert nodes and all(node() is not None for node in nodes)
+            gc.disable()
+            try:
+                await table.remove()
+                del table
+                await pilot.pause()
+                return sum(node() is not None for node in nodes)
+            finally:
+                gc.enable()
+    finally:
+        component_styles.install()
+
+
+async def test_a_removed_widgets_virtual_nodes_are_freed_without_a_collection() -> None:
+    assert await _virtual_nodes_left_after_removal(textuals=False) == 0
+
+
+async def test_textual_leaves_a_removed_widgets_virtual_nodes_to_the_collector() -> None:
+    """Why the module holds the nodes itself: Textual's nodes keep themselves alive."""
+    assert await _virtual_nodes_left_after_removal(textuals=True) == len(
+        DataTable.COMPONENT_CLASSES
+    )
