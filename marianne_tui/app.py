@@ -250,7 +250,10 @@ class MarianneApp(App[None]):
             self.refresh_now_sync(force=force, screen=screen)
             return
         self._force_next = self._force_next or force
-        if not self._poll_in_flight:
+        if self._poll_in_flight:
+            # That poll may have read the store before what asked for this: once more.
+            self._poll_again = True
+        else:
             self._start_poll(screen)
 
     def refresh_now_sync(self, *, force: bool = False, screen: StoreScreen | None = None) -> bool:
@@ -350,12 +353,7 @@ class MarianneApp(App[None]):
                     return
 
     def _on_pushed_change(self) -> None:
-        if self.paused:
-            return
-        if self._poll_in_flight:
-            # That poll may have read the revision before this commit: poll once more.
-            self._poll_again = True
-        else:
+        if not self.paused:
             self.request_refresh()
 
     def _on_poll_timer(self) -> None:
