@@ -42,6 +42,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from marianne_tui.alerts import Alert, AlertLog, detect_alerts
+from marianne_tui.component_styles import install as install_component_styles_keeping_nodes
 from marianne_tui.config import ConsoleConfig
 from marianne_tui.contract import ConsoleHost
 from marianne_tui.screens.base import StoreScreen
@@ -59,8 +60,10 @@ from marianne_tui.widgets.live_table import LiveTable, showing_changes
 from marianne_tui.widgets.store_header import StoreHeader
 from store import GlobalLearningStore, StoreOverview, WatchSnapshot
 
-# Before any strip is made: see marianne_tui.strip_cycles.
+# Before any strip is made or any CSS applied: see marianne_tui.strip_cycles and
+# marianne_tui.component_styles.
 install_strip_without_cycles()
+install_component_styles_keeping_nodes()
 
 T = TypeVar("T")
 LiveTableRow = tuple["LiveTable", str]
@@ -247,7 +250,10 @@ class MarianneApp(App[None]):
             self.refresh_now_sync(force=force, screen=screen)
             return
         self._force_next = self._force_next or force
-        if not self._poll_in_flight:
+        if self._poll_in_flight:
+            # That poll may have read the store before what asked for this: once more.
+            self._poll_again = True
+        else:
             self._start_poll(screen)
 
     def refresh_now_sync(self, *, force: bool = False, screen: StoreScreen | None = None) -> bool:
@@ -347,12 +353,7 @@ class MarianneApp(App[None]):
                     return
 
     def _on_pushed_change(self) -> None:
-        if self.paused:
-            return
-        if self._poll_in_flight:
-            # That poll may have read the revision before this commit: poll once more.
-            self._poll_again = True
-        else:
+        if not self.paused:
             self.request_refresh()
 
     def _on_poll_timer(self) -> None:

@@ -22,8 +22,10 @@ from sqlalchemy import Engine
 
 __all__ = ["CHANNEL", "ChangeListener"]
 
-#: The channel the revision triggers notify (one per database: stores in other schemas of
-#: the same database wake a console too, which then finds its revision unchanged).
+#: The channel the revision triggers notify, one per database. The payload names the
+#: store's schema (quoted as ``quote_ident`` does), so that a commit to a store in another
+#: schema of the same database wakes nobody here; an older trigger sends ``''``, which
+#: wakes every listener, as it always did.
 CHANNEL = "marianne_tui_changes"
 
 
@@ -37,6 +39,8 @@ class ChangeListener:
         self._closed = False
         #: whether the store's revision triggers notify (an older trigger, or none, does not)
         self._notified = False
+        #: the payloads that are this store's: its schema, and the older triggers' ''
+        self._ours: frozenset[str] = frozenset({""})
 
     @property
     def listening(self) -> bool:
@@ -54,10 +58,13 @@ class ChangeListener:
             driver.rollback()
             driver.autocommit = True
             driver.execute(f"LISTEN {CHANNEL}")
-            source = driver.execute(
-                "SELECT prosrc FROM pg_proc WHERE oid = to_regproc('marianne_tui_bump_revision')"
+            source, schema = driver.execute(
+                "SELECT (SELECT prosrc FROM pg_proc "
+                "WHERE oid = to_regproc('marianne_tui_bump_revision')), "
+                "quote_ident(current_schema())"
             ).fetchone()
-            self._notified = source is not None and "pg_notify" in str(source[0])
+            self._notified = source is not None and "pg_notify" in str(source)
+            self._ours = frozenset({"", str(schema)})
             self._connection = driver
         return self._connection
 
@@ -73,7 +80,8 @@ class ChangeListener:
                     connection = self._listening()
                     # Short slices, so that close() is honoured within half a second.
                     slice_ = min(remaining, 0.5)
-                    woken = any(True for _ in connection.notifies(timeout=slice_, stop_after=1))
+                    woken = any(note.payload in self._ours
+                                for note in connection.notifies(timeout=slice_, stop_after=1))
                     if woken:
                         # Commits in a burst arrive as several notifications: take the
                         # ones already here, so that one read answers for them.

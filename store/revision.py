@@ -6,7 +6,8 @@ A statement-level trigger on each of Marianne's tables (and the journal) runs
 * takes a *shared* transaction-level advisory lock (key: :data:`REVISION_LOCK_CLASS` and the
   revision sequence's oid), held until the transaction ends;
 * calls ``nextval()`` on the sequence ``marianne_tui_revision_seq``;
-* sends ``NOTIFY marianne_tui_changes``, delivered at commit (``store.push``).
+* sends ``NOTIFY marianne_tui_changes`` with the store's schema as payload, delivered at commit
+  (``store.push``).
 
 None of that waits for anyone: shared advisory locks never conflict with each other and a
 sequence takes no row lock. (The first design updated one counter row instead: every
@@ -85,7 +86,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock_shared(
         {REVISION_LOCK_CLASS}, '{SCHEMA_MARK}.{REVISION_SEQUENCE}'::regclass::oid::integer);
     PERFORM nextval('{SCHEMA_MARK}.{REVISION_SEQUENCE}');
-    PERFORM pg_notify('marianne_tui_changes', '');
+    PERFORM pg_notify('marianne_tui_changes', '{SCHEMA_MARK}');
     RETURN NULL;
 END;
 """

@@ -55,6 +55,15 @@ class StoreScreen(Screen[None]):
         """The screen's own widgets, between header and footer."""
         return iter(())
 
+    def body_built(self, *selectors: str) -> bool:
+        """Whether the widgets ``selectors`` name are there, for ``on_mount``.
+
+        They may not be: when the app closes while a screen is composed ahead (in the
+        first seconds, a ``ctrl+q``), Textual starts no more message pumps, so the screen's
+        containers never compose their children, and it still mounts the screen.
+        """
+        return all(self.query(selector) for selector in selectors)
+
     # -- refresh protocol ---------------------------------------------------------------
 
     def query_params(self) -> Any:

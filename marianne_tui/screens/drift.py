@@ -201,6 +201,8 @@ class DriftScreen(PatternTriageMixin, ListFilterMixin):
         yield Static(id="drift-summary")
 
     def on_mount(self) -> None:
+        if not self.body_built("#drift-status", "#drift-table"):
+            return
         self._show_status()
         # The list, not the filter before it, takes the keys (q, v, x, ...) from the start.
         self.table.focus()

@@ -209,6 +209,8 @@ class EscalationsScreen(ListFilterMixin):
                 yield Static(id="esc-detail")
 
     def on_mount(self) -> None:
+        if not self.body_built("#esc-table"):
+            return
         # The list, not the filter before it, takes the keys (o, u, ...) from the start.
         self.table.focus()
         self._show_sort()

@@ -26,6 +26,7 @@ from test_drift_order import (
     _tie_with_falling_ids,
     _tie_with_null_id_last,
     _windowed,
+    assert_a_new_store_reads_as_the_windowed_statement,
 )
 
 from store import GlobalLearningStore
@@ -133,15 +134,9 @@ def test_what_the_index_path_cannot_sum_exactly_falls_back(
     make(sqlite_store, clock)
     sqlite_store.add_drift_index()
     assert _through_index(sqlite_store, 5) is None
-    fresh = GlobalLearningStore(sqlite_store.location, clock=clock)
-    try:
-        with fresh._connection() as conn:
-            kept = fresh._all_windows(conn, 5)
-        assert {k: tuple(w) for k, w in kept.items()} == _windowed(fresh, 5)
-        if make is not _text_grounding:  # Marianne's methods cannot sum text either
-            _assert_scans_match_reference(fresh)
-    finally:
-        fresh.close()
+    assert_a_new_store_reads_as_the_windowed_statement(
+        sqlite_store, clock, marianne=make is not _text_grounding
+    )
 
 
 @pytest.mark.parametrize("definition", [

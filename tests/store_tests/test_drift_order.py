@@ -190,6 +190,23 @@ def _text_grounding(store: GlobalLearningStore, clock: FrozenClock) -> None:
                              "WHERE pattern_id = 'p04' AND grounding_confidence IS NOT NULL")
 
 
+def assert_a_new_store_reads_as_the_windowed_statement(
+    store: GlobalLearningStore, clock: FrozenClock, *, marianne: bool = True
+) -> None:
+    """A new store object on ``store``'s file keeps the windowed statement's windows
+    (W = 5) and, with ``marianne``, scans as Marianne's per-pattern methods do (they
+    cannot sum grounding stored as text)."""
+    fresh = GlobalLearningStore(store.location, clock=clock)
+    try:
+        with fresh._connection() as conn:
+            kept = fresh._all_windows(conn, 5)
+        assert {k: tuple(w) for k, w in kept.items()} == _windowed(fresh, 5)
+        if marianne:
+            _assert_scans_match_reference(fresh)
+    finally:
+        fresh.close()
+
+
 @pytest.mark.parametrize("make", [
     _back_in_time, _tie_with_falling_ids, _tie_with_null_id_last, _null_time_after_a_time,
     _out_of_order_across_a_gap, _text_grounding,
@@ -202,15 +219,9 @@ def test_any_other_file_falls_back_to_the_windowed_statement(
     for window in WINDOWS:
         assert _in_order(sqlite_store, window) is None
     # The reads still give the windowed statement's numbers, through the statement.
-    fresh = GlobalLearningStore(sqlite_store.location, clock=clock)
-    try:
-        with fresh._connection() as conn:
-            kept = fresh._all_windows(conn, 5)
-        assert {k: tuple(w) for k, w in kept.items()} == _windowed(fresh, 5)
-        if make is not _text_grounding:  # Marianne's methods cannot sum text either
-            _assert_scans_match_reference(fresh)
-    finally:
-        fresh.close()
+    assert_a_new_store_reads_as_the_windowed_statement(
+        sqlite_store, clock, marianne=make is not _text_grounding
+    )
 
 
 def test_a_file_in_order_again_after_a_gap_takes_the_in_order_path(

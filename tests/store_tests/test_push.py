@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from conftest import fresh_postgres_schema
 from sqlalchemy import create_engine
 
 from store import GlobalLearningStore
@@ -101,3 +102,38 @@ def test_close_ends_a_wait(listener: ChangeListener) -> None:
     listener.close()
     thread.join(timeout=10)
     assert not thread.is_alive() and outcome == [False]
+
+
+def test_a_commit_to_a_store_in_another_schema_wakes_nobody_here(
+    writer: GlobalLearningStore, listener: ChangeListener
+) -> None:
+    """One channel serves the whole database: the payload tells the stores apart."""
+    with fresh_postgres_schema("other") as other_url:
+        neighbour = GlobalLearningStore(other_url)
+        try:
+            thread, outcome = _wait_in_thread(listener, timeout=1.0)
+            neighbour.record_pattern("validation_failure", "in the schema next door")
+            thread.join(timeout=30)
+            assert outcome == [False]  # the whole second, not woken
+            thread, outcome = _wait_in_thread(listener, timeout=60)
+            writer.record_pattern("validation_failure", "in this store")
+            thread.join(timeout=90)
+            assert outcome == [True]
+        finally:
+            neighbour.close()
+
+
+def test_an_older_trigger_without_a_payload_still_wakes_the_listener(
+    postgres_store_url: str, listener: ChangeListener
+) -> None:
+    """A store whose trigger function predates the payload (its owner has not opened it
+    since) sends '': every listener wakes, as before, and finds out by its revision."""
+    engine = create_engine(postgres_store_url)
+    try:
+        thread, outcome = _wait_in_thread(listener, timeout=60)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SELECT pg_notify('marianne_tui_changes', '')")
+        thread.join(timeout=90)
+        assert outcome == [True]
+    finally:
+        engine.dispose()

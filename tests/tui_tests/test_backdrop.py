@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FrozenClock
@@ -44,18 +45,24 @@ def backdrop(screen: BackdropModalScreen[object]) -> list[list[Segment]]:
     return [list(screen._backdrop[y][1]) for y in range(screen.size.height)]
 
 
+async def press_on_the_pending_pattern(app: MarianneApp, pilot: Any, key: str) -> LiveTable:
+    """The Patterns table read, its pending pattern selected, ``key`` pressed."""
+    app.refresh_now_sync(force=True)
+    await pilot.pause()
+    table = app.query_one("#patterns-table", LiveTable)
+    assert table.select_key(id_by_name(app.store, PENDING_NAME))
+    await pilot.press(key)
+    await pilot.pause()
+    return table
+
+
 async def test_the_backdrop_is_textuals_and_follows_the_screen_below(
     store: GlobalLearningStore,
 ) -> None:
     target = id_by_name(store, PENDING_NAME)
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.refresh_now_sync(force=True)
-        await pilot.pause()
-        table = app.query_one("#patterns-table", LiveTable)
-        assert table.select_key(target)
-        await pilot.press("v")
-        await pilot.pause()
+        table = await press_on_the_pending_pattern(app, pilot, "v")
         dialog = app.screen
         assert isinstance(dialog, ConfirmScreen)
         drawn = backdrop(dialog)
@@ -78,15 +85,9 @@ async def test_the_backdrop_is_textuals_and_follows_the_screen_below(
 async def test_a_modal_over_a_modal_shows_both(store: GlobalLearningStore) -> None:
     """The detail view (a modal) under the confirmation dialog: each backdrop is the screen
     right below it, tinted, as Textual draws a stack of translucent screens."""
-    target = id_by_name(store, PENDING_NAME)
     app = MarianneApp(store, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.refresh_now_sync(force=True)
-        await pilot.pause()
-        table = app.query_one("#patterns-table", LiveTable)
-        assert table.select_key(target)
-        await pilot.press("enter")
-        await pilot.pause()
+        await press_on_the_pending_pattern(app, pilot, "enter")
         detail = app.screen
         assert isinstance(detail, PatternDetailScreen)
         detail_drawn = backdrop(detail)

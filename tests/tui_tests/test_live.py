@@ -4,6 +4,8 @@ stops fetching, and the worker path does the same as the synchronous one."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -182,6 +184,38 @@ async def test_worker_path_picks_up_a_write_and_idles_without_reading(
         assert new_id in _table(app).row_keys_in_order
         assert spy.calls["query_patterns"] == 1
         assert app._poll_timer is not None  # the next poll is chained
+
+
+async def test_a_refresh_asked_for_during_a_poll_polls_once_more(
+    console_store: GlobalLearningStore, other_writer: GlobalLearningStore
+) -> None:
+    """The poll in flight may have probed the store before the change that asked for the
+    refresh: the refresh is another poll after it, not the one already running."""
+    app = MarianneApp(console_store, poll=True, refresh_seconds=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        probed, go_on = threading.Event(), threading.Event()
+        probe = console_store.change_token
+
+        def probe_then_wait() -> Any:
+            token = probe()
+            if not probed.is_set():
+                probed.set()
+                go_on.wait(10)
+            return token
+
+        console_store.change_token = probe_then_wait  # type: ignore[method-assign]
+        app._on_poll_timer()  # a poll probes: nothing new yet, and it is held there
+        await asyncio.get_running_loop().run_in_executor(None, probed.wait, 10)
+        new_id = other_writer.record_pattern("retry_pattern", "written during the poll")
+        app.request_refresh()
+        go_on.set()
+        await app.workers.wait_for_complete()  # the held poll, then the one asked for
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert new_id in _table(app).row_keys_in_order
 
 
 async def test_pause_stops_fetching_and_resume_fetches_at_once(

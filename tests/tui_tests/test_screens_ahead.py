@@ -18,10 +18,17 @@ from typing import Any
 
 import pytest
 from fault_helpers import wait_until
+from textual.app import ComposeResult
+from textual.containers import Container, Horizontal
+from textual.widgets import Static
 
 from marianne_tui import __main__ as cli
 from marianne_tui.app import SCREENS, MarianneApp
 from marianne_tui.screens.base import StoreScreen
+from marianne_tui.screens.drift import COLUMNS as DRIFT_COLUMNS
+from marianne_tui.screens.drift import DriftScreen
+from marianne_tui.screens.escalations import EscalationsScreen
+from marianne_tui.widgets.live_table import LiveTable
 from store import GlobalLearningStore
 
 
@@ -284,3 +291,35 @@ async def test_a_footer_rebuilt_lets_the_keys_it_removed_go(
             await rebuild()
         assert [key.key for key in app.screen.query(FooterKey)] == shown
         assert alive_keys() == before
+
+
+class _ClosedEscalations(EscalationsScreen):
+    """What an app that closes while this screen is composed ahead leaves: the screen's
+    containers mounted but never composed (Textual mounts nothing into a closing node)."""
+
+    def compose_body(self) -> ComposeResult:
+        yield Horizontal(id="esc-bar")
+        yield Container(id="esc-body")
+
+
+class _ClosedDrift(DriftScreen):
+    def compose_body(self) -> ComposeResult:
+        yield Horizontal(id="drift-bar")
+        yield LiveTable(DRIFT_COLUMNS, id="drift-table", saving_column="status")
+        yield Static(id="drift-summary")
+
+
+@pytest.mark.parametrize("screen_class", [_ClosedEscalations, _ClosedDrift])
+async def test_a_screen_whose_containers_were_never_composed_mounts_quietly(
+    sqlite_store: GlobalLearningStore, screen_class: type[StoreScreen]
+) -> None:
+    """Seen once in ten runs of the PostgreSQL push tests: the test ended (the app
+    closed) while the Escalations screen was composed ahead, and its on_mount's query
+    for its table, in a container that had composed nothing, took the fatal-error path."""
+    app = MarianneApp(sqlite_store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = screen_class()
+        app._register(app, screen)  # composed ahead, as _compose_ahead starts a screen
+        await wait_until(pilot, lambda: screen.is_mounted, "the screen's mount")
+        await pilot.pause()
+    assert app.return_code in (None, 0)  # not the fatal-error path (return code 1)
