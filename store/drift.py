@@ -86,8 +86,10 @@ from store.metrics import (
     EntropySummary,
     EpistemicDriftResult,
     effectiveness_drift,
+    effectiveness_drift_numbers,
     entropy_from_totals,
     epistemic_drift,
+    epistemic_drift_numbers,
     weighted_log,
 )
 from store.models import (
@@ -307,56 +309,51 @@ def _report_results(
     return effectiveness, epistemic
 
 
-def _effectiveness_summary_entry(
-    w: _Windows, result: EffectivenessDriftResult | None = None
-) -> tuple[Any, tuple[float, ...]] | None:
-    """The effectiveness summary's ranking entry of one pattern (``result``: known already)."""
+#: A ranking's entry of one pattern: the numbers its sort key starts with (the key ends
+#: with the pattern's id order, ``_id_order``), and the numbers its totals add up.
+_Entry = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def _effectiveness_numbers(
+    w: _Windows, window_size: int, threshold: float
+) -> tuple[float, bool]:
+    """(magnitude, exceeded) of a pattern's effectiveness drift: what the rankings use."""
+    _, _, _, _, magnitude, exceeded = effectiveness_drift_numbers(
+        w.recent_successes, w.older_successes, w.grounding_sum, w.grounding_count,
+        window_size, threshold,
+    )
+    return magnitude, exceeded
+
+
+def _epistemic_numbers(
+    w: _Windows, window_size: int, threshold: float
+) -> tuple[float, float, bool]:
+    """(change, entropy, exceeded) of a pattern's epistemic drift."""
+    _, _, change, entropy, exceeded = epistemic_drift_numbers(
+        w.recent_grounding, w.older_grounding, w.grounding_squares, window_size, threshold
+    )
+    return change, entropy, exceeded
+
+
+def _effectiveness_summary_entry(w: _Windows) -> _Entry | None:
+    """The effectiveness summary's ranking entry of one pattern."""
     if not w.known or w.eff_rows < 2 * SUMMARY_WINDOW:
         return None
-    if result is None:
-        result = _effectiveness_result(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
+    magnitude, exceeded = _effectiveness_numbers(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
     # Marianne's max() keeps the first largest magnitude in pattern-id order.
-    return (
-        (-result.drift_magnitude, *_id_order(w.pattern_id)),
-        (result.drift_magnitude, 1.0 if result.threshold_exceeded else 0.0),
-    )
+    return (-magnitude,), (magnitude, 1.0 if exceeded else 0.0)
 
 
-def _epistemic_summary_entry(
-    w: _Windows, result: EpistemicDriftResult | None = None
-) -> tuple[Any, tuple[float, ...]] | None:
+def _epistemic_summary_entry(w: _Windows) -> _Entry | None:
     if not w.known or w.epi_rows < 2 * SUMMARY_WINDOW:
         return None
-    if result is None:
-        result = _epistemic_result(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
-    return (
-        (-abs(result.belief_change), *_id_order(w.pattern_id)),
-        (result.belief_change, result.belief_entropy,
-         1.0 if result.threshold_exceeded else 0.0),
-    )
+    change, entropy, exceeded = _epistemic_numbers(
+        w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
+    return (-abs(change),), (change, entropy, 1.0 if exceeded else 0.0)
 
 
 _EFFECTIVENESS_SUMMARY = ("effectiveness summary", SUMMARY_WINDOW)
 _EPISTEMIC_SUMMARY = ("epistemic summary", SUMMARY_WINDOW)
-
-
-def _report_key(
-    effectiveness: EffectivenessDriftResult | None,
-    epistemic: EpistemicDriftResult | None,
-    pattern_id: str | None,
-) -> tuple[float, float, bool, str]:
-    """Larger exceeded magnitude first; rows exceeding nothing after, by larger magnitude."""
-    exceeded = [-1.0]
-    magnitudes = [0.0]
-    if effectiveness is not None:
-        magnitudes.append(effectiveness.drift_magnitude)
-        if effectiveness.threshold_exceeded:
-            exceeded.append(effectiveness.drift_magnitude)
-    if epistemic is not None:
-        magnitudes.append(abs(epistemic.belief_change))
-        if epistemic.threshold_exceeded:
-            exceeded.append(abs(epistemic.belief_change))
-    return (-max(exceeded), -max(magnitudes), *_id_order(pattern_id))
 
 
 #: Every finite float is a whole multiple of 2**-1074, so sums of floats scaled by this are
@@ -376,19 +373,80 @@ def _id_order(pattern_id: str | None) -> tuple[bool, str]:
     return (pattern_id is not None, pattern_id or "")
 
 
+def _sum_exactly(values: Iterable[float]) -> float:
+    """The exact sum of ``values``, rounded once: the same whatever order they come in.
+
+    ``math.fsum`` rounds the exact sum correctly; where its partial sums overflow (finite
+    numbers whose total does not fit a float on the way), the scaled integers do it. NaN
+    and infinities give what ``fsum`` gives.
+    """
+    values = list(values)
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return sum(map(_fixed, values)) / _FIXED_ONE
+
+
+def _exact_parts(values: Iterable[float]) -> list[float]:
+    """Floats whose exact sum is the exact sum of ``values``, smallest first.
+
+    Each part is the exact rest rounded (``fsum`` of the values less the parts so far),
+    so the parts do not overlap and there are few (two or three for drift numbers).
+    Raises OverflowError (or gives a non-finite part: ValueError) when a value is not
+    finite or a partial sum overflows.
+    """
+    values = list(values)
+    parts: list[float] = []
+    rest = math.fsum(values)
+    while rest:
+        if not math.isfinite(rest):
+            raise ValueError("not a finite sum")
+        parts.append(rest)
+        rest = math.fsum([*values, *(-part for part in parts)])
+    parts.reverse()
+    return parts
+
+
+def _add_exactly(parts: list[float], number: float) -> None:
+    """Add ``number`` to the exact sum held in ``parts`` (Shewchuk's partials, in place).
+
+    Every step is an exact two-sum, so ``math.fsum(parts)`` stays the correctly rounded
+    exact total, whatever order numbers were added and taken away in.
+    """
+    kept = 0
+    for part in parts:
+        if abs(number) < abs(part):
+            number, part = part, number
+        high = number + part
+        low = part - (high - number)
+        if low:
+            parts[kept] = low
+            kept += 1
+        number = high
+    if not math.isfinite(number):
+        raise OverflowError("not a finite sum")
+    parts[kept:] = [number]
+
+
 class _Ranked:
     """Pattern ids kept sorted by a key derived from their windows, as windows change.
 
-    ``build`` gives (sort key, numbers) for a pattern's windows, or None to leave it out;
-    a sort key is a few numbers followed by the pattern's id order (``_id_order``), so
-    keys are unique. Only the keys are kept, and not as tuples: their numbers column by
-    column in flat arrays beside the ranked ids, the id order read from the ids. A read
-    builds the records of the page it returns from the windows, so a cold read makes one
-    key per pattern and a record per returned row. ``build`` is a pure function of the
-    windows, so a pattern's old entry is found again from its old windows. A change to a
-    few patterns costs a few bisections instead of a new sort of every pattern. The sums
-    of each pattern's ``numbers`` are kept too, exactly (see ``_fixed``), so that they do
-    not depend on the order patterns came and went in.
+    ``build`` gives a pattern's entry (``_Entry``: its key's numbers, and the numbers its
+    totals add up) from its windows, or None to leave it out; the full sort key is the
+    key's numbers followed by the pattern's id order (``_id_order``), so keys are unique.
+    Only the keys are kept, and not as tuples: their numbers column by column in flat
+    arrays beside the ranked ids, the id order read from the ids. A read builds the records
+    of the page it returns from the windows, so a cold read computes a few plain numbers per
+    pattern and a record per returned row. ``build`` is a pure function of the windows, so
+    a pattern's old entry is found again from its old windows. A change to a few patterns
+    costs a few bisections instead of a new sort of every pattern.
+
+    The totals of the entries' numbers are exact sums, rounded once when read, so that
+    they do not depend on the order patterns came and went in. A cold ranking only keeps
+    the numbers (``math.fsum`` of them is that exact sum); the first change turns them into
+    a few floats that hold the exact total (``_exact_parts``), updated exactly from then
+    on (``_add_exactly``). A number that is not finite leaves them summed afresh at each
+    read (``plain``), as plainly as a full recompute sums them.
 
     Why columns: at 100,000 patterns the key tuples of the report's and the summaries'
     rankings (a tuple and a float or two each) were ~18 MB kept, all of them alive at
@@ -397,15 +455,22 @@ class _Ranked:
 
     def __init__(
         self,
-        build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None],
+        build: Callable[[_Windows], _Entry | None],
         windows: dict[str | None, _Windows],
     ) -> None:
         self.build = build
         self.windows = windows  # the kept windows this ranks (updated in place)
         self.columns: list[array[float]] = []  # the keys' numbers, in rank order
         self.ids: list[str | None] = []
-        self.totals: list[int] = []
-        self.exact = True
+        # While the ranking is made (``add``): the entries' numbers, flat, in ``ids`` order.
+        self._keys: array[float] = array("d")
+        self._numbers: array[float] = array("d")
+        self._widths = (0, 0)
+        # The totals: the numbers column by column (cold), or the exact parts (changed).
+        self.sums: list[array[float]] = []
+        self.parts: list[list[float]] | None = None
+        self.plain = False
+        self._totals: list[float | None] = []
         self._sorted = True  # False while ``add`` is given entries, until ``finish``
 
     def __len__(self) -> int:
@@ -413,32 +478,38 @@ class _Ranked:
 
     def fill(self) -> None:
         """Rank every kept window."""
+        build = self.build
+        add = self.add
         for w in self.windows.values():
-            entry = self.build(w)
+            entry = build(w)
             if entry is not None:
-                self.add(w.pattern_id, entry)
+                add(w.pattern_id, entry)
         self.finish()
 
-    def add(self, pattern_id: str | None, entry: tuple[Any, tuple[float, ...]]) -> None:
+    def add(self, pattern_id: str | None, entry: _Entry) -> None:
         """One pattern's entry (what ``build`` gives it) while the ranking is being made.
 
-        Its key's numbers go to the columns and its numbers are counted at once; the
-        ranking is sorted by ``finish``.
+        Its numbers go to flat arrays; ``finish`` cuts them into columns and sorts.
         """
-        key = entry[0]
+        key, numbers = entry
         if not self.ids:
-            self.columns = [array("d") for _ in range(len(key) - 2)]
-        for column, number in zip(self.columns, key, strict=False):
-            column.append(number)
+            self._widths = (len(key), len(numbers))
         self.ids.append(pattern_id)
+        self._keys.extend(key)
+        self._numbers.extend(numbers)
         self._sorted = False
-        self._count(entry[1], 1)
 
     def finish(self) -> None:
         """Sort what ``add`` was given: the ranking is made."""
         if self._sorted:
             return
         ids = self.ids
+        width, count = self._widths
+        columns = [self._keys[i::width] for i in range(width)]
+        self.sums = [self._numbers[i::count] for i in range(count)]
+        self._totals = [None] * count
+        self._keys = array("d")
+        self._numbers = array("d")
         # A stable sort per part of the key, the last part first, orders the positions
         # as the keys would (the id order: NULL first, then by id); no key tuple is made.
         order = [i for i, pattern_id in enumerate(ids) if pattern_id is None]
@@ -446,10 +517,10 @@ class _Ranked:
         named.sort(key=cast(Callable[[int], str], ids.__getitem__))
         order += named
         del named
-        for column in reversed(self.columns):
+        for column in reversed(columns):
             order.sort(key=column.__getitem__)
-        self.columns = [array("d", [column[i] for i in order]) for column in self.columns]
-        self.ids = [ids[i] for i in order]
+        self.columns = [array("d", map(column.__getitem__, order)) for column in columns]
+        self.ids = list(map(ids.__getitem__, order))
         self._sorted = True
 
     def _key(self, index: int) -> tuple[Any, ...]:
@@ -462,39 +533,55 @@ class _Ranked:
         """The pattern's windows went from ``old`` to ``new`` (None: it had or has none)."""
         entry = self.build(old) if old is not None else None
         if entry is not None:
-            index = self._find(entry[0])
+            index = self._find((*entry[0], *_id_order(pattern_id)))
             for column in self.columns:
                 del column[index]
             del self.ids[index]
-            self._count(entry[1], -1)
+            self._count(entry[1], -1.0)
         entry = self.build(new) if new is not None else None
         if entry is not None:
-            if not self.ids:
-                self.columns = [array("d") for _ in range(len(entry[0]) - 2)]
-            index = self._find(entry[0])
-            for column, number in zip(self.columns, entry[0], strict=False):
+            key, numbers = entry
+            if not self.columns and not self.ids:
+                self.columns = [array("d") for _ in key]
+            index = self._find((*key, *_id_order(pattern_id)))
+            for column, number in zip(self.columns, key, strict=True):
                 column.insert(index, number)
             self.ids.insert(index, pattern_id)
-            self._count(entry[1], 1)
+            self._count(numbers, 1.0)
 
-    def _count(self, numbers: tuple[float, ...], sign: int) -> None:
-        if not numbers or not self.exact:
+    def _count(self, numbers: tuple[float, ...], sign: float) -> None:
+        """Add (sign 1) or take away (-1) an entry's numbers from the exact totals."""
+        if not numbers or self.plain:
             return
-        if not self.totals:
-            self.totals = [0] * len(numbers)
         try:
-            for index, number in enumerate(numbers):
-                self.totals[index] += sign * _fixed(number)
-        except (ValueError, OverflowError):  # NaN or infinity: sum plainly when asked
-            self.exact = False
+            if self.parts is None:
+                self.parts = [_exact_parts(column) for column in self.sums]
+                self.parts += [[] for _ in range(len(numbers) - len(self.parts))]
+                self.sums = []
+            for parts, number in zip(self.parts, numbers, strict=True):
+                _add_exactly(parts, sign * number)
+        except (ValueError, OverflowError):  # NaN, infinity, overflow: sum plainly when asked
+            self.plain = True
+            self.parts = None
+            self.sums = []
+        self._totals = [None] * len(numbers)
 
     def total(self, index: int) -> float:
+        """The exact sum of the ``index``-th number of every entry, rounded once."""
         if not self.ids:
             return 0.0
-        if self.exact:
-            return self.totals[index] / _FIXED_ONE
-        built = (self.build(w) for w in self.windows.values())
-        return math.fsum(entry[1][index] for entry in built if entry is not None)
+        if self.plain:
+            built = (self.build(w) for w in self.windows.values())
+            return _sum_exactly(entry[1][index] for entry in built if entry is not None)
+        total = self._totals[index]
+        if total is None:
+            # Read once per change: the sums a summary reads are worked out when it asks.
+            if self.parts is not None:
+                total = math.fsum(self.parts[index])
+            else:
+                total = _sum_exactly(self.sums[index])
+            self._totals[index] = total
+        return total
 
 
 def _counts_statement(*, restricted: bool) -> Select[Any]:
@@ -630,7 +717,7 @@ class _DriftState:
     def rank(
         self,
         key: tuple[Any, ...],
-        build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None],
+        build: Callable[[_Windows], _Entry | None],
     ) -> _Ranked:
         """The ids ranked by ``build`` on the windows at W = ``key[1]``, kept (see _Ranked)."""
         ranked = self.ranked.get(key)
@@ -1310,15 +1397,13 @@ class DriftMixin(GlobalLearningStoreBase):
         """
         span = 2 * window_size
 
-        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
+        def build(w: _Windows) -> _Entry | None:
             if not w.known or w.eff_rows < span:
                 return None
             if not drifting:
-                return _id_order(w.pattern_id), ()
-            result = state.effectiveness(w, window_size, drift_threshold)
-            if not result.threshold_exceeded:
-                return None
-            return (-result.drift_magnitude, *_id_order(w.pattern_id)), ()
+                return (), ()
+            magnitude, exceeded = _effectiveness_numbers(w, window_size, drift_threshold)
+            return ((-magnitude,), ()) if exceeded else None
 
         with self._reading():
             state = self._kept(window_size)
@@ -1333,15 +1418,13 @@ class DriftMixin(GlobalLearningStoreBase):
         """Epistemic drift of known patterns with 2W grounded applications (as above)."""
         span = 2 * window_size
 
-        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
+        def build(w: _Windows) -> _Entry | None:
             if not w.known or w.epi_rows < span:
                 return None
             if not drifting:
-                return _id_order(w.pattern_id), ()
-            result = state.epistemic(w, window_size, drift_threshold)
-            if not result.threshold_exceeded:
-                return None
-            return (-abs(result.belief_change), *_id_order(w.pattern_id)), ()
+                return (), ()
+            change, _, exceeded = _epistemic_numbers(w, window_size, drift_threshold)
+            return ((-abs(change),), ()) if exceeded else None
 
         with self._reading():
             state = self._kept(window_size)
@@ -1587,25 +1670,40 @@ class DriftMixin(GlobalLearningStoreBase):
             SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD, SUMMARY_EPISTEMIC_THRESHOLD)
         summaries: tuple[_Ranked, _Ranked] | None = None
 
-        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
+        def build(w: _Windows) -> _Entry | None:
+            """Larger exceeded magnitude first; rows exceeding nothing after, by magnitude.
+
+            Plain numbers only: the records are built for the page (``row``).
+            """
             if not w.known:
                 return None
-            effectiveness, epistemic = _report_results(
-                state, w, span, window_size, drift_threshold, epistemic_threshold
-            )
-            if summaries is not None:
-                entry = _effectiveness_summary_entry(w, effectiveness)
-                if entry is not None:
-                    summaries[0].add(w.pattern_id, entry)
-                entry = _epistemic_summary_entry(w, epistemic)
-                if entry is not None:
-                    summaries[1].add(w.pattern_id, entry)
-            exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
-                epistemic is not None and epistemic.threshold_exceeded
-            )
-            if only_exceeding and not exceeded:
+            # -1.0: nothing exceeded; each larger value replaces the one before, as max().
+            exceeded = -1.0
+            magnitude = 0.0
+            if w.eff_rows >= span:
+                eff_magnitude, eff_exceeded = _effectiveness_numbers(
+                    w, window_size, drift_threshold)
+                if eff_magnitude > magnitude:
+                    magnitude = eff_magnitude
+                if eff_exceeded and eff_magnitude > exceeded:
+                    exceeded = eff_magnitude
+                if summaries is not None:
+                    summaries[0].add(w.pattern_id, (
+                        (-eff_magnitude,), (eff_magnitude, 1.0 if eff_exceeded else 0.0)))
+            if w.epi_rows >= span:
+                change, entropy, epi_exceeded = _epistemic_numbers(
+                    w, window_size, epistemic_threshold)
+                epi_magnitude = abs(change)
+                if epi_magnitude > magnitude:
+                    magnitude = epi_magnitude
+                if epi_exceeded and epi_magnitude > exceeded:
+                    exceeded = epi_magnitude
+                if summaries is not None:
+                    summaries[1].add(w.pattern_id, (
+                        (-epi_magnitude,), (change, entropy, 1.0 if epi_exceeded else 0.0)))
+            if only_exceeding and exceeded == -1.0:
                 return None
-            return _report_key(effectiveness, epistemic, w.pattern_id), ()
+            return (-exceeded, -magnitude), ()
 
         def row(pattern_id: str | None) -> DriftRow:
             w = state.windows[window_size][pattern_id]
