@@ -33,9 +33,10 @@ Deliberate differences from Marianne:
   alone, so which of two applications with the same timestamp falls into which window is
   left to SQLite; here it is defined, and the same on SQLite and PostgreSQL.
   ``get_retired_patterns`` likewise breaks ``last_seen`` ties by id.
-* **Sums.** The summaries' averages are taken from exact sums (kept as scaled integers, so
-  that they do not depend on the order patterns changed in), where Marianne adds left to right;
-  the two can differ in the last bit of the float.
+* **Sums.** The summaries' averages are taken from exact sums, rounded once (``math.fsum``,
+  kept up to date exactly, see ``_Ranked``), so that they do not depend on the order
+  patterns changed in, where Marianne adds left to right; the two can differ in the last
+  bit of the float.
 * A negative ``window_size`` raises ValueError. Marianne passes it to ``LIMIT`` (where
   SQLite reads it as "no limit") and slices with it, which yields meaningless numbers.
 * ``get_recurring_issues`` takes a ``limit`` keyword (default 10,000) that bounds the
@@ -460,21 +461,30 @@ class _Ranked:
     ) -> None:
         self.build = build
         self.windows = windows  # the kept windows this ranks (updated in place)
-        self.columns: list[array[float]] = []  # the keys' numbers, in rank order
-        self.ids: list[str | None] = []
-        # While the ranking is made (``add``): the entries' numbers, flat, in ``ids`` order.
+        self.columns: list[array[float]] = []  # the keys' numbers, in ``_ids`` order
+        self._ids: list[str | None] = []
+        # While the ranking is made (``add``): the entries' numbers, flat, in ``_ids`` order.
         self._keys: array[float] = array("d")
         self._numbers: array[float] = array("d")
-        self._widths = (0, 0)
         # The totals: the numbers column by column (cold), or the exact parts (changed).
         self.sums: list[array[float]] = []
         self.parts: list[list[float]] | None = None
         self.plain = False
         self._totals: list[float | None] = []
-        self._sorted = True  # False while ``add`` is given entries, until ``finish``
+        # Made but not sorted yet: a summary reads only its first id (``first``), so a cold
+        # one is sorted only when a change comes (the sorts were a third of its cost).
+        self._unsorted = False
+        self._adding = False  # ``add`` was given entries that ``finish`` has not cut yet
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._ids)
+
+    @property
+    def ids(self) -> list[str | None]:
+        """The ranked ids, in rank order."""
+        if self._unsorted:
+            self._sort()
+        return self._ids
 
     def fill(self) -> None:
         """Rank every kept window."""
@@ -489,27 +499,30 @@ class _Ranked:
     def add(self, pattern_id: str | None, entry: _Entry) -> None:
         """One pattern's entry (what ``build`` gives it) while the ranking is being made.
 
-        Its numbers go to flat arrays; ``finish`` cuts them into columns and sorts.
+        Its numbers go to flat arrays; ``finish`` cuts them into columns.
         """
-        key, numbers = entry
-        if not self.ids:
-            self._widths = (len(key), len(numbers))
-        self.ids.append(pattern_id)
-        self._keys.extend(key)
-        self._numbers.extend(numbers)
-        self._sorted = False
+        self._ids.append(pattern_id)
+        self._keys.extend(entry[0])
+        self._numbers.extend(entry[1])
+        self._adding = True
 
     def finish(self) -> None:
-        """Sort what ``add`` was given: the ranking is made."""
-        if self._sorted:
+        """The ranking is made from what ``add`` was given (sorted when first needed)."""
+        if not self._adding:
             return
-        ids = self.ids
-        width, count = self._widths
-        columns = [self._keys[i::width] for i in range(width)]
-        self.sums = [self._numbers[i::count] for i in range(count)]
-        self._totals = [None] * count
+        self._adding = False
+        count = len(self._ids)
+        width = len(self._keys) // count
+        self.columns = [self._keys[i::width] for i in range(width)]
+        width = len(self._numbers) // count
+        self.sums = [self._numbers[i::width] for i in range(width)]
+        self._totals = [None] * width
         self._keys = array("d")
         self._numbers = array("d")
+        self._unsorted = True
+
+    def _sort(self) -> None:
+        ids = self._ids
         # A stable sort per part of the key, the last part first, orders the positions
         # as the keys would (the id order: NULL first, then by id); no key tuple is made.
         order = [i for i, pattern_id in enumerate(ids) if pattern_id is None]
@@ -517,17 +530,37 @@ class _Ranked:
         named.sort(key=cast(Callable[[int], str], ids.__getitem__))
         order += named
         del named
-        for column in reversed(columns):
+        for column in reversed(self.columns):
             order.sort(key=column.__getitem__)
-        self.columns = [array("d", map(column.__getitem__, order)) for column in columns]
-        self.ids = list(map(ids.__getitem__, order))
-        self._sorted = True
+        self.columns = [array("d", map(column.__getitem__, order)) for column in self.columns]
+        self._ids = list(map(ids.__getitem__, order))
+        self._unsorted = False
+
+    def first(self) -> str | None:
+        """The first id in rank order (the ranking is not empty).
+
+        Unsorted, with one key number: the smallest number, ties by id order, which is
+        where the sort puts it, as long as no number is NaN (NaN sorts anywhere: then sort).
+        """
+        if not self._unsorted or len(self.columns) != 1 or math.isnan(sum(self.columns[0])):
+            return self.ids[0]
+        column, ids = self.columns[0], self._ids
+        smallest = min(column)
+        tied = [column.index(smallest)]
+        try:
+            while True:
+                tied.append(column.index(smallest, tied[-1] + 1))
+        except ValueError:
+            pass
+        return ids[min(tied, key=lambda i: _id_order(ids[i]))]
 
     def _key(self, index: int) -> tuple[Any, ...]:
-        return (*(column[index] for column in self.columns), *_id_order(self.ids[index]))
+        return (*(column[index] for column in self.columns), *_id_order(self._ids[index]))
 
     def _find(self, key: tuple[Any, ...]) -> int:
-        return bisect.bisect_left(range(len(self.ids)), key, key=self._key)
+        if self._unsorted:
+            self._sort()
+        return bisect.bisect_left(range(len(self._ids)), key, key=self._key)
 
     def update(self, pattern_id: str | None, old: _Windows | None, new: _Windows | None) -> None:
         """The pattern's windows went from ``old`` to ``new`` (None: it had or has none)."""
@@ -536,17 +569,17 @@ class _Ranked:
             index = self._find((*entry[0], *_id_order(pattern_id)))
             for column in self.columns:
                 del column[index]
-            del self.ids[index]
+            del self._ids[index]
             self._count(entry[1], -1.0)
         entry = self.build(new) if new is not None else None
         if entry is not None:
             key, numbers = entry
-            if not self.columns and not self.ids:
+            if not self.columns and not self._ids:
                 self.columns = [array("d") for _ in key]
             index = self._find((*key, *_id_order(pattern_id)))
             for column, number in zip(self.columns, key, strict=True):
                 column.insert(index, number)
-            self.ids.insert(index, pattern_id)
+            self._ids.insert(index, pattern_id)
             self._count(numbers, 1.0)
 
     def _count(self, numbers: tuple[float, ...], sign: float) -> None:
@@ -568,7 +601,7 @@ class _Ranked:
 
     def total(self, index: int) -> float:
         """The exact sum of the ``index``-th number of every entry, rounded once."""
-        if not self.ids:
+        if not self._ids:
             return 0.0
         if self.plain:
             built = (self.build(w) for w in self.windows.values())
@@ -1470,7 +1503,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 "patterns_analyzed": analyzed,
                 "patterns_drifting": round(ranked.total(1)),
                 "avg_drift_magnitude": ranked.total(0) / analyzed,
-                "most_drifted": ranked.ids[0],
+                "most_drifted": ranked.first(),
             }
 
     def _epistemic_summary_now(self) -> dict[str, Any]:
@@ -1494,7 +1527,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 "patterns_with_epistemic_drift": round(ranked.total(2)),
                 "avg_belief_change": ranked.total(0) / analyzed,
                 "avg_belief_entropy": ranked.total(1) / analyzed,
-                "most_unstable": ranked.ids[0],
+                "most_unstable": ranked.first(),
             }
 
     def get_drifting_patterns(
@@ -1675,31 +1708,36 @@ class DriftMixin(GlobalLearningStoreBase):
 
             Plain numbers only: the records are built for the page (``row``).
             """
-            if not w.known:
+            (pattern_id, eff_rows, recent_successes, older_successes, grounding_sum,
+             grounding_count, epi_rows, recent_grounding, older_grounding, squares,
+             name, _, _) = w
+            if name is None:  # not w.known
                 return None
             # -1.0: nothing exceeded; each larger value replaces the one before, as max().
             exceeded = -1.0
             magnitude = 0.0
-            if w.eff_rows >= span:
-                eff_magnitude, eff_exceeded = _effectiveness_numbers(
-                    w, window_size, drift_threshold)
+            if eff_rows >= span:
+                _, _, _, _, eff_magnitude, eff_exceeded = effectiveness_drift_numbers(
+                    recent_successes, older_successes, grounding_sum, grounding_count,
+                    window_size, drift_threshold)
                 if eff_magnitude > magnitude:
                     magnitude = eff_magnitude
                 if eff_exceeded and eff_magnitude > exceeded:
                     exceeded = eff_magnitude
                 if summaries is not None:
-                    summaries[0].add(w.pattern_id, (
+                    summaries[0].add(pattern_id, (
                         (-eff_magnitude,), (eff_magnitude, 1.0 if eff_exceeded else 0.0)))
-            if w.epi_rows >= span:
-                change, entropy, epi_exceeded = _epistemic_numbers(
-                    w, window_size, epistemic_threshold)
+            if epi_rows >= span:
+                _, _, change, entropy, epi_exceeded = epistemic_drift_numbers(
+                    recent_grounding, older_grounding, squares, window_size,
+                    epistemic_threshold)
                 epi_magnitude = abs(change)
                 if epi_magnitude > magnitude:
                     magnitude = epi_magnitude
                 if epi_exceeded and epi_magnitude > exceeded:
                     exceeded = epi_magnitude
                 if summaries is not None:
-                    summaries[1].add(w.pattern_id, (
+                    summaries[1].add(pattern_id, (
                         (-epi_magnitude,), (change, entropy, 1.0 if epi_exceeded else 0.0)))
             if only_exceeding and exceeded == -1.0:
                 return None

@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from store.drift import _add_exactly, _exact_parts, _sum_exactly
+from store.drift import _add_exactly, _exact_parts, _Ranked, _sum_exactly, _Windows
 from store.metrics import (
     effectiveness_drift,
     effectiveness_drift_numbers,
@@ -135,3 +135,27 @@ def test_adding_and_taking_away_in_any_order_gives_the_full_sum() -> None:
     parts = [1e308]
     with pytest.raises(OverflowError):
         _add_exactly(parts, 1e308)
+
+
+def _ranking(entries: dict[str | None, float]) -> _Ranked:
+    """A ranking by one key number (ties by id order), made but not sorted yet."""
+    windows = {pattern_id: _Windows(pattern_id) for pattern_id in entries}
+    ranked = _Ranked(lambda w: ((entries[w.pattern_id],), (entries[w.pattern_id],)), windows)
+    ranked.fill()
+    return ranked
+
+
+def test_the_first_of_an_unsorted_ranking_is_the_first_of_the_sorted_one() -> None:
+    rng = random.Random(8)
+    for _ in range(200):
+        ids: list[str | None] = rng.sample(["a", "b", "c", "d", "e", "é", "B", None], 5)
+        keys = {i: rng.choice([-0.5, -0.25, -0.0, 0.0, -math.inf]) for i in ids}
+        first = _ranking(keys).first()
+        expected = min(ids, key=lambda i: (keys[i], i is not None, i or ""))
+        assert first == expected == _ranking(keys).ids[0]
+
+
+def test_a_ranking_with_nan_sorts_for_its_first() -> None:
+    keys = {"a": -0.5, "b": math.nan, "c": -0.75}
+    assert _ranking(keys).first() == _ranking(keys).ids[0]
+    assert _ranking({"x": -1.0}).first() == "x"
