@@ -190,9 +190,8 @@ def indexed_windows(conn: Connection, window_size: int) -> list[WindowsRow] | No
     grounded_at = [index for index, value in enumerate(grounding) if value is not None]
     grounded = list(map(grounding.__getitem__, grounded_at))
     try:
-        squares = list(map(mul, grounded, grounded))
         return _cut(
-            window_size, successes, grounded, grounded_at, squares,
+            window_size, successes, grounded, grounded_at,
             zip(heads, states, strict=True),
             zip(loose_heads, loose_states, loose_counts, strict=True),
         )
@@ -205,14 +204,14 @@ def _cut(
     successes: list[int],
     grounded: list[Any],
     grounded_at: list[int],
-    squares: list[Any],
     heads: Any,
     loose_heads: Any,
 ) -> list[WindowsRow]:
     """The windows of each pattern from its rows (positions ``pos`` and ``gpos`` onwards).
 
     ``pos`` walks the rows, ``gpos`` the grounded ones among them (their values in
-    ``grounded``, their squares in ``squares``, their row positions in ``grounded_at``).
+    ``grounded``, their row positions in ``grounded_at``). Each pattern's grounded values
+    are sliced once (``window``); the sums of its parts add left to right all the same.
     """
     w = window_size
     span = 2 * w
@@ -223,12 +222,13 @@ def _cut(
         top = gpos + span
         # Grounded rows among the newest 2W: those before row pos + 2W.
         counted = bisect_left(grounded_at, pos + span, gpos, top) - gpos
+        window = grounded[gpos:top]
         append((
             pattern_id, span,
             sum(successes[pos:pos + w]), sum(successes[pos + w:pos + span]),
-            sum(grounded[gpos:gpos + counted]) if counted else 0.0, counted,
-            span, sum(grounded[gpos:gpos + w]), sum(grounded[gpos + w:top]),
-            sum(squares[gpos:top]),
+            (sum(window) if counted == span else sum(window[:counted])) if counted else 0.0,
+            counted,
+            span, sum(window[:w]), sum(window[w:]), sum(map(mul, window, window)),
             name, status, _priority(priority),
         ))
         pos = grounded_at[top - 1] + 1
@@ -236,14 +236,15 @@ def _cut(
     for (pattern_id, name), (status, priority), (count, _) in loose_heads:
         top = gpos + count
         counted = bisect_left(grounded_at, pos + span, gpos, top) - gpos
+        window = grounded[gpos:top]
         append((
             pattern_id, span,
             sum(successes[pos:pos + w]), sum(successes[pos + w:pos + span]),
-            sum(grounded[gpos:gpos + counted]) if counted else 0.0, counted,
+            sum(window[:counted]) if counted else 0.0, counted,
             count,
-            sum(grounded[gpos:min(gpos + w, top)]) if count else 0.0,
-            sum(grounded[gpos + w:top]) if count > w else 0.0,
-            sum(squares[gpos:top]) if count else 0.0,
+            sum(window[:w]) if count else 0.0,
+            sum(window[w:]) if count > w else 0.0,
+            sum(map(mul, window, window)) if count else 0.0,
             name, status, _priority(priority),
         ))
         # Its newest 2W rows, then its grounded rows further back.
