@@ -374,14 +374,13 @@ def _id_order(pattern_id: str | None) -> tuple[bool, str]:
     return (pattern_id is not None, pattern_id or "")
 
 
-def _sum_exactly(values: Iterable[float]) -> float:
+def _sum_exactly(values: Sequence[float]) -> float:
     """The exact sum of ``values``, rounded once: the same whatever order they come in.
 
     ``math.fsum`` rounds the exact sum correctly; where its partial sums overflow (finite
     numbers whose total does not fit a float on the way), the scaled integers do it. NaN
     and infinities give what ``fsum`` gives.
     """
-    values = list(values)
     try:
         return math.fsum(values)
     except OverflowError:
@@ -605,7 +604,7 @@ class _Ranked:
             return 0.0
         if self.plain:
             built = (self.build(w) for w in self.windows.values())
-            return _sum_exactly(entry[1][index] for entry in built if entry is not None)
+            return _sum_exactly([entry[1][index] for entry in built if entry is not None])
         total = self._totals[index]
         if total is None:
             # Read once per change: the sums a summary reads are worked out when it asks.
