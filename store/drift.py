@@ -33,9 +33,10 @@ Deliberate differences from Marianne:
   alone, so which of two applications with the same timestamp falls into which window is
   left to SQLite; here it is defined, and the same on SQLite and PostgreSQL.
   ``get_retired_patterns`` likewise breaks ``last_seen`` ties by id.
-* **Sums.** The summaries' averages are taken from exact sums (kept as scaled integers, so
-  that they do not depend on the order patterns changed in), where Marianne adds left to right;
-  the two can differ in the last bit of the float.
+* **Sums.** The summaries' averages are taken from exact sums, rounded once (``math.fsum``,
+  kept up to date exactly, see ``_Ranked``), so that they do not depend on the order
+  patterns changed in, where Marianne adds left to right; the two can differ in the last
+  bit of the float.
 * A negative ``window_size`` raises ValueError. Marianne passes it to ``LIMIT`` (where
   SQLite reads it as "no limit") and slices with it, which yields meaningless numbers.
 * ``get_recurring_issues`` takes a ``limit`` keyword (default 10,000) that bounds the
@@ -86,8 +87,10 @@ from store.metrics import (
     EntropySummary,
     EpistemicDriftResult,
     effectiveness_drift,
+    effectiveness_drift_numbers,
     entropy_from_totals,
     epistemic_drift,
+    epistemic_drift_numbers,
     weighted_log,
 )
 from store.models import (
@@ -307,56 +310,51 @@ def _report_results(
     return effectiveness, epistemic
 
 
-def _effectiveness_summary_entry(
-    w: _Windows, result: EffectivenessDriftResult | None = None
-) -> tuple[Any, tuple[float, ...]] | None:
-    """The effectiveness summary's ranking entry of one pattern (``result``: known already)."""
+#: A ranking's entry of one pattern: the numbers its sort key starts with (the key ends
+#: with the pattern's id order, ``_id_order``), and the numbers its totals add up.
+_Entry = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def _effectiveness_numbers(
+    w: _Windows, window_size: int, threshold: float
+) -> tuple[float, bool]:
+    """(magnitude, exceeded) of a pattern's effectiveness drift: what the rankings use."""
+    _, _, _, _, magnitude, exceeded = effectiveness_drift_numbers(
+        w.recent_successes, w.older_successes, w.grounding_sum, w.grounding_count,
+        window_size, threshold,
+    )
+    return magnitude, exceeded
+
+
+def _epistemic_numbers(
+    w: _Windows, window_size: int, threshold: float
+) -> tuple[float, float, bool]:
+    """(change, entropy, exceeded) of a pattern's epistemic drift."""
+    _, _, change, entropy, exceeded = epistemic_drift_numbers(
+        w.recent_grounding, w.older_grounding, w.grounding_squares, window_size, threshold
+    )
+    return change, entropy, exceeded
+
+
+def _effectiveness_summary_entry(w: _Windows) -> _Entry | None:
+    """The effectiveness summary's ranking entry of one pattern."""
     if not w.known or w.eff_rows < 2 * SUMMARY_WINDOW:
         return None
-    if result is None:
-        result = _effectiveness_result(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
+    magnitude, exceeded = _effectiveness_numbers(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
     # Marianne's max() keeps the first largest magnitude in pattern-id order.
-    return (
-        (-result.drift_magnitude, *_id_order(w.pattern_id)),
-        (result.drift_magnitude, 1.0 if result.threshold_exceeded else 0.0),
-    )
+    return (-magnitude,), (magnitude, 1.0 if exceeded else 0.0)
 
 
-def _epistemic_summary_entry(
-    w: _Windows, result: EpistemicDriftResult | None = None
-) -> tuple[Any, tuple[float, ...]] | None:
+def _epistemic_summary_entry(w: _Windows) -> _Entry | None:
     if not w.known or w.epi_rows < 2 * SUMMARY_WINDOW:
         return None
-    if result is None:
-        result = _epistemic_result(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
-    return (
-        (-abs(result.belief_change), *_id_order(w.pattern_id)),
-        (result.belief_change, result.belief_entropy,
-         1.0 if result.threshold_exceeded else 0.0),
-    )
+    change, entropy, exceeded = _epistemic_numbers(
+        w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
+    return (-abs(change),), (change, entropy, 1.0 if exceeded else 0.0)
 
 
 _EFFECTIVENESS_SUMMARY = ("effectiveness summary", SUMMARY_WINDOW)
 _EPISTEMIC_SUMMARY = ("epistemic summary", SUMMARY_WINDOW)
-
-
-def _report_key(
-    effectiveness: EffectivenessDriftResult | None,
-    epistemic: EpistemicDriftResult | None,
-    pattern_id: str | None,
-) -> tuple[float, float, bool, str]:
-    """Larger exceeded magnitude first; rows exceeding nothing after, by larger magnitude."""
-    exceeded = [-1.0]
-    magnitudes = [0.0]
-    if effectiveness is not None:
-        magnitudes.append(effectiveness.drift_magnitude)
-        if effectiveness.threshold_exceeded:
-            exceeded.append(effectiveness.drift_magnitude)
-    if epistemic is not None:
-        magnitudes.append(abs(epistemic.belief_change))
-        if epistemic.threshold_exceeded:
-            exceeded.append(abs(epistemic.belief_change))
-    return (-max(exceeded), -max(magnitudes), *_id_order(pattern_id))
 
 
 #: Every finite float is a whole multiple of 2**-1074, so sums of floats scaled by this are
@@ -376,19 +374,79 @@ def _id_order(pattern_id: str | None) -> tuple[bool, str]:
     return (pattern_id is not None, pattern_id or "")
 
 
+def _sum_exactly(values: Sequence[float]) -> float:
+    """The exact sum of ``values``, rounded once: the same whatever order they come in.
+
+    ``math.fsum`` rounds the exact sum correctly; where its partial sums overflow (finite
+    numbers whose total does not fit a float on the way), the scaled integers do it. NaN
+    and infinities give what ``fsum`` gives.
+    """
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return sum(map(_fixed, values)) / _FIXED_ONE
+
+
+def _exact_parts(values: Iterable[float]) -> list[float]:
+    """Floats whose exact sum is the exact sum of ``values``, smallest first.
+
+    Each part is the exact rest rounded (``fsum`` of the values less the parts so far),
+    so the parts do not overlap and there are few (two or three for drift numbers).
+    Raises OverflowError (or gives a non-finite part: ValueError) when a value is not
+    finite or a partial sum overflows.
+    """
+    values = list(values)
+    parts: list[float] = []
+    rest = math.fsum(values)
+    while rest:
+        if not math.isfinite(rest):
+            raise ValueError("not a finite sum")
+        parts.append(rest)
+        rest = math.fsum([*values, *(-part for part in parts)])
+    parts.reverse()
+    return parts
+
+
+def _add_exactly(parts: list[float], number: float) -> None:
+    """Add ``number`` to the exact sum held in ``parts`` (Shewchuk's partials, in place).
+
+    Every step is an exact two-sum, so ``math.fsum(parts)`` stays the correctly rounded
+    exact total, whatever order numbers were added and taken away in.
+    """
+    kept = 0
+    for part in parts:
+        if abs(number) < abs(part):
+            number, part = part, number
+        high = number + part
+        low = part - (high - number)
+        if low:
+            parts[kept] = low
+            kept += 1
+        number = high
+    if not math.isfinite(number):
+        raise OverflowError("not a finite sum")
+    parts[kept:] = [number]
+
+
 class _Ranked:
     """Pattern ids kept sorted by a key derived from their windows, as windows change.
 
-    ``build`` gives (sort key, numbers) for a pattern's windows, or None to leave it out;
-    a sort key is a few numbers followed by the pattern's id order (``_id_order``), so
-    keys are unique. Only the keys are kept, and not as tuples: their numbers column by
-    column in flat arrays beside the ranked ids, the id order read from the ids. A read
-    builds the records of the page it returns from the windows, so a cold read makes one
-    key per pattern and a record per returned row. ``build`` is a pure function of the
-    windows, so a pattern's old entry is found again from its old windows. A change to a
-    few patterns costs a few bisections instead of a new sort of every pattern. The sums
-    of each pattern's ``numbers`` are kept too, exactly (see ``_fixed``), so that they do
-    not depend on the order patterns came and went in.
+    ``build`` gives a pattern's entry (``_Entry``: its key's numbers, and the numbers its
+    totals add up) from its windows, or None to leave it out; the full sort key is the
+    key's numbers followed by the pattern's id order (``_id_order``), so keys are unique.
+    Only the keys are kept, and not as tuples: their numbers column by column in flat
+    arrays beside the ranked ids, the id order read from the ids. A read builds the records
+    of the page it returns from the windows, so a cold read computes a few plain numbers per
+    pattern and a record per returned row. ``build`` is a pure function of the windows, so
+    a pattern's old entry is found again from its old windows. A change to a few patterns
+    costs a few bisections instead of a new sort of every pattern.
+
+    The totals of the entries' numbers are exact sums, rounded once when read, so that
+    they do not depend on the order patterns came and went in. A cold ranking only keeps
+    the numbers (``math.fsum`` of them is that exact sum); the first change turns them into
+    a few floats that hold the exact total (``_exact_parts``), updated exactly from then
+    on (``_add_exactly``). A number that is not finite leaves them summed afresh at each
+    read (``plain``), as plainly as a full recompute sums them.
 
     Why columns: at 100,000 patterns the key tuples of the report's and the summaries'
     rankings (a tuple and a float or two each) were ~18 MB kept, all of them alive at
@@ -397,48 +455,73 @@ class _Ranked:
 
     def __init__(
         self,
-        build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None],
+        build: Callable[[_Windows], _Entry | None],
         windows: dict[str | None, _Windows],
     ) -> None:
         self.build = build
         self.windows = windows  # the kept windows this ranks (updated in place)
-        self.columns: list[array[float]] = []  # the keys' numbers, in rank order
-        self.ids: list[str | None] = []
-        self.totals: list[int] = []
-        self.exact = True
-        self._sorted = True  # False while ``add`` is given entries, until ``finish``
+        self.columns: list[array[float]] = []  # the keys' numbers, in ``_ids`` order
+        self._ids: list[str | None] = []
+        # While the ranking is made (``add``): the entries' numbers, flat, in ``_ids`` order.
+        self._keys: array[float] = array("d")
+        self._numbers: array[float] = array("d")
+        # The totals: the numbers column by column (cold), or the exact parts (changed).
+        self.sums: list[array[float]] = []
+        self.parts: list[list[float]] | None = None
+        self.plain = False
+        self._totals: list[float | None] = []
+        # Made but not sorted yet: a summary reads only its first id (``first``), so a cold
+        # one is sorted only when a change comes (the sorts were a third of its cost).
+        self._unsorted = False
+        self._adding = False  # ``add`` was given entries that ``finish`` has not cut yet
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._ids)
+
+    @property
+    def ids(self) -> list[str | None]:
+        """The ranked ids, in rank order."""
+        if self._unsorted:
+            self._sort()
+        return self._ids
 
     def fill(self) -> None:
         """Rank every kept window."""
+        build = self.build
+        add = self.add
         for w in self.windows.values():
-            entry = self.build(w)
+            entry = build(w)
             if entry is not None:
-                self.add(w.pattern_id, entry)
+                add(w.pattern_id, entry)
         self.finish()
 
-    def add(self, pattern_id: str | None, entry: tuple[Any, tuple[float, ...]]) -> None:
+    def add(self, pattern_id: str | None, entry: _Entry) -> None:
         """One pattern's entry (what ``build`` gives it) while the ranking is being made.
 
-        Its key's numbers go to the columns and its numbers are counted at once; the
-        ranking is sorted by ``finish``.
+        Its numbers go to flat arrays; ``finish`` cuts them into columns.
         """
-        key = entry[0]
-        if not self.ids:
-            self.columns = [array("d") for _ in range(len(key) - 2)]
-        for column, number in zip(self.columns, key, strict=False):
-            column.append(number)
-        self.ids.append(pattern_id)
-        self._sorted = False
-        self._count(entry[1], 1)
+        self._ids.append(pattern_id)
+        self._keys.extend(entry[0])
+        self._numbers.extend(entry[1])
+        self._adding = True
 
     def finish(self) -> None:
-        """Sort what ``add`` was given: the ranking is made."""
-        if self._sorted:
+        """The ranking is made from what ``add`` was given (sorted when first needed)."""
+        if not self._adding:
             return
-        ids = self.ids
+        self._adding = False
+        count = len(self._ids)
+        width = len(self._keys) // count
+        self.columns = [self._keys[i::width] for i in range(width)]
+        width = len(self._numbers) // count
+        self.sums = [self._numbers[i::width] for i in range(width)]
+        self._totals = [None] * width
+        self._keys = array("d")
+        self._numbers = array("d")
+        self._unsorted = True
+
+    def _sort(self) -> None:
+        ids = self._ids
         # A stable sort per part of the key, the last part first, orders the positions
         # as the keys would (the id order: NULL first, then by id); no key tuple is made.
         order = [i for i, pattern_id in enumerate(ids) if pattern_id is None]
@@ -448,53 +531,89 @@ class _Ranked:
         del named
         for column in reversed(self.columns):
             order.sort(key=column.__getitem__)
-        self.columns = [array("d", [column[i] for i in order]) for column in self.columns]
-        self.ids = [ids[i] for i in order]
-        self._sorted = True
+        self.columns = [array("d", map(column.__getitem__, order)) for column in self.columns]
+        self._ids = list(map(ids.__getitem__, order))
+        self._unsorted = False
+
+    def first(self) -> str | None:
+        """The first id in rank order (the ranking is not empty).
+
+        Unsorted, with one key number: the smallest number, ties by id order, which is
+        where the sort puts it, as long as no number is NaN (NaN sorts anywhere: then sort).
+        """
+        if not self._unsorted or len(self.columns) != 1 or math.isnan(sum(self.columns[0])):
+            return self.ids[0]
+        column, ids = self.columns[0], self._ids
+        smallest = min(column)
+        tied = [column.index(smallest)]
+        try:
+            while True:
+                tied.append(column.index(smallest, tied[-1] + 1))
+        except ValueError:
+            pass
+        return ids[min(tied, key=lambda i: _id_order(ids[i]))]
 
     def _key(self, index: int) -> tuple[Any, ...]:
-        return (*(column[index] for column in self.columns), *_id_order(self.ids[index]))
+        return (*(column[index] for column in self.columns), *_id_order(self._ids[index]))
 
     def _find(self, key: tuple[Any, ...]) -> int:
-        return bisect.bisect_left(range(len(self.ids)), key, key=self._key)
+        if self._unsorted:
+            self._sort()
+        return bisect.bisect_left(range(len(self._ids)), key, key=self._key)
 
     def update(self, pattern_id: str | None, old: _Windows | None, new: _Windows | None) -> None:
         """The pattern's windows went from ``old`` to ``new`` (None: it had or has none)."""
         entry = self.build(old) if old is not None else None
         if entry is not None:
-            index = self._find(entry[0])
+            index = self._find((*entry[0], *_id_order(pattern_id)))
             for column in self.columns:
                 del column[index]
-            del self.ids[index]
-            self._count(entry[1], -1)
+            del self._ids[index]
+            self._count(entry[1], -1.0)
         entry = self.build(new) if new is not None else None
         if entry is not None:
-            if not self.ids:
-                self.columns = [array("d") for _ in range(len(entry[0]) - 2)]
-            index = self._find(entry[0])
-            for column, number in zip(self.columns, entry[0], strict=False):
+            key, numbers = entry
+            if not self.columns and not self._ids:
+                self.columns = [array("d") for _ in key]
+            index = self._find((*key, *_id_order(pattern_id)))
+            for column, number in zip(self.columns, key, strict=True):
                 column.insert(index, number)
-            self.ids.insert(index, pattern_id)
-            self._count(entry[1], 1)
+            self._ids.insert(index, pattern_id)
+            self._count(numbers, 1.0)
 
-    def _count(self, numbers: tuple[float, ...], sign: int) -> None:
-        if not numbers or not self.exact:
+    def _count(self, numbers: tuple[float, ...], sign: float) -> None:
+        """Add (sign 1) or take away (-1) an entry's numbers from the exact totals."""
+        if not numbers or self.plain:
             return
-        if not self.totals:
-            self.totals = [0] * len(numbers)
         try:
-            for index, number in enumerate(numbers):
-                self.totals[index] += sign * _fixed(number)
-        except (ValueError, OverflowError):  # NaN or infinity: sum plainly when asked
-            self.exact = False
+            if self.parts is None:
+                self.parts = [_exact_parts(column) for column in self.sums]
+                self.parts += [[] for _ in range(len(numbers) - len(self.parts))]
+                self.sums = []
+            for parts, number in zip(self.parts, numbers, strict=True):
+                _add_exactly(parts, sign * number)
+        except (ValueError, OverflowError):  # NaN, infinity, overflow: sum plainly when asked
+            self.plain = True
+            self.parts = None
+            self.sums = []
+        self._totals = [None] * len(numbers)
 
     def total(self, index: int) -> float:
-        if not self.ids:
+        """The exact sum of the ``index``-th number of every entry, rounded once."""
+        if not self._ids:
             return 0.0
-        if self.exact:
-            return self.totals[index] / _FIXED_ONE
-        built = (self.build(w) for w in self.windows.values())
-        return math.fsum(entry[1][index] for entry in built if entry is not None)
+        if self.plain:
+            built = (self.build(w) for w in self.windows.values())
+            return _sum_exactly([entry[1][index] for entry in built if entry is not None])
+        total = self._totals[index]
+        if total is None:
+            # Read once per change: the sums a summary reads are worked out when it asks.
+            if self.parts is not None:
+                total = math.fsum(self.parts[index])
+            else:
+                total = _sum_exactly(self.sums[index])
+            self._totals[index] = total
+        return total
 
 
 def _counts_statement(*, restricted: bool) -> Select[Any]:
@@ -630,7 +749,7 @@ class _DriftState:
     def rank(
         self,
         key: tuple[Any, ...],
-        build: Callable[[_Windows], tuple[Any, tuple[float, ...]] | None],
+        build: Callable[[_Windows], _Entry | None],
     ) -> _Ranked:
         """The ids ranked by ``build`` on the windows at W = ``key[1]``, kept (see _Ranked)."""
         ranked = self.ranked.get(key)
@@ -1335,15 +1454,13 @@ class DriftMixin(GlobalLearningStoreBase):
         """
         span = 2 * window_size
 
-        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
+        def build(w: _Windows) -> _Entry | None:
             if not w.known or w.eff_rows < span:
                 return None
             if not drifting:
-                return _id_order(w.pattern_id), ()
-            result = state.effectiveness(w, window_size, drift_threshold)
-            if not result.threshold_exceeded:
-                return None
-            return (-result.drift_magnitude, *_id_order(w.pattern_id)), ()
+                return (), ()
+            magnitude, exceeded = _effectiveness_numbers(w, window_size, drift_threshold)
+            return ((-magnitude,), ()) if exceeded else None
 
         with self._reading():
             state = self._kept(window_size)
@@ -1358,15 +1475,13 @@ class DriftMixin(GlobalLearningStoreBase):
         """Epistemic drift of known patterns with 2W grounded applications (as above)."""
         span = 2 * window_size
 
-        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
+        def build(w: _Windows) -> _Entry | None:
             if not w.known or w.epi_rows < span:
                 return None
             if not drifting:
-                return _id_order(w.pattern_id), ()
-            result = state.epistemic(w, window_size, drift_threshold)
-            if not result.threshold_exceeded:
-                return None
-            return (-abs(result.belief_change), *_id_order(w.pattern_id)), ()
+                return (), ()
+            change, _, exceeded = _epistemic_numbers(w, window_size, drift_threshold)
+            return ((-abs(change),), ()) if exceeded else None
 
         with self._reading():
             state = self._kept(window_size)
@@ -1412,7 +1527,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 "patterns_analyzed": analyzed,
                 "patterns_drifting": round(ranked.total(1)),
                 "avg_drift_magnitude": ranked.total(0) / analyzed,
-                "most_drifted": ranked.ids[0],
+                "most_drifted": ranked.first(),
             }
 
     def _epistemic_summary_now(self) -> dict[str, Any]:
@@ -1436,7 +1551,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 "patterns_with_epistemic_drift": round(ranked.total(2)),
                 "avg_belief_change": ranked.total(0) / analyzed,
                 "avg_belief_entropy": ranked.total(1) / analyzed,
-                "most_unstable": ranked.ids[0],
+                "most_unstable": ranked.first(),
             }
 
     def get_drifting_patterns(
@@ -1612,25 +1727,45 @@ class DriftMixin(GlobalLearningStoreBase):
             SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD, SUMMARY_EPISTEMIC_THRESHOLD)
         summaries: tuple[_Ranked, _Ranked] | None = None
 
-        def build(w: _Windows) -> tuple[Any, tuple[float, ...]] | None:
-            if not w.known:
+        def build(w: _Windows) -> _Entry | None:
+            """Larger exceeded magnitude first; rows exceeding nothing after, by magnitude.
+
+            Plain numbers only: the records are built for the page (``row``).
+            """
+            (pattern_id, eff_rows, recent_successes, older_successes, grounding_sum,
+             grounding_count, epi_rows, recent_grounding, older_grounding, squares,
+             name, _, _) = w
+            if name is None:  # not w.known
                 return None
-            effectiveness, epistemic = _report_results(
-                state, w, span, window_size, drift_threshold, epistemic_threshold
-            )
-            if summaries is not None:
-                entry = _effectiveness_summary_entry(w, effectiveness)
-                if entry is not None:
-                    summaries[0].add(w.pattern_id, entry)
-                entry = _epistemic_summary_entry(w, epistemic)
-                if entry is not None:
-                    summaries[1].add(w.pattern_id, entry)
-            exceeded = (effectiveness is not None and effectiveness.threshold_exceeded) or (
-                epistemic is not None and epistemic.threshold_exceeded
-            )
-            if only_exceeding and not exceeded:
+            # -1.0: nothing exceeded; each larger value replaces the one before, as max().
+            exceeded = -1.0
+            magnitude = 0.0
+            if eff_rows >= span:
+                _, _, _, _, eff_magnitude, eff_exceeded = effectiveness_drift_numbers(
+                    recent_successes, older_successes, grounding_sum, grounding_count,
+                    window_size, drift_threshold)
+                if eff_magnitude > magnitude:
+                    magnitude = eff_magnitude
+                if eff_exceeded and eff_magnitude > exceeded:
+                    exceeded = eff_magnitude
+                if summaries is not None:
+                    summaries[0].add(pattern_id, (
+                        (-eff_magnitude,), (eff_magnitude, 1.0 if eff_exceeded else 0.0)))
+            if epi_rows >= span:
+                _, _, change, entropy, epi_exceeded = epistemic_drift_numbers(
+                    recent_grounding, older_grounding, squares, window_size,
+                    epistemic_threshold)
+                epi_magnitude = abs(change)
+                if epi_magnitude > magnitude:
+                    magnitude = epi_magnitude
+                if epi_exceeded and epi_magnitude > exceeded:
+                    exceeded = epi_magnitude
+                if summaries is not None:
+                    summaries[1].add(pattern_id, (
+                        (-epi_magnitude,), (change, entropy, 1.0 if epi_exceeded else 0.0)))
+            if only_exceeding and exceeded == -1.0:
                 return None
-            return _report_key(effectiveness, epistemic, w.pattern_id), ()
+            return (-exceeded, -magnitude), ()
 
         def row(pattern_id: str | None) -> DriftRow:
             w = state.windows[window_size][pattern_id]

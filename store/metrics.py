@@ -26,11 +26,13 @@ __all__ = [
     "drift_direction",
     "effectiveness",
     "effectiveness_drift",
+    "effectiveness_drift_numbers",
     "effectiveness_series",
     "entropy_from_totals",
     "entropy_of_counts",
     "epistemic_direction",
     "epistemic_drift",
+    "epistemic_drift_numbers",
     "execution_confidence",
     "frequency_factor",
     "learned_wait",
@@ -158,6 +160,30 @@ class EffectivenessDriftResult:
     threshold_exceeded: bool
 
 
+def effectiveness_drift_numbers(
+    recent_successes: int,
+    older_successes: int,
+    grounding_sum: float,
+    grounding_count: int,
+    window_size: int,
+    drift_threshold: float,
+) -> tuple[float, float, float, float, float, bool]:
+    """Effectiveness drift from window aggregates (section 8.1), as plain numbers.
+
+    ``(before, after, average grounding, change, magnitude, exceeded)``: the fields of
+    :func:`effectiveness_drift` but the direction. The scans rank every pattern from these
+    and build a result only for the rows they return. ``grounding_sum``/``grounding_count``
+    cover the non-NULL grounding of all 2W rows.
+    """
+    before = (older_successes + 0.5) / (window_size + 1)  # window_effectiveness, inlined
+    after = (recent_successes + 0.5) / (window_size + 1)
+    average_grounding = grounding_sum / grounding_count if grounding_count else 1.0
+    change = after - before
+    magnitude = abs(change)
+    exceeded = magnitude / max(average_grounding, GROUNDING_FLOOR) > drift_threshold
+    return before, after, average_grounding, change, magnitude, exceeded
+
+
 def effectiveness_drift(
     recent_successes: int,
     older_successes: int,
@@ -170,12 +196,12 @@ def effectiveness_drift(
 
     ``grounding_sum``/``grounding_count`` cover the non-NULL grounding of all 2W rows.
     """
-    before = window_effectiveness(older_successes, window_size)
-    after = window_effectiveness(recent_successes, window_size)
-    average_grounding = grounding_sum / grounding_count if grounding_count else 1.0
-    change = after - before
-    magnitude = abs(change)
-    exceeded = magnitude / max(average_grounding, GROUNDING_FLOOR) > drift_threshold
+    before, after, average_grounding, change, magnitude, exceeded = (
+        effectiveness_drift_numbers(
+            recent_successes, older_successes, grounding_sum, grounding_count,
+            window_size, drift_threshold,
+        )
+    )
     return EffectivenessDriftResult(
         effectiveness_before=before,
         effectiveness_after=after,
@@ -197,16 +223,18 @@ class EpistemicDriftResult:
     threshold_exceeded: bool
 
 
-def epistemic_drift(
+def epistemic_drift_numbers(
     recent_sum: float,
     older_sum: float,
     sum_of_squares: float,
     window_size: int,
     drift_threshold: float,
-) -> EpistemicDriftResult:
-    """Epistemic drift from window aggregates of grounding values (section 8.2).
+) -> tuple[float, float, float, float, bool]:
+    """Epistemic drift from window aggregates (section 8.2), as plain numbers.
 
-    ``sum_of_squares`` covers all 2W values. W = 0 raises ZeroDivisionError, as in Marianne.
+    ``(before, after, change, entropy, exceeded)``: the fields of :func:`epistemic_drift`
+    but the direction (see :func:`effectiveness_drift_numbers`). ``sum_of_squares`` covers
+    all 2W values. W = 0 raises ZeroDivisionError, as in Marianne.
     """
     after = recent_sum / window_size
     before = older_sum / window_size
@@ -219,6 +247,23 @@ def epistemic_drift(
     else:
         entropy = 0.0
     exceeded = abs(change) * (1 + entropy) > drift_threshold
+    return before, after, change, entropy, exceeded
+
+
+def epistemic_drift(
+    recent_sum: float,
+    older_sum: float,
+    sum_of_squares: float,
+    window_size: int,
+    drift_threshold: float,
+) -> EpistemicDriftResult:
+    """Epistemic drift from window aggregates of grounding values (section 8.2).
+
+    ``sum_of_squares`` covers all 2W values. W = 0 raises ZeroDivisionError, as in Marianne.
+    """
+    before, after, change, entropy, exceeded = epistemic_drift_numbers(
+        recent_sum, older_sum, sum_of_squares, window_size, drift_threshold
+    )
     return EpistemicDriftResult(
         confidence_before=before,
         confidence_after=after,

@@ -126,7 +126,22 @@ def _null_bound(store: GlobalLearningStore, clock: FrozenClock) -> None:
     _insert(store, rows)
 
 
-@pytest.mark.parametrize("make", [_null_bound, _text_grounding])
+def _null_key_bound(store: GlobalLearningStore, clock: FrozenClock) -> None:
+    """The same with neither time nor id, behind ungrounded rows: as if there were no bound.
+
+    Its newest 2W rows all have a time (four of twelve are ungrounded), and it has eleven
+    grounded rows in all: the path for patterns short of grounding would take all eleven.
+    """
+    chooser = random.Random(6)
+    add_pattern(store, "p")
+    rows = [_row("p", clock.now + timedelta(seconds=index), chooser,
+                 grounding=None if index % 3 == 0 else 0.5) for index in range(12)]
+    rows += [_row("p", None, chooser, grounding=0.25 * (1 + index), identifier=None)
+             for index in range(3)]
+    _insert(store, rows)
+
+
+@pytest.mark.parametrize("make", [_null_bound, _null_key_bound, _text_grounding])
 def test_what_the_index_path_cannot_sum_exactly_falls_back(
     sqlite_store: GlobalLearningStore, clock: FrozenClock,
     make: Callable[[GlobalLearningStore, FrozenClock], None],
