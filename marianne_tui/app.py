@@ -186,6 +186,8 @@ class MarianneApp(App[None]):
         #: id(screen) -> (token, params) of its last applied refresh
         self._applied: dict[int, tuple[int, Any]] = {}
         self._heap_frozen = False
+        #: holds full garbage collections while the operator types (after the first paint)
+        self._gc_pacer: Any = None
         #: compose the other screens after the first paint (default: when polling, i.e. the
         #: live console; tests without polling compose a screen when it is first shown)
         self.compose_ahead = poll if compose_ahead is None else compose_ahead
@@ -203,10 +205,17 @@ class MarianneApp(App[None]):
                 self._watch_changes()
         self._tell_read_only()
 
+    async def on_event(self, event: Any) -> None:
+        if self._gc_pacer is not None:
+            self._gc_pacer.seen(event)
+        await super().on_event(event)
+
     def on_unmount(self) -> None:
         # The frozen heap is collectable again (matters to a process that runs many apps).
         if self._heap_frozen:
             gc.unfreeze()
+        if self._gc_pacer is not None:
+            self._gc_pacer.release()
         self._first_paint.set()  # a poll worker still waiting for it goes on
 
     def _tell_read_only(self) -> None:
@@ -458,6 +467,11 @@ class MarianneApp(App[None]):
         self._heap_frozen = True
         gc.freeze()
         gc.enable()
+        if self.poll_enabled:
+            # The live console: full collections wait while keys arrive (see the module).
+            from marianne_tui.gc_pacing import CollectionPacer
+
+            self._gc_pacer = CollectionPacer(self)
 
     def _mark_styles_current(self, screen: Screen[Any]) -> None:
         """What ``App.refresh_css`` does for a screen whose styles it brought up to date."""

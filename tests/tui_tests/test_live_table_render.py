@@ -95,6 +95,46 @@ async def test_a_cursor_move_reuses_the_lines_it_does_not_touch() -> None:
         assert before[1] != after[1] and before[2] != after[2]
 
 
+
+async def test_the_render_caches_hold_two_heights_of_the_table() -> None:
+    """At 40x12 the table is 12 lines high: 24 lines and rows, 48 cells (2 columns)
+    are kept, however far the cursor goes (the DataTable kept 1,000 and 10,000)."""
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(LiveTable)
+        assert table.size.height == 12
+        for _ in range(39):
+            await pilot.press("down")
+            await pilot.pause()
+        assert table.cursor_row == 39
+        assert (table._line_cache.maxsize, table._row_render_cache.maxsize,
+                table._cell_render_cache.maxsize) == (24, 24, 48)
+        assert len(table._line_cache) == 24  # full: 40 rows, each drawn with the cursor
+        assert len(table._row_render_cache) == 24
+        assert len(table._cell_render_cache) == 48
+
+
+async def test_the_render_caches_grow_with_the_table_and_never_shrink() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(LiveTable)
+        for _ in range(39):  # fill the caches: a full cache must still grow
+            await pilot.press("down")
+            await pilot.pause()
+        await pilot.resize_terminal(40, 30)
+        await pilot.pause()
+        assert table.size.height == 30
+        assert table._line_cache.maxsize == 60
+        await pilot.press("ctrl+home")  # the top row ("home" is the leftmost column)
+        for _ in range(39):
+            await pilot.press("down")
+            await pilot.pause()
+        assert table.cursor_row == 39
+        assert len(table._line_cache) == 60  # full again, at its new size
+        await pilot.resize_terminal(40, 10)
+        await pilot.pause()
+        assert table._line_cache.maxsize == 60
+
 #: An in-place refresh: three cells of rows 1, 4 and 6 change, one of them wider than its
 #: column was (a column without a fixed width must grow, as for the stock DataTable).
 AUTO_COLUMNS = (Column("name", "Name"), Column("score", "Score"))

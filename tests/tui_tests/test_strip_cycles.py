@@ -1,7 +1,8 @@
-"""marianne_tui.strip_cycles: a whole strip no longer keeps itself alive.
+"""marianne_tui.strip_cycles: a whole strip no longer keeps itself alive, and what an
+LRUCache drops is freed.
 
-A strip subclass with a weak reference slot tells when a strip is freed; the collector
-is paused, so only reference counting can free it.
+A strip subclass with a weak reference slot tells when a strip is freed (a cached value,
+likewise); the collector is paused, so only reference counting can free it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from rich.segment import Segment
 from rich.style import Style
+from textual.cache import LRUCache
 from textual.strip import Strip
 
 from marianne_tui import strip_cycles
@@ -87,3 +89,59 @@ def test_other_crops_are_textual_s(no_collection: None, span: tuple[int, int]) -
 def test_what_crop_extend_gives(no_collection: None) -> None:
     assert _strip().crop_extend(1, 4, None).text == "bcd"
     assert _strip().crop_extend(0, 7, None).text == "abcde  "
+
+
+class _Value:
+    """A cache value that tells when it is freed."""
+
+
+def _filled(size: int, count: int) -> tuple[LRUCache[int, _Value], list[weakref.ref[_Value]]]:
+    cache: LRUCache[int, _Value] = LRUCache(size)
+    values = [_Value() for _ in range(count)]
+    for key, value in enumerate(values):
+        cache.set(key, value)
+    return cache, [weakref.ref(value) for value in values]
+
+
+def test_textual_s_lru_cache_leaves_its_ring_to_the_collector(no_collection: None) -> None:
+    """Why: if this fails, Textual's clear() no longer leaves the entries in a cycle."""
+    cache, gone = _filled(10, 3)
+    strip_cycles._lru_clear(cache)
+    assert [ref() is not None for ref in gone] == [True, True, True]
+    gc.collect()
+    assert [ref() is None for ref in gone] == [True, True, True]
+    cache, gone = _filled(10, 1)
+    strip_cycles._lru_discard(cache, 0)
+    assert gone[0]() is not None  # the last entry referred to itself
+    gc.collect()
+    assert gone[0]() is None
+
+
+def test_what_an_lru_cache_drops_is_freed_by_reference_counting(no_collection: None) -> None:
+    cache, gone = _filled(10, 3)
+    cache.clear()
+    assert [ref() is None for ref in gone] == [True, True, True]
+    assert len(cache) == 0 and cache.get(1) is None
+    cache, gone = _filled(10, 3)
+    cache.discard(1)  # from the middle of the ring
+    assert [ref() is None for ref in gone] == [False, True, False]
+    cache.discard(2)  # the newest, the ring's head
+    cache.discard(0)  # the last one
+    assert [ref() is None for ref in gone] == [True, True, True]
+    cache, gone = _filled(2, 3)  # a full cache evicted key 0 (as before)
+    assert [ref() is None for ref in gone] == [True, False, False]
+
+
+def test_an_lru_cache_works_as_before_after_clear_and_discard(no_collection: None) -> None:
+    cache: LRUCache[str, int] = LRUCache(3)
+    for key, value in (("a", 1), ("b", 2), ("c", 3)):
+        cache.set(key, value)
+    cache.discard("b")
+    cache.set("d", 4)
+    assert cache.get("a") == 1  # "a" is the most recently used now
+    cache.set("e", 5)  # full: evicts the least recently used, "c"
+    assert sorted(cache.keys()) == ["a", "d", "e"]
+    cache.clear()
+    cache.set("f", 6)
+    cache.set("g", 7)
+    assert (cache.get("f"), cache.get("g"), len(cache)) == (6, 7, 2)
