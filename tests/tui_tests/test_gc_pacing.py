@@ -17,7 +17,7 @@ from textual.app import App
 
 from marianne_tui import gc_pacing
 from marianne_tui.app import MarianneApp
-from marianne_tui.gc_pacing import MAX_HOLD_SECONDS, CollectionPacer
+from marianne_tui.gc_pacing import COLLECT_WINDOW_SECONDS, MAX_HOLD_SECONDS, CollectionPacer
 from store import GlobalLearningStore
 
 
@@ -79,8 +79,14 @@ def test_a_hold_ends_after_max_hold_seconds_however_busy_the_input(
     now[0] += 0.5  # past it: released for the collection CPython held
     pacer.seen(_key())
     assert not pacer.holding and gc.get_threshold() == (700, 10, 10)
+    # Keys go on arriving: they do not hold again before the owed collection had its
+    # chance (else a collection never comes while the input never pauses).
+    now[0] += COLLECT_WINDOW_SECONDS - 0.1
+    pacer.seen(_key())
+    assert not pacer.holding and gc.get_threshold() == (700, 10, 10)
+    now[0] += 0.2
     pacer._timer = _Timer()  # type: ignore[assignment]
-    pacer.seen(_key())  # the next input holds again
+    pacer.seen(_key())  # then the next input holds again
     assert pacer.holding
 
 
