@@ -336,21 +336,30 @@ def _epistemic_numbers(
     return change, entropy, exceeded
 
 
+def _effectiveness_entry(magnitude: float, exceeded: bool) -> _Entry:
+    """The effectiveness summary's ranking entry from a pattern's numbers."""
+    # Marianne's max() keeps the first largest magnitude in pattern-id order.
+    return (-magnitude,), (magnitude, 1.0 if exceeded else 0.0)
+
+
+def _epistemic_entry(change: float, entropy: float, exceeded: bool) -> _Entry:
+    """The epistemic summary's ranking entry from a pattern's numbers."""
+    return (-abs(change),), (change, entropy, 1.0 if exceeded else 0.0)
+
+
 def _effectiveness_summary_entry(w: _Windows) -> _Entry | None:
     """The effectiveness summary's ranking entry of one pattern."""
     if not w.known or w.eff_rows < 2 * SUMMARY_WINDOW:
         return None
-    magnitude, exceeded = _effectiveness_numbers(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD)
-    # Marianne's max() keeps the first largest magnitude in pattern-id order.
-    return (-magnitude,), (magnitude, 1.0 if exceeded else 0.0)
+    return _effectiveness_entry(
+        *_effectiveness_numbers(w, SUMMARY_WINDOW, SUMMARY_DRIFT_THRESHOLD))
 
 
 def _epistemic_summary_entry(w: _Windows) -> _Entry | None:
     if not w.known or w.epi_rows < 2 * SUMMARY_WINDOW:
         return None
-    change, entropy, exceeded = _epistemic_numbers(
-        w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD)
-    return (-abs(change),), (change, entropy, 1.0 if exceeded else 0.0)
+    return _epistemic_entry(
+        *_epistemic_numbers(w, SUMMARY_WINDOW, SUMMARY_EPISTEMIC_THRESHOLD))
 
 
 _EFFECTIVENESS_SUMMARY = ("effectiveness summary", SUMMARY_WINDOW)
@@ -1749,8 +1758,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 if eff_exceeded and eff_magnitude > exceeded:
                     exceeded = eff_magnitude
                 if summaries is not None:
-                    summaries[0].add(pattern_id, (
-                        (-eff_magnitude,), (eff_magnitude, 1.0 if eff_exceeded else 0.0)))
+                    summaries[0].add(pattern_id, _effectiveness_entry(eff_magnitude, eff_exceeded))
             if epi_rows >= span:
                 _, _, change, entropy, epi_exceeded = epistemic_drift_numbers(
                     recent_grounding, older_grounding, squares, window_size,
@@ -1761,8 +1769,7 @@ class DriftMixin(GlobalLearningStoreBase):
                 if epi_exceeded and epi_magnitude > exceeded:
                     exceeded = epi_magnitude
                 if summaries is not None:
-                    summaries[1].add(pattern_id, (
-                        (-epi_magnitude,), (change, entropy, 1.0 if epi_exceeded else 0.0)))
+                    summaries[1].add(pattern_id, _epistemic_entry(change, entropy, epi_exceeded))
             if only_exceeding and exceeded == -1.0:
                 return None
             return (-exceeded, -magnitude), ()
