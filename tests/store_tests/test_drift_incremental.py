@@ -258,6 +258,23 @@ def test_many_small_writes_in_a_row(
         _assert_same_as_fresh(kept)
 
 
+def test_the_summaries_stay_unsorted_as_applications_arrive(
+    kept: GlobalLearningStore, clock: FrozenClock, no_full_recompute: None
+) -> None:
+    # A summary reads only its first id: its ranking is never sorted, changes included.
+    counted = [m.pattern_id for m in kept.get_drifting_patterns(-1.0, 5, 1000)]
+    chooser = random.Random(4)
+    for _ in range(5):
+        for pattern_id in chooser.sample(counted, 3):
+            clock.advance(seconds=1)
+            kept.record_pattern_application(pattern_id, "e", chooser.random() < 0.5,
+                                            grounding_confidence=chooser.random())
+        _assert_same_as_fresh(kept)
+    ranked = kept._drift_state().ranked
+    summaries = [ranked[key] for key in ranked if "summary" in key[0]]
+    assert len(summaries) == 2 and all(summary._unsorted for summary in summaries)
+
+
 def test_equal_timestamps_from_an_older_clock(
     kept: GlobalLearningStore, clock: FrozenClock, no_full_recompute: None
 ) -> None:

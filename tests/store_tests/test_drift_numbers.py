@@ -159,3 +159,122 @@ def test_a_ranking_with_nan_sorts_for_its_first() -> None:
     keys = {"a": -0.5, "b": math.nan, "c": -0.75}
     assert _ranking(keys).first() == _ranking(keys).ids[0]
     assert _ranking({"x": -1.0}).first() == "x"
+
+
+class _Changing:
+    """A ranking by one key number, with two numbers to total, whose windows change.
+
+    Each change gives the pattern new windows (a new ``eff_rows``, its version), so the
+    build finds the old entry again from the old windows, as the store's builds do.
+    """
+
+    def __init__(self, entries: dict[str | None, tuple[float, float]]) -> None:
+        self.entries: dict[tuple[str | None, int], tuple[float, float]] = {}
+        self.windows: dict[str | None, _Windows] = {}
+        self.version = 0
+        for pattern_id, entry in entries.items():
+            self.windows[pattern_id] = self._windows(pattern_id, entry)
+        self.ranked = self.fresh()
+
+    def _windows(self, pattern_id: str | None, entry: tuple[float, float] | None) -> _Windows:
+        self.version += 1
+        if entry is not None:
+            self.entries[pattern_id, self.version] = entry
+        return _Windows(pattern_id, eff_rows=self.version)
+
+    def build(self, w: _Windows) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        entry = self.entries.get((w.pattern_id, w.eff_rows))
+        return None if entry is None else ((entry[0],), (entry[1], 1.0))
+
+    def fresh(self) -> _Ranked:
+        ranked = _Ranked(self.build, self.windows)
+        ranked.fill()
+        return ranked
+
+    def change(self, pattern_id: str | None, entry: tuple[float, float] | None) -> None:
+        """The pattern now ranks by ``entry`` (None: it leaves the ranking)."""
+        old = self.windows.get(pattern_id)
+        new = self.windows[pattern_id] = self._windows(pattern_id, entry)
+        self.ranked.update(pattern_id, old, new)
+
+
+def test_a_changed_ranking_stays_unsorted_for_its_first_and_totals() -> None:
+    changing = _Changing({"a": (-0.5, 0.1), "b": (-0.25, 0.2), "c": (-0.75, 0.3)})
+    ranked = changing.ranked
+    # Exactly, 0.1 + 0.2 + 0.3 rounds to 0.6; left to right it is 0.6000000000000001.
+    assert ranked.first() == "c" and ranked.total(0) == 0.6 != 0.1 + 0.2 + 0.3
+    assert ranked.parts is not None  # worked out with the first total, not at a change
+    changing.change("c", (-0.1, 0.4))  # the first one falls behind: "a" is first now
+    changing.change("d", (-0.5, 0.0))  # ties with "a": "a" stays first (id order)
+    assert ranked._unsorted and len(ranked) == 4
+    assert ranked.first() == "a"
+    assert ranked.total(0) == 0.7000000000000001  # 0.1 + 0.2 + 0.4, exactly, rounded
+    assert ranked.total(1) == 4.0
+    changing.change("a", None)
+    assert ranked.first() == "d" and len(ranked) == 3 and ranked.total(1) == 3.0
+    changing.change(None, (-0.5, 0.0))  # the NULL id ties first in id order
+    assert ranked.first() is None
+    assert ranked._unsorted
+    assert ranked.ids == [None, "d", "b", "c"] == changing.fresh().ids
+
+
+def test_a_dead_entry_below_the_others_is_never_the_first() -> None:
+    changing = _Changing({"a": (-3.0, 0.0), "b": (-2.0, 0.0), "c": (-1.0, 0.0)})
+    ranked = changing.ranked
+    assert ranked.first() == "a"
+    changing.change("a", (0.0, 0.0))  # its old key (-3.0) stays in the column, dead
+    changing.change("b", None)
+    assert ranked.first() == "c"
+    changing.change("c", (1.0, 0.0))
+    assert ranked.first() == "a"
+    assert ranked.ids == ["a", "c"]
+
+
+def test_an_unsorted_ranking_changed_many_times_is_a_fresh_one() -> None:
+    rng = random.Random(12)
+    names: list[str | None] = [None, "a", "b", "B", "é", "c", "d", "e", "f", "g"]
+    keys = [-0.5, -0.25, -0.0, 0.0, -math.inf, -1.0, -0.1]
+    for _ in range(60):
+        changing = _Changing({i: (rng.choice(keys), rng.random()) for i in
+                              rng.sample(names, rng.randint(0, len(names)))})
+        ranked = changing.ranked
+        for step in range(rng.randint(1, 200)):
+            pattern_id = rng.choice(names)
+            entry = None if rng.random() < 0.3 else (rng.choice(keys), rng.choice(
+                [rng.random(), 0.1, 1e-17, -rng.random()]))
+            changing.change(pattern_id, entry)
+            if step % 7 and len(ranked):
+                fresh = changing.fresh()
+                assert ranked.first() == fresh.first() == fresh.ids[0]
+                assert len(ranked) == len(fresh)
+                assert ranked.total(0) == fresh.total(0)
+                assert ranked.total(1) == fresh.total(1)
+        assert len(ranked._ids) <= 2 * len(ranked) + 64  # the dead ones do not pile up
+        assert ranked.ids == changing.fresh().ids
+
+
+def test_a_nan_key_arriving_in_an_unsorted_ranking_sorts_it() -> None:
+    changing = _Changing({"a": (-0.5, 1.0), "b": (-0.25, 1.0)})
+    ranked = changing.ranked
+    assert ranked.first() == "a" and ranked._unsorted
+    changing.change("c", (math.nan, 1.0))
+    first = ranked.first()
+    assert not ranked._unsorted and first == ranked.ids[0]
+    assert ranked.total(1) == 3.0
+
+
+def test_an_empty_ranking_takes_entries() -> None:
+    changing = _Changing({})
+    ranked = changing.ranked
+    assert len(ranked) == 0 and ranked.total(0) == 0.0
+    changing.change("b", (-1.0, 0.25))
+    changing.change("a", (-1.0, 0.5))
+    assert ranked.first() == "a" and ranked.total(0) == 0.75
+    # Emptied while unsorted, then filled again.
+    changing = _Changing({"a": (-1.0, 0.5)})
+    ranked = changing.ranked
+    assert ranked.first() == "a"
+    changing.change("a", None)
+    assert len(ranked) == 0 and ranked.total(0) == 0.0
+    changing.change("b", (2.0, 0.25))
+    assert ranked.first() == "b" and ranked.total(0) == 0.25 and ranked.ids == ["b"]
