@@ -749,12 +749,16 @@ class _Counts:
 
     def __init__(self, by_row: dict[str | None, int]) -> None:
         self.by_row = by_row
-        self.total = 0
-        self.weighted = 0  # sum of weighted_log, scaled by _FIXED_ONE (exact)
-        self.applied = 0
-        self.sizes: Counter[int] = Counter()
-        for count in by_row.values():
-            self._count(count, 1)
+        # Made from how many rows have each count: a few hundred counts among 100,000
+        # rows, so each count's term is scaled once (per row, that was ~60 ms there).
+        self.sizes = Counter(by_row.values())
+        for count in [count for count in self.sizes if count <= 0]:
+            del self.sizes[count]
+        self.total = sum(count * rows for count, rows in self.sizes.items())
+        # the sum of weighted_log, scaled by _FIXED_ONE (exact)
+        self.weighted = sum(_fixed(weighted_log(count)) * rows
+                            for count, rows in self.sizes.items())
+        self.applied = sum(self.sizes.values())
 
     def _count(self, count: int, sign: int) -> None:
         if count <= 0:

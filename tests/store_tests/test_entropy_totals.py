@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from store.drift import _Counts, _fixed
 from store.metrics import entropy_from_totals, entropy_of_counts, weighted_log
 
 
@@ -47,3 +48,23 @@ def test_agrees_with_the_sum_over_shares(counts: list[int]) -> None:
     expected = entropy_of_counts(counts)
     got = _from_counts(counts)
     assert vars(got) == pytest.approx(vars(expected))
+
+
+def test_counts_made_at_once_are_the_counts_set_one_by_one() -> None:
+    by_row: dict[str | None, int] = {"a": 1, "b": 2, "c": 3, "d": 4, "e": 0, None: 2, "f": 2}
+    made = _Counts(dict(by_row))
+    one_by_one = _Counts({})
+    for pattern_id, count in by_row.items():
+        one_by_one.set(pattern_id, count)
+    for counts in (made, one_by_one):
+        assert (counts.total, counts.applied, counts.sizes) == (14, 6, {1: 1, 2: 3, 3: 1, 4: 1})
+        # sum c log2 c = 0 + 3 * 2 + 3 log2 3 + 8 exactly, scaled: as the terms one by one.
+        assert counts.weighted == sum(_fixed(weighted_log(c)) for c in (1, 2, 2, 2, 3, 4))
+    assert made.entropy() == one_by_one.entropy()
+    # T = 14: H = log2 14 - (14 + 3 log2 3) / 14 = 3.8073549 - 1.3396348 = 2.4677201.
+    assert made.entropy().shannon_entropy == pytest.approx(2.4677201, abs=1e-7)
+    made.set("d", 0)
+    made.set(None, None)
+    # Left: 1, 2, 3, 2; T = 8: H = 3 - (0 + 2 + 3 log2 3 + 2) / 8 = 3 - 1.0943609.
+    assert (made.total, made.applied, made.sizes) == (8, 4, {1: 1, 2: 2, 3: 1})
+    assert made.entropy().shannon_entropy == pytest.approx(1.9056391, abs=1e-7)
