@@ -191,10 +191,11 @@ ATTEMPT_LOCK_TIMEOUT_MS = 1000
 _TRY_AGAIN = ("55P03", "40P01")
 
 
-def install_console_objects(engine: Engine) -> None:
+def install_console_objects(engine: Engine) -> bool:
     """Create the journal and (or upgrade to) the revision sequence, function and triggers,
     then the drift change log (``store.drift_cache``), whichever is missing; nothing at all
-    when everything is in place.
+    when everything is in place. True when something was missing: the connection it used
+    is then closed, not returned to the pool.
 
     The drift log is optional: when this user may not make it, or its install fails (a
     long writer holds a table past one attempt's lock timeout), the open goes on and
@@ -206,7 +207,7 @@ def install_console_objects(engine: Engine) -> None:
         drift_steps = drift_log_steps(conn)
         conn.rollback()
         if not any(needed.values()) and not drift_steps:
-            return
+            return False
         # A session lock: it ends with the session, which is closed at the end whatever
         # happens, so that a failed install never leaves it held in the pool.
         conn.execute(text(
@@ -236,6 +237,7 @@ def install_console_objects(engine: Engine) -> None:
                     break
         finally:
             conn.invalidate()
+    return True
 
 
 class _Steps:

@@ -279,3 +279,24 @@ def test_a_read_only_viewer_of_a_first_design_store_reads_its_counter(
             ).scalar_one() is None  # a read-only open changed nothing
     finally:
         viewer.close()
+
+
+def test_the_first_read_after_an_install_opens_no_connection(
+    url: str, admin: sqlalchemy.Engine
+) -> None:
+    """An open that installs (or upgrades) closes the install's session; it must still
+    leave a connection in the pool, as every other open does, or the first read pays
+    for connecting."""
+    GlobalLearningStore(url).close()
+    with admin.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER marianne_tui_rev_patterns ON patterns")
+    store = GlobalLearningStore(url)
+    try:
+        connects: list[object] = []
+        event.listen(store._engine, "connect", lambda *_: connects.append(1))
+        store.change_token()
+        store.store_overview()
+        assert connects == []
+    finally:
+        store.close()
+    test_every_table_gets_its_trigger(url, admin)
