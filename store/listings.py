@@ -299,6 +299,23 @@ def _indexed_page(
     return not conditions and query.sort in _INDEXED_SORTS and offset + limit <= INDEXED_ROWS
 
 
+#: (stored status, patterns) on PostgreSQL, each status counted alone: the distinct
+#: statuses (a seek of idx_patterns_quarantine each), then an index range per status and
+#: one for NULL. PostgreSQL still visits every entry, but without the GROUP BY's work
+#: per row: 0.8 ms instead of 1.1 at 20,000 patterns, 2.6 instead of 4.0 at 100,000. One
+#: statement, so a status first stored meanwhile cannot be missed or counted twice.
+_POSTGRESQL_STATUS_COUNTS = sql_text(
+    "WITH RECURSIVE seen(status) AS ("
+    " SELECT min(quarantine_status) FROM patterns"
+    " UNION ALL"
+    " SELECT (SELECT min(quarantine_status) FROM patterns WHERE quarantine_status > status)"
+    " FROM seen WHERE status IS NOT NULL"
+    ") SELECT status, (SELECT count(*) FROM patterns WHERE quarantine_status = seen.status)"
+    " FROM seen WHERE status IS NOT NULL"
+    " UNION ALL SELECT NULL, count(*) FROM patterns WHERE quarantine_status IS NULL"
+)
+
+
 def _sqlite_status_counts(conn: Connection) -> list[tuple[str | None, int]]:
     """(stored status, patterns) as ``GROUP BY quarantine_status`` gives them, faster.
 
@@ -608,13 +625,11 @@ class ListingsMixin(GlobalLearningStoreBase):
         """
         # Two index-only reads instead of one pass over every pattern row: the count per
         # stored status walks idx_patterns_quarantine (NULL folds into "pending" below, as
-        # ``_status`` reads it; on SQLite see ``_sqlite_status_counts``), and priority <= 0
-        # is a range of idx_patterns_priority (a
+        # ``_status`` reads it; see ``_sqlite_status_counts`` and
+        # ``_POSTGRESQL_STATUS_COUNTS``), and priority <= 0 is a range of
+        # idx_patterns_priority (a
         # NULL priority reads 0.5 and text never compares <= 0, so the clamped reading
         # ``_priority <= 0`` picks exactly these rows).
-        status_statement = select(
-            _P.c.quarantine_status, func.count().label("patterns")
-        ).group_by(_P.c.quarantine_status)
         budget = tables.exploration_budget
         history = tables.pattern_entropy_history
         limits = tables.rate_limit_events
@@ -644,10 +659,11 @@ class ListingsMixin(GlobalLearningStoreBase):
             .scalar_subquery(),
         )
         with self._reads_connection() as conn:
-            status_rows = (
-                conn.execute(status_statement).all() if self.is_postgresql
-                else _sqlite_status_counts(conn)
-            )
+            status_rows = [
+                (status, int(patterns))
+                for status, patterns in conn.execute(_POSTGRESQL_STATUS_COUNTS)
+                if patterns
+            ] if self.is_postgresql else _sqlite_status_counts(conn)
             retired, budget_value, diversity, rate_limits, pending = conn.execute(
                 scalars_statement
             ).one()
