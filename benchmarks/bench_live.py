@@ -8,9 +8,10 @@
         --executions 1000000
 
 Prints one table. The store is made once by ``generate_store.py`` (SQLite: a file in
-``--cache``; PostgreSQL: a schema named after the size, kept for the next run) and every run
-works on a copy of the SQLite file, so the cached one never changes (the PostgreSQL schema
-gains the few hundred applications each run records).
+``--cache``; PostgreSQL: a schema named after the size, the seed and the building run's pid,
+kept for the next run; see ``cached_postgres``) and every run works on a copy of the SQLite
+file, so the cached one never changes (the PostgreSQL schema gains the few hundred
+applications each run records).
 
 Rows, for each backend:
 
@@ -460,32 +461,95 @@ def cached_sqlite(cache: Path, sizes: tuple[int, int, int], seed: int) -> Path:
     return path
 
 
+#: First key of the session advisory lock a run holds while it builds a PostgreSQL copy
+#: ("mtbb"; the store's own locks use "mtui" and the next key).
+_BUILD_LOCK_CLASS = 0x6D746262
+_READY_TABLE = "marianne_tui_bench_ready"
+
+
 def cached_postgres(base_url: str, sizes: tuple[int, int, int], seed: int) -> str:
-    from urllib.parse import quote
+    """The URL of a ready PostgreSQL copy of this size and seed, built when there is none.
 
-    from sqlalchemy import create_engine, inspect
+    Each build goes into a schema of its own (the size, the seed and the builder's pid),
+    marked ready only once complete; a run uses the first ready one (the unsuffixed name
+    of earlier runs too). Builders of one size take a session advisory lock first, so a
+    second run waits for the first and uses its copy, and a copy that is not ready is
+    dropped only by a run holding that lock: its builder is gone. An unsuffixed copy that
+    is not ready (an earlier run's, which took no lock) is dropped only when no other
+    session holds a lock on one of its tables.
+    """
+    from sqlalchemy import create_engine, text
 
-    schema = f"bench_live_{sizes[0]}_{sizes[1]}_{sizes[2]}_{seed}"
-    separator = "&" if "?" in base_url else "?"
-    url = f"{base_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    prefix = f"bench_live_{sizes[0]}_{sizes[1]}_{sizes[2]}_{seed}"
     engine = create_engine(base_url)
     try:
-        with engine.begin() as conn:
-            ready = inspect(conn).has_table("marianne_tui_bench_ready", schema=schema)
-            if not ready:
-                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        if not ready:
+        with engine.connect() as session:
+            session = session.execution_options(isolation_level="AUTOCOMMIT")
+            ready = _ready_copy(session, prefix)
+            if ready is not None:
+                return _schema_url(base_url, ready)
+            lock = text(f"SELECT pg_try_advisory_lock({_BUILD_LOCK_CLASS}, hashtext(:name))")
+            if not session.execute(lock, {"name": prefix}).scalar_one():
+                print(f"waiting for another run building {prefix}...", file=sys.stderr)
+                session.execute(
+                    text(f"SELECT pg_advisory_lock({_BUILD_LOCK_CLASS}, hashtext(:name))"),
+                    {"name": prefix},
+                )
+            ready = _ready_copy(session, prefix)  # the run we waited for built one
+            if ready is not None:
+                return _schema_url(base_url, ready)
+            _drop_unfinished_copies(session, prefix)
+            schema = f"{prefix}_{os.getpid()}"
+            session.exec_driver_sql(f"CREATE SCHEMA {schema}")
             started = time.perf_counter()
+            url = _schema_url(base_url, schema)
             generate_store(url, patterns=sizes[0], applications=sizes[1],
                            executions=sizes[2], seed=seed)
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f"CREATE TABLE {schema}.marianne_tui_bench_ready (x int)")
+            session.exec_driver_sql(f"CREATE TABLE {schema}.{_READY_TABLE} (x int)")
             print(f"generated PostgreSQL schema {schema} in "
                   f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+            return url  # the session's end releases the lock
     finally:
         engine.dispose()
-    return url
+
+
+def _schema_url(base_url: str, schema: str) -> str:
+    from urllib.parse import quote
+
+    separator = "&" if "?" in base_url else "?"
+    return f"{base_url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+def _copies(session: Any, prefix: str) -> list[tuple[str, bool]]:
+    """(schema, ready) of every copy of this size and seed, by name."""
+    from sqlalchemy import text
+
+    return [(name, bool(ready)) for name, ready in session.execute(text(
+        "SELECT nspname, to_regclass(quote_ident(nspname) || '." + _READY_TABLE + "') "
+        "IS NOT NULL FROM pg_namespace WHERE nspname = :prefix "
+        "OR nspname ~ ('^' || :prefix || '_[0-9]+$') ORDER BY nspname"
+    ), {"prefix": prefix})]
+
+
+def _ready_copy(session: Any, prefix: str) -> str | None:
+    return next((name for name, ready in _copies(session, prefix) if ready), None)
+
+
+def _drop_unfinished_copies(session: Any, prefix: str) -> None:
+    """Drop the copies that are not ready; called with the builders' lock held."""
+    from sqlalchemy import text
+
+    for name, ready in _copies(session, prefix):
+        if ready:
+            continue
+        if name == prefix:
+            in_use = session.execute(text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relnamespace = to_regnamespace(:name) AND l.pid <> pg_backend_pid()"
+            ), {"name": name}).scalar_one()
+            if in_use:
+                raise SystemExit(f"{name} is being built by another run; try again later")
+        session.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
 
 
 def _cell(value: float | None) -> str:

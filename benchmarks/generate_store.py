@@ -422,7 +422,15 @@ def _vacuum_postgresql(store: GlobalLearningStore) -> None:
     """
     with store._engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        conn.exec_driver_sql("VACUUM ANALYZE")
+        # The store's tables only: a bare VACUUM ANALYZE walks every schema of the database
+        # (other copies, and whatever else the server holds).
+        names = conn.exec_driver_sql(
+            "SELECT string_agg(quote_ident(n.nspname) || '.' || quote_ident(c.relname), ', ' "
+            "ORDER BY c.relname) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')"
+        ).scalar_one()
+        conn.exec_driver_sql(f"VACUUM ANALYZE {names}")
         for _ in range(_VACUUM_PASSES):
             unmarked = conn.exec_driver_sql(
                 "SELECT count(*) FROM pg_class WHERE relnamespace = "

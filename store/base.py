@@ -956,7 +956,11 @@ class GlobalLearningStoreBase:
 
     def _ensure_console_tables(self) -> None:
         """PostgreSQL: create the journal and the change triggers (``store.revision``)."""
-        install_console_objects(self._engine)
+        if install_console_objects(self._engine):
+            # Every other open leaves its connection in the pool; without this, the first
+            # call after an install (or an upgrade) opened one (~5 ms on a local server).
+            with self._engine.connect():
+                pass
         self._journal_ready = True
 
     # -- connections --------------------------------------------------------------------

@@ -131,7 +131,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         if job_hash:
             statement = statement.where(_budget.c.job_hash == job_hash)
         statement = statement.order_by(_budget.c.recorded_at.desc()).limit(1)
-        with self._connection() as conn:
+        with self._reads_connection() as conn:
             row = conn.execute(statement).first()
         return _budget_record(row) if row is not None else None
 
@@ -143,7 +143,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         if job_hash:
             statement = statement.where(_budget.c.job_hash == job_hash)
         statement = with_limit(statement.order_by(_budget.c.recorded_at.desc()), limit)
-        with self._connection() as conn:
+        with self._reads_connection() as conn:
             return [_budget_record(row) for row in conn.execute(statement)]
 
     def update_exploration_budget(
@@ -240,7 +240,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         ).select_from(_budget)
         if job_hash:
             statement = statement.where(_budget.c.job_hash == job_hash)
-        with self._connection() as conn:
+        with self._reads_connection() as conn:
             row = conn.execute(statement).one()
         if not row.total:
             return {
@@ -320,7 +320,7 @@ class BudgetMixin(GlobalLearningStoreBase):
     def get_pattern_entropy_history(self, limit: int = 50) -> list[PatternEntropyMetrics]:
         """Stored entropy snapshots, newest ``calculated_at`` first."""
         statement = with_limit(select(_history).order_by(_history.c.calculated_at.desc()), limit)
-        with self._connection() as conn:
+        with self._reads_connection() as conn:
             rows = conn.execute(statement).all()
         return [
             PatternEntropyMetrics(
@@ -506,7 +506,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         if job_hash:
             statement = statement.where(_responses.c.job_hash == job_hash)
         statement = with_limit(statement.order_by(_responses.c.recorded_at.desc()), limit)
-        with self._connection() as conn:
+        with self._reads_connection() as conn:
             return [_response_record(row) for row in conn.execute(statement)]
 
     def get_entropy_response_statistics(self, job_hash: str | None = None) -> dict[str, Any]:
@@ -520,7 +520,7 @@ class BudgetMixin(GlobalLearningStoreBase):
         ).select_from(_responses)
         if job_hash:
             statement = statement.where(_responses.c.job_hash == job_hash)
-        with self._connection() as conn:
+        with self._reads_connection() as conn:
             row = conn.execute(statement).one()
         if not row.total:
             return {

@@ -267,12 +267,17 @@ _INDEXED_SORTS = {
 #: Pages that end within this many rows read through the index (``_indexed_page_ids``).
 INDEXED_ROWS = 1000
 
-#: ``_indexed_page_ids`` by (sort, descending, PostgreSQL?): built once, as ``_PAGE_ROWS``.
-_INDEXED_PAGES: dict[tuple[PatternSort, bool, bool], Any] = {}
+#: ``_indexed_page_ids`` by (sort, descending, PostgreSQL?, keyed?): built once, as
+#: ``_PAGE_ROWS``.
+_INDEXED_PAGES: dict[tuple[PatternSort, bool, bool, bool], Any] = {}
+#: PostgreSQL's one statement of an indexed page (``_postgresql_page``) by (sort,
+#: descending): built once too.
+_POSTGRESQL_PAGES: dict[tuple[PatternSort, bool], Any] = {}
 
 #: The rows of a page, by the page's ids: built once (building and keying the statement
 #: cost about a quarter of running it with a page of 200 ids).
 _PAGE_ROWS = _pattern_row_select().where(_P.c.id.in_(bindparam("ids", expanding=True)))
+_PAGE_COLUMNS = tuple(_PAGE_ROWS.selected_columns)
 
 
 #: The distinct stored statuses (not NULL), in SQLite's order: one seek of
@@ -284,6 +289,30 @@ _DISTINCT_STATUSES = sql_text(
     " SELECT (SELECT min(quarantine_status) FROM patterns WHERE quarantine_status > status)"
     " FROM seen WHERE status IS NOT NULL"
     ") SELECT status FROM seen WHERE status IS NOT NULL"
+)
+
+
+def _indexed_page(
+    query: PatternQuery, conditions: list[ColumnElement[bool]], offset: int, limit: int
+) -> bool:
+    """Whether the page is one that ``_indexed_page_ids`` reads (see ``INDEXED_ROWS``)."""
+    return not conditions and query.sort in _INDEXED_SORTS and offset + limit <= INDEXED_ROWS
+
+
+#: (stored status, patterns) on PostgreSQL, each status counted alone: the distinct
+#: statuses (a seek of idx_patterns_quarantine each), then an index range per status and
+#: one for NULL. PostgreSQL still visits every entry, but without the GROUP BY's work
+#: per row: 0.8 ms instead of 1.1 at 20,000 patterns, 2.6 instead of 4.0 at 100,000. One
+#: statement, so a status first stored meanwhile cannot be missed or counted twice.
+_POSTGRESQL_STATUS_COUNTS = sql_text(
+    "WITH RECURSIVE seen(status) AS ("
+    " SELECT min(quarantine_status) FROM patterns"
+    " UNION ALL"
+    " SELECT (SELECT min(quarantine_status) FROM patterns WHERE quarantine_status > status)"
+    " FROM seen WHERE status IS NOT NULL"
+    ") SELECT status, (SELECT count(*) FROM patterns WHERE quarantine_status = seen.status)"
+    " FROM seen WHERE status IS NOT NULL"
+    " UNION ALL SELECT NULL, count(*) FROM patterns WHERE quarantine_status IS NULL"
 )
 
 
@@ -350,6 +379,8 @@ class ListingsMixin(GlobalLearningStoreBase):
         folds ASCII case only on SQLite (as SQLite's LIKE does), all case on PostgreSQL.
         """
         conditions = _pattern_filters(query, self.is_postgresql)
+        if self.is_postgresql:
+            return self._postgresql_page(query, conditions)
         # Sorting only (key, id) and fetching the page's rows by id afterwards keeps wide
         # text columns out of the sort: a deep page costs little more than the first. The
         # first pages of an unfiltered list by priority or trust skip that sort altogether.
@@ -378,21 +409,83 @@ class ListingsMixin(GlobalLearningStoreBase):
             offset=max(0, query.offset),
         )
 
+    def _postgresql_page(
+        self, query: PatternQuery, conditions: list[ColumnElement[bool]]
+    ) -> PatternPage:
+        """``query_patterns`` on PostgreSQL: the page's ids, their rows and the counts in
+        one statement, outside a transaction.
+
+        The three statements of SQLite's path, in a transaction, were five round trips on
+        PostgreSQL (``BEGIN`` and ``COMMIT`` are each one) and bound the page's 200 ids as
+        as many parameters. Here the ids are still sorted alone (by key and id, as on
+        SQLite) and only the page's rows are joined to them, ordered again by the page's
+        sort keys (200 rows); the counts are the outer row every page row joins, so an
+        empty page still brings them. One statement also reads all three from one snapshot.
+        """
+        offset, limit = max(0, query.offset), max(0, query.limit)
+        indexed = _indexed_page(query, conditions, offset, limit)
+        statement = _POSTGRESQL_PAGES.get((query.sort, query.descending)) if indexed else None
+        if statement is None:
+            page_ids, _ = self._page_ids(query, conditions, offset, limit, keyed=True)
+            page = page_ids.subquery("page")
+            order: tuple[Any, ...]
+            if indexed:
+                key = page.c.key.desc() if query.descending else page.c.key.asc()
+                order = (page.c.range, key)
+            else:
+                key = page.c.sort_key.desc() if query.descending else page.c.sort_key.asc()
+                order = (key.nulls_last(),)
+            counts: Select[Any] = select(func.count().label("total"))
+            if conditions:
+                counts = counts.add_columns(
+                    func.sum(case((and_(*conditions), 1), else_=0)).label("matching")
+                )
+            counted = counts.select_from(_P).subquery("counts")
+            statement = (
+                select(*counted.c, *_PAGE_COLUMNS)
+                .select_from(counted.outerjoin(page.join(_P, _P.c.id == page.c.id), true()))
+                .order_by(*order, self._text_order(page.c.id).asc())
+            )
+            if indexed:
+                _POSTGRESQL_PAGES[(query.sort, query.descending)] = statement
+        parameters = {"offset": offset, "limit": limit, "end": offset + limit}
+        with self._reads_connection() as conn:
+            rows = conn.execute(statement, parameters if indexed else {}).all()
+        total, matching = rows[0][0], rows[0][1] if conditions else rows[0][0]
+        return PatternPage(
+            rows=tuple(_pattern_row(row) for row in rows if row.id is not None),
+            matching=int(matching or 0),
+            total=int(total or 0),
+            offset=offset,
+        )
+
     def _page_ids(
         self, query: PatternQuery, conditions: list[ColumnElement[bool]], offset: int,
-        limit: int,
+        limit: int, *, keyed: bool = False,
     ) -> tuple[Select[Any], dict[str, int]]:
         """The statement of the ids matching ``conditions`` in the list's order (see
-        ``_ordered_ids``), from ``offset``, at most ``limit``; and its parameters."""
-        if not conditions and query.sort in _INDEXED_SORTS and offset + limit <= INDEXED_ROWS:
-            built = (query.sort, query.descending, self.is_postgresql)
+        ``_ordered_ids``), from ``offset``, at most ``limit``; and its parameters.
+
+        ``keyed`` adds the sort keys beside each id (``range`` and ``key`` for an indexed
+        page, ``sort_key`` otherwise), for a statement that joins the page to other rows
+        and orders them again. (A ``row_number()`` in the page's order would do as well,
+        but a window between the sort and the LIMIT keeps PostgreSQL from sorting only the
+        top rows: a page of the whole list by name took 15 ms instead of 10.)
+        """
+        if _indexed_page(query, conditions, offset, limit):
+            built = (query.sort, query.descending, self.is_postgresql, keyed)
             statement = _INDEXED_PAGES.get(built)
             if statement is None:
-                statement = _INDEXED_PAGES[built] = self._indexed_page_ids(*built[:2])
+                statement = _INDEXED_PAGES[built] = self._indexed_page_ids(
+                    query.sort, query.descending, keyed=keyed
+                )
             return statement, {"offset": offset, "limit": limit, "end": offset + limit}
-        return self._ordered_ids(query, conditions).offset(offset).limit(limit), {}
+        ordered = self._ordered_ids(query, conditions, keyed=keyed)
+        return ordered.offset(offset).limit(limit), {}
 
-    def _indexed_page_ids(self, sort: PatternSort, descending: bool) -> Select[Any]:
+    def _indexed_page_ids(
+        self, sort: PatternSort, descending: bool, *, keyed: bool = False
+    ) -> Select[Any]:
         """The ids of a page of an unfiltered list whose sort an index serves (issue #7),
         from the ``offset`` parameter, ``limit`` of them (``end`` is their sum).
 
@@ -429,22 +522,25 @@ class ListingsMixin(GlobalLearningStoreBase):
             parts.append(select(part.limit(bindparam("end")).subquery()))
         joined = union_all(*parts).subquery()
         joined_key = joined.c.key.desc() if descending else joined.c.key.asc()
+        keys = (joined.c.range, joined.c.key) if keyed else ()
         return (
-            select(joined.c.id)
+            select(joined.c.id, *keys)
             .order_by(joined.c.range, joined_key, self._text_order(joined.c.id).asc())
             .offset(bindparam("offset"))
             .limit(bindparam("limit"))
         )
 
     def _ordered_ids(
-        self, query: PatternQuery, conditions: list[ColumnElement[bool]]
+        self, query: PatternQuery, conditions: list[ColumnElement[bool]], *,
+        keyed: bool = False,
     ) -> Select[Any]:
         """The ids matching ``conditions`` in the list's order: ``query``'s sort column,
         NULLs last either way, ties broken by id so that paging is stable."""
         key = self._sort_key(query.sort)
         ordered = key.desc() if query.descending else key.asc()
+        keys = (key.label("sort_key"),) if keyed else ()
         return (
-            select(_P.c.id)
+            select(_P.c.id, *keys)
             .where(*conditions)
             .order_by(ordered.nulls_last(), self._text_order(_P.c.id).asc())
         )
@@ -529,13 +625,11 @@ class ListingsMixin(GlobalLearningStoreBase):
         """
         # Two index-only reads instead of one pass over every pattern row: the count per
         # stored status walks idx_patterns_quarantine (NULL folds into "pending" below, as
-        # ``_status`` reads it; on SQLite see ``_sqlite_status_counts``), and priority <= 0
-        # is a range of idx_patterns_priority (a
+        # ``_status`` reads it; see ``_sqlite_status_counts`` and
+        # ``_POSTGRESQL_STATUS_COUNTS``), and priority <= 0 is a range of
+        # idx_patterns_priority (a
         # NULL priority reads 0.5 and text never compares <= 0, so the clamped reading
         # ``_priority <= 0`` picks exactly these rows).
-        status_statement = select(
-            _P.c.quarantine_status, func.count().label("patterns")
-        ).group_by(_P.c.quarantine_status)
         budget = tables.exploration_budget
         history = tables.pattern_entropy_history
         limits = tables.rate_limit_events
@@ -565,10 +659,11 @@ class ListingsMixin(GlobalLearningStoreBase):
             .scalar_subquery(),
         )
         with self._reads_connection() as conn:
-            status_rows = (
-                conn.execute(status_statement).all() if self.is_postgresql
-                else _sqlite_status_counts(conn)
-            )
+            status_rows = [
+                (status, int(patterns))
+                for status, patterns in conn.execute(_POSTGRESQL_STATUS_COUNTS)
+                if patterns
+            ] if self.is_postgresql else _sqlite_status_counts(conn)
             retired, budget_value, diversity, rate_limits, pending = conn.execute(
                 scalars_statement
             ).one()

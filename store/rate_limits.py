@@ -106,7 +106,7 @@ class RateLimitMixin(GlobalLearningStoreBase):
             query = query.where(columns.model == model)
         query = query.order_by(columns.expires_at.desc())
         query = with_limit(query, limit)
-        with self._connection() as conn:
+        with self._reads_connection() as conn:
             rows = conn.execute(query).all()
         return [
             RateLimitEvent(

@@ -17,12 +17,19 @@ writers were serialized on it, and a table lock queued behind one of them stalle
 A sequence moves before the commit, though, and is never rolled back. A probe that read the
 new number while the transaction was still open, then read the screen's data (without that
 transaction's rows), would never read again. So the probe's state is the pair (sequence
-value, the transactions now holding the advisory lock), read in that order, each a
-statement of its own (:func:`read_revision`). A transaction that bumped the sequence is in
-the second half until its commit is visible (PostgreSQL releases locks after it marks the
-transaction committed), so its commit always changes the state: either it had not bumped
-when the number was read (the number moves later), or it is listed (the list shrinks later).
-A long open writer changes nothing until it ends, and a rolled-back one costs one refresh.
+value, the transactions now holding the advisory lock), read in that order
+(:func:`read_revision`). A transaction that bumped the sequence is in the second half until
+its commit is visible (PostgreSQL releases locks after it marks the transaction committed),
+so its commit always changes the state: either it had not bumped when the number was read
+(the number moves later), or it is listed (the list shrinks later). A long open writer
+changes nothing until it ends, and a rolled-back one costs one refresh.
+
+Both halves come from one statement, one round trip per poll (it was two): the holders are
+a ``LATERAL`` subquery on the row that carries the number, keyed by that row's sequence
+oid, so PostgreSQL has to produce the row (and read the number: it is computed in a
+subquery that ``OFFSET 0`` keeps from being merged into the outer query) before it can
+list the locks. Neither half is read through a snapshot (the sequence's page and the lock
+table are read as they are at that moment), so sharing a statement changes nothing else.
 
 The install (:func:`install_console_objects`, on every writable open; it also creates the
 operator journal, so that consoles opening a new store at once do not race) first asks the
@@ -91,20 +98,26 @@ BEGIN
 END;
 """
 
-# The source and, where the sequence is readable, its number, in one statement.
-_SOURCE_QUERY = text(
-    "SELECT CAST(found.seq AS oid), readable, "
-    f"to_regclass('{_LEGACY_COUNTER}') IS NOT NULL, "
-    "CASE WHEN readable THEN pg_sequence_last_value(found.seq) END "
-    f"FROM (SELECT to_regclass('{REVISION_SEQUENCE}') AS seq) AS found, "
-    "LATERAL (SELECT found.seq IS NOT NULL "
-    "AND has_sequence_privilege(found.seq, 'SELECT') AS readable) AS access"
-)
-_HOLDERS_QUERY = text(
-    "SELECT coalesce(string_agg(virtualtransaction, ' ' ORDER BY virtualtransaction), '') "
-    "FROM pg_locks WHERE locktype = 'advisory' "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    "AND classid = CAST(:key AS oid) AND objid = CAST(:seq AS oid) AND objsubid = 2"
+# The source, where the sequence is readable its number, and then the lock's holders. The
+# lock status is read from ``pg_lock_status()`` rather than the ``pg_locks`` view, and the
+# holders come back unordered (sorted by the caller): on a new backend that halves the
+# cost of planning the statement, the most of a first poll.
+_STATE_QUERY = text(
+    "SELECT CAST(found.seq AS oid), found.readable, found.legacy, found.number, "
+    "holders.list "
+    "FROM (SELECT named.seq, access.readable, named.legacy, "
+    "CASE WHEN access.readable THEN pg_sequence_last_value(named.seq) END AS number "
+    f"FROM (SELECT to_regclass('{REVISION_SEQUENCE}') AS seq, "
+    f"to_regclass('{_LEGACY_COUNTER}') IS NOT NULL AS legacy) AS named, "
+    "LATERAL (SELECT named.seq IS NOT NULL "
+    "AND has_sequence_privilege(named.seq, 'SELECT') AS readable) AS access "
+    "OFFSET 0) AS found "
+    "LEFT JOIN LATERAL (SELECT array_agg(held.virtualtransaction) AS list "
+    "FROM pg_lock_status() AS held "
+    "WHERE found.readable AND held.locktype = 'advisory' "
+    "AND held.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND held.classid = CAST(:key AS oid) AND held.objid = CAST(found.seq AS oid) "
+    "AND held.objsubid = 2) AS holders ON true"
 )
 
 
@@ -116,13 +129,11 @@ def read_revision(conn: Connection) -> tuple[Any, ...]:
     read-only, so never upgraded); else the server's WAL position, which moves with every
     commit of the whole server (extra refreshes at worst, never a missed one).
     """
-    sequence, readable, legacy, number = conn.execute(_SOURCE_QUERY).one()
+    sequence, readable, legacy, number, holders = conn.execute(
+        _STATE_QUERY, {"key": REVISION_LOCK_CLASS}
+    ).one()
     if readable:
-        # The holders in a statement after the number's (see the module's docstring).
-        holders = conn.execute(
-            _HOLDERS_QUERY, {"key": REVISION_LOCK_CLASS, "seq": sequence}
-        ).scalar_one()
-        return ("sequence", int(sequence), number, holders)
+        return ("sequence", int(sequence), number, tuple(sorted(holders or ())))
     if legacy:
         counter = tables.store_revision
         return ("counter", conn.execute(
@@ -180,10 +191,11 @@ ATTEMPT_LOCK_TIMEOUT_MS = 1000
 _TRY_AGAIN = ("55P03", "40P01")
 
 
-def install_console_objects(engine: Engine) -> None:
+def install_console_objects(engine: Engine) -> bool:
     """Create the journal and (or upgrade to) the revision sequence, function and triggers,
     then the drift change log (``store.drift_cache``), whichever is missing; nothing at all
-    when everything is in place.
+    when everything is in place. True when something was missing: the connection it used
+    is then closed, not returned to the pool.
 
     The drift log is optional: when this user may not make it, or its install fails (a
     long writer holds a table past one attempt's lock timeout), the open goes on and
@@ -195,7 +207,7 @@ def install_console_objects(engine: Engine) -> None:
         drift_steps = drift_log_steps(conn)
         conn.rollback()
         if not any(needed.values()) and not drift_steps:
-            return
+            return False
         # A session lock: it ends with the session, which is closed at the end whatever
         # happens, so that a failed install never leaves it held in the pool.
         conn.execute(text(
@@ -225,6 +237,7 @@ def install_console_objects(engine: Engine) -> None:
                     break
         finally:
             conn.invalidate()
+    return True
 
 
 class _Steps:

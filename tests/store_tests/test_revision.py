@@ -64,9 +64,10 @@ def test_a_commit_the_probe_saw_open_still_moves_the_token(
         viewer.close()
 
 
-def test_the_probe_reads_in_two_statements_outside_a_transaction(url: str) -> None:
-    """A poll's round trips: the source with the number, then the holders; no BEGIN and
-    COMMIT around them (the driver sends none in autocommit)."""
+def test_the_probe_reads_in_one_statement_outside_a_transaction(url: str) -> None:
+    """A poll's round trip: the source, the number and the holders in one statement; no
+    BEGIN and COMMIT around it, nor around the header's two (the driver sends none in
+    autocommit)."""
     store = GlobalLearningStore(url)
     try:
         store.change_token()
@@ -78,7 +79,7 @@ def test_the_probe_reads_in_two_statements_outside_a_transaction(url: str) -> No
             seen.append((statement.split(None, 1)[0].upper(), bool(driver.autocommit)))
 
         store.change_token()
-        assert seen == [("SELECT", True), ("SELECT", True)]
+        assert seen == [("SELECT", True)]
         seen.clear()
         overview = store.store_overview()
         assert [autocommit for _, autocommit in seen] == [True, True]
@@ -278,3 +279,24 @@ def test_a_read_only_viewer_of_a_first_design_store_reads_its_counter(
             ).scalar_one() is None  # a read-only open changed nothing
     finally:
         viewer.close()
+
+
+def test_the_first_read_after_an_install_opens_no_connection(
+    url: str, admin: sqlalchemy.Engine
+) -> None:
+    """An open that installs (or upgrades) closes the install's session; it must still
+    leave a connection in the pool, as every other open does, or the first read pays
+    for connecting."""
+    GlobalLearningStore(url).close()
+    with admin.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER marianne_tui_rev_patterns ON patterns")
+    store = GlobalLearningStore(url)
+    try:
+        connects: list[object] = []
+        event.listen(store._engine, "connect", lambda *_: connects.append(1))
+        store.change_token()
+        store.store_overview()
+        assert connects == []
+    finally:
+        store.close()
+    test_every_table_gets_its_trigger(url, admin)
