@@ -1,4 +1,4 @@
-"""marianne_tui.strip_cycles: a whole strip no longer keeps itself alive, and what an
+"""marianne_tui.textual_garbage: a whole strip no longer keeps itself alive, and what an
 LRUCache drops is freed.
 
 A strip subclass with a weak reference slot tells when a strip is freed (a cached value,
@@ -17,7 +17,7 @@ from rich.style import Style
 from textual.cache import LRUCache
 from textual.strip import Strip
 
-from marianne_tui import strip_cycles
+from marianne_tui import textual_garbage
 
 
 class _Watched(Strip):
@@ -26,7 +26,7 @@ class _Watched(Strip):
 
 @pytest.fixture
 def no_collection() -> Iterator[None]:
-    strip_cycles.install()
+    textual_garbage.install()
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -46,8 +46,8 @@ def _texts(strips: object) -> list[str]:
 
 def test_textual_still_caches_a_whole_strip_in_itself(no_collection: None) -> None:
     """Why the module exists: if this fails, Textual no longer makes the cycle."""
-    for call in (lambda s: strip_cycles._divide(s, [5]),
-                 lambda s: strip_cycles._crop_extend(s, 0, 5, None)):
+    for call in (lambda s: textual_garbage._divide(s, [5]),
+                 lambda s: textual_garbage._crop_extend(s, 0, 5, None)):
         strip = _strip()
         call(strip)
         gone = weakref.ref(strip)
@@ -70,7 +70,7 @@ def test_a_whole_strip_is_freed_by_reference_counting(no_collection: None) -> No
 
 @pytest.mark.parametrize("cuts", [[2, 5], [1, 2, 5], [3], [2, 9], [], [7]])
 def test_other_cuts_divide_as_textual_does(no_collection: None, cuts: list[int]) -> None:
-    assert _texts(_strip().divide(cuts)) == _texts(strip_cycles._divide(_strip(), cuts))
+    assert _texts(_strip().divide(cuts)) == _texts(textual_garbage._divide(_strip(), cuts))
 
 
 def test_what_divide_gives(no_collection: None) -> None:
@@ -82,7 +82,7 @@ def test_what_divide_gives(no_collection: None) -> None:
 def test_other_crops_are_textual_s(no_collection: None, span: tuple[int, int]) -> None:
     start, end = span
     ours = _strip().crop_extend(start, end, None)
-    theirs = strip_cycles._crop_extend(_strip(), start, end, None)
+    theirs = textual_garbage._crop_extend(_strip(), start, end, None)
     assert (ours.text, ours.cell_length) == (theirs.text, theirs.cell_length)
 
 
@@ -106,12 +106,12 @@ def _filled(size: int, count: int) -> tuple[LRUCache[int, _Value], list[weakref.
 def test_textual_s_lru_cache_leaves_its_ring_to_the_collector(no_collection: None) -> None:
     """Why: if this fails, Textual's clear() no longer leaves the entries in a cycle."""
     cache, gone = _filled(10, 3)
-    strip_cycles._lru_clear(cache)
+    textual_garbage._lru_clear(cache)
     assert [ref() is not None for ref in gone] == [True, True, True]
     gc.collect()
     assert [ref() is None for ref in gone] == [True, True, True]
     cache, gone = _filled(10, 1)
-    strip_cycles._lru_discard(cache, 0)
+    textual_garbage._lru_discard(cache, 0)
     assert gone[0]() is not None  # the last entry referred to itself
     gc.collect()
     assert gone[0]() is None

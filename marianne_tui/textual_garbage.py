@@ -23,7 +23,7 @@ walked and freed them were the slowest frames of the scroll (50-220 ms, measured
 itself. Here both unlink what they drop, so reference counting frees it at once; what
 the cache holds afterwards is the same.
 
-Checked against Textual 8.2.8 by tests/tui_tests/test_strip_cycles.py, which fails when
+Checked against Textual 8.2.8 by tests/tui_tests/test_textual_garbage.py, which fails when
 an upgrade changes any of these methods.
 """
 
