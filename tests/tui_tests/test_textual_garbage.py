@@ -1,5 +1,5 @@
-"""marianne_tui.textual_garbage: a whole strip no longer keeps itself alive, and what an
-LRUCache drops is freed.
+"""marianne_tui.textual_garbage: a whole strip no longer keeps itself alive, what an
+LRUCache drops is freed, and a removed widget lets the lines it drew go.
 
 A strip subclass with a weak reference slot tells when a strip is freed (a cached value,
 likewise); the collector is paused, so only reference counting can free it.
@@ -14,8 +14,11 @@ from collections.abc import Iterator
 import pytest
 from rich.segment import Segment
 from rich.style import Style
+from textual.app import App, ComposeResult
 from textual.cache import LRUCache
 from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
 
 from marianne_tui import textual_garbage
 
@@ -145,3 +148,34 @@ def test_an_lru_cache_works_as_before_after_clear_and_discard(no_collection: Non
     cache.set("f", 6)
     cache.set("g", 7)
     assert (cache.get("f"), cache.get("g"), len(cache)) == (6, 7, 2)
+
+
+class _OneLabel(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Static("hello", id="label")
+
+
+async def _lines_left_by_a_removed_widget() -> dict[int, Strip]:
+    app = _OneLabel()
+    async with app.run_test(size=(20, 3)) as pilot:
+        label = app.query_one("#label", Static)
+        await pilot.pause()
+        assert label._styles_cache._cache  # it drew its line
+        await label.remove()
+        await pilot.pause()
+        assert not label.is_attached
+        return dict(label._styles_cache._cache)
+
+
+async def test_textual_keeps_the_lines_of_a_removed_widget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Why: if this fails, Textual drops them itself and the replacement can go."""
+    textual_garbage.install()
+    monkeypatch.setattr(Widget, "_message_loop_exit", textual_garbage._message_loop_exit)
+    assert await _lines_left_by_a_removed_widget()
+
+
+async def test_a_removed_widget_lets_the_lines_it_drew_go() -> None:
+    textual_garbage.install()
+    assert await _lines_left_by_a_removed_widget() == {}
