@@ -54,15 +54,15 @@ from marianne_tui.screens.journal import JournalScreen
 from marianne_tui.screens.patterns import PatternsScreen
 from marianne_tui.screens.rate_limits import RateLimitsScreen
 from marianne_tui.store_calls import StoreCalls, short_failure
-from marianne_tui.strip_cycles import install as install_strip_without_cycles
 from marianne_tui.text import clean
+from marianne_tui.textual_garbage import install as install_textual_garbage_fixes
 from marianne_tui.widgets.live_table import LiveTable, showing_changes
 from marianne_tui.widgets.store_header import StoreHeader
 from store import GlobalLearningStore, StoreOverview, WatchSnapshot
 
-# Before any strip is made or any CSS applied: see marianne_tui.strip_cycles and
+# Before any strip is made or any CSS applied: see marianne_tui.textual_garbage and
 # marianne_tui.component_styles.
-install_strip_without_cycles()
+install_textual_garbage_fixes()
 install_component_styles_keeping_nodes()
 
 T = TypeVar("T")

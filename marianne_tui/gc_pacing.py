@@ -12,8 +12,13 @@ So while input events arrive (and until QUIET_SECONDS after the last one), autom
 collections are held (their threshold set out of reach); the younger generations are
 collected as usual, and reference counting frees what has no cycle as always. When the
 input pauses, the thresholds are restored and CPython runs the collection it held back at
-its next check, while nobody waits for a frame. A scroll that never pauses holds them for
-at most MAX_HOLD_SECONDS at a time, so garbage in cycles cannot pile up without bound.
+its next check, while nobody waits for a frame.
+
+Input that never pauses (a held key, the soak's Pilot) cannot hold them for more than
+MAX_HOLD_SECONDS, or garbage in cycles would pile up without bound. Then the pacer runs
+the collection CPython owes itself, right after the next frame is painted: let go to
+CPython's next check instead, it landed anywhere, often in the middle of a table's update
+after a poll, and the two together were the soak's longest blocks of the UI thread.
 """
 
 from __future__ import annotations
@@ -30,13 +35,11 @@ if TYPE_CHECKING:
 
 #: Full collections come back this long after the last input event.
 QUIET_SECONDS = 0.5
-#: ...and at the latest this long after they were held. What a held collection walks
-#: grows with the hold: in the 60 s soak, whose keys never pause for QUIET_SECONDS, a
-#: collection held for the whole run walked 250,000 objects of garbage at its end (0.5 s).
+#: ...and one owed runs at the latest this long after they were held. What a held
+#: collection walks grows with the hold: in the 60 s soak, whose keys never pause for
+#: QUIET_SECONDS, a collection held for the whole run walked 250,000 objects of garbage
+#: at its end (0.5 s).
 MAX_HOLD_SECONDS = 5.0
-#: After a hold ran out, input does not hold again for this long: the collection CPython
-#: owes runs at its next check (the next young collection), not at the end of the input.
-COLLECT_WINDOW_SECONDS = 1.0
 #: A generation-2 threshold no count reaches (counted in generation-1 collections).
 _OUT_OF_REACH = 1 << 30
 
@@ -48,7 +51,7 @@ class CollectionPacer:
         self._app = app
         self._timer: Timer | None = None
         self._held_since: float | None = None
-        self._not_before = 0.0  # no new hold before this (monotonic seconds)
+        self._collection_due = False  # one is to run after the next frame
         self._thresholds = gc.get_threshold()
 
     @property
@@ -61,20 +64,28 @@ class CollectionPacer:
             return
         now = time.monotonic()
         if self._held_since is None:
-            if now < self._not_before:
-                return  # the collection the last hold owes has not had its chance yet
             self._thresholds = gc.get_threshold()
             young, middle, _old = self._thresholds
             gc.set_threshold(young, middle, _OUT_OF_REACH)
             self._held_since = now
-        elif now - self._held_since > MAX_HOLD_SECONDS:
-            self.release()  # the held collection runs at CPython's next check
-            self._not_before = now + COLLECT_WINDOW_SECONDS
-            return
+        elif now - self._held_since > MAX_HOLD_SECONDS and not self._collection_due:
+            self._collection_due = True
+            self._app.call_after_refresh(self._collect_if_owed)
         if self._timer is None:
             self._timer = self._app.set_timer(QUIET_SECONDS, self._quiet, name="gc-pacer")
         else:
             self._timer.reset()
+
+    def _collect_if_owed(self) -> None:
+        """The full collection CPython would have run by now, if it owes one, and the hold
+        goes on."""
+        self._collection_due = False
+        if self._held_since is None:
+            return  # the input paused meanwhile: CPython runs it at its own pace
+        # CPython's own test: enough younger collections since the last full one.
+        if gc.get_count()[2] >= self._thresholds[2]:
+            gc.collect()
+        self._held_since = time.monotonic()
 
     def _quiet(self) -> None:
         self._timer = None

@@ -69,6 +69,16 @@ class BackdropModalScreen(ModalScreen[ResultType]):
         #: while another screen was on top, and only the top screen hears of it)
         self._backdrop_for: tuple[Any, ...] | None = None
 
+    def _on_unmount(self) -> None:
+        # A dismissed dialog is garbage in reference cycles, as every Textual widget is, so
+        # only a full collection frees it, with all it holds. The kept lines were most of
+        # it (a confirmation: ~2,900 of its ~3,800 objects, strips with their caches and
+        # segments): dropped here, reference counting frees them at once.
+        self._backdrop.clear()
+        self._stale.clear()
+        self._backdrop_for = None
+        super()._on_unmount()
+
     def _screen_below(self) -> Screen[Any] | None:
         """The screen the backdrop shows, or None when this screen's background is opaque
         (or it is not on the stack): then Textual's own render is used."""

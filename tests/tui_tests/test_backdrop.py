@@ -100,3 +100,18 @@ async def test_a_modal_over_a_modal_shows_both(store: GlobalLearningStore) -> No
         await pilot.press("n")
         await pilot.pause()
         assert app.screen is detail
+
+
+async def test_a_dismissed_dialog_lets_its_backdrop_go(store: GlobalLearningStore) -> None:
+    """A dismissed dialog is garbage in cycles; the lines it kept must not wait with it."""
+    app = MarianneApp(store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await press_on_the_pending_pattern(app, pilot, "v")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmScreen)
+        assert len(dialog._backdrop) == 40
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not dialog.is_attached
+        assert dialog._backdrop == {}
+        assert dialog._backdrop_for is None

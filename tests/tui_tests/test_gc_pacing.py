@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual import events
@@ -17,7 +18,7 @@ from textual.app import App
 
 from marianne_tui import gc_pacing
 from marianne_tui.app import MarianneApp
-from marianne_tui.gc_pacing import COLLECT_WINDOW_SECONDS, MAX_HOLD_SECONDS, CollectionPacer
+from marianne_tui.gc_pacing import MAX_HOLD_SECONDS, CollectionPacer
 from store import GlobalLearningStore
 
 
@@ -64,30 +65,77 @@ def test_an_input_event_holds_full_collections_until_released(
     assert gc.get_threshold() == (700, 10, 10)
 
 
-def test_a_hold_ends_after_max_hold_seconds_however_busy_the_input(
+class _App:
+    """What the pacer asks of its app: a timer, and a call after the next frame."""
+
+    def __init__(self) -> None:
+        self.after_frame: list[Callable[[], None]] = []
+
+    def set_timer(self, *_: Any, **__: Any) -> _Timer:
+        return _Timer()
+
+    def call_after_refresh(self, callback: Callable[[], None]) -> None:
+        self.after_frame.append(callback)
+
+
+def _full_collections() -> int:
+    return gc.get_stats()[2]["collections"]
+
+
+def test_under_endless_input_the_owed_collection_runs_after_a_frame(
     thresholds: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
     monkeypatch.setattr(gc_pacing.time, "monotonic", lambda: now[0])
-    app: App[None] = App()
-    pacer = CollectionPacer(app)
-    pacer._timer = _Timer()  # type: ignore[assignment]
+    app = _App()
+    pacer = CollectionPacer(app)  # type: ignore[arg-type]
     pacer.seen(_key())
     now[0] += MAX_HOLD_SECONDS  # still within
     pacer.seen(_key())
-    assert pacer.holding
-    now[0] += 0.5  # past it: released for the collection CPython held
+    assert pacer.holding and app.after_frame == []
+    now[0] += 0.5  # past it: the collection is asked for once, after the next frame
     pacer.seen(_key())
-    assert not pacer.holding and gc.get_threshold() == (700, 10, 10)
-    # Keys go on arriving: they do not hold again before the owed collection had its
-    # chance (else a collection never comes while the input never pauses).
-    now[0] += COLLECT_WINDOW_SECONDS - 0.1
     pacer.seen(_key())
+    assert pacer.holding and len(app.after_frame) == 1
+    gc.collect()
+    for _ in range(thresholds[2]):  # as many younger collections as CPython waits for
+        gc.collect(1)
+    collections = _full_collections()
+    app.after_frame.pop()()
+    assert _full_collections() == collections + 1
+    assert pacer.holding and gc.get_threshold()[2] > 10**9  # and the keys still hold
+    # The hold starts again from the collection.
+    now[0] += MAX_HOLD_SECONDS
+    pacer.seen(_key())
+    assert app.after_frame == []
+    now[0] += 0.5
+    pacer.seen(_key())
+    assert len(app.after_frame) == 1
+
+
+def test_nothing_owed_nothing_collected_and_a_pause_lets_cpython_pace_it(
+    thresholds: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(gc_pacing.time, "monotonic", lambda: now[0])
+    app = _App()
+    pacer = CollectionPacer(app)  # type: ignore[arg-type]
+    pacer.seen(_key())
+    now[0] += MAX_HOLD_SECONDS + 0.5
+    pacer.seen(_key())
+    gc.collect()  # nothing owed: no younger collection since the last full one
+    collections = _full_collections()
+    app.after_frame.pop()()
+    assert _full_collections() == collections and pacer.holding
+    now[0] += MAX_HOLD_SECONDS + 0.5
+    pacer.seen(_key())
+    pacer.release()  # the input paused before the frame
+    for _ in range(thresholds[2]):
+        gc.collect(1)
+    collections = _full_collections()
+    app.after_frame.pop()()
+    assert _full_collections() == collections  # CPython's own pacing runs it now
     assert not pacer.holding and gc.get_threshold() == (700, 10, 10)
-    now[0] += 0.2
-    pacer._timer = _Timer()  # type: ignore[assignment]
-    pacer.seen(_key())  # then the next input holds again
-    assert pacer.holding
 
 
 def _store(path: Path) -> GlobalLearningStore:

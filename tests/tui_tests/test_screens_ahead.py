@@ -293,6 +293,49 @@ async def test_a_footer_rebuilt_lets_the_keys_it_removed_go(
         assert alive_keys() == before
 
 
+async def test_a_hidden_key_coming_and_going_leaves_the_footer_as_it_is(
+    sqlite_store: GlobalLearningStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`escape` is active only while a write is saving, and hidden: the footer keeps its
+    keys (it rebuilt them all twice per triage key); a shown key that changes rebuilds."""
+    from textual.widgets._footer import FooterKey
+
+    from marianne_tui.store_calls import StoreCalls
+
+    app = MarianneApp(sqlite_store, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+
+        def keys() -> list[FooterKey]:
+            return list(screen.query(FooterKey))
+
+        def escape_active() -> bool:
+            return any(binding.action == "cancel_store_call"
+                       for (_, binding, _, _) in screen.active_bindings.values())
+
+        shown = keys()
+        assert shown and not escape_active()
+        monkeypatch.setattr(StoreCalls, "writing", property(lambda calls: True))
+        screen.refresh_bindings()
+        await pilot.pause()
+        await pilot.pause()
+        assert escape_active()
+        assert all(now is before for now, before in zip(keys(), shown, strict=True))
+        monkeypatch.undo()
+        screen.refresh_bindings()
+        await pilot.pause()
+        await pilot.pause()
+        assert not escape_active()
+        assert all(now is before for now, before in zip(keys(), shown, strict=True))
+
+        app.make_read_only()  # the write keys go from the footer
+        await pilot.pause()
+        await pilot.pause()
+        assert len(keys()) < len(shown)
+        assert not any(key is before for key in keys() for before in shown)
+
+
 class _ClosedEscalations(EscalationsScreen):
     """What an app that closes while this screen is composed ahead leaves: the screen's
     containers mounted but never composed (Textual mounts nothing into a closing node)."""

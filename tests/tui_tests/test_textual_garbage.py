@@ -1,5 +1,5 @@
-"""marianne_tui.strip_cycles: a whole strip no longer keeps itself alive, and what an
-LRUCache drops is freed.
+"""marianne_tui.textual_garbage: a whole strip no longer keeps itself alive, what an
+LRUCache drops is freed, and a removed widget lets the lines it drew go.
 
 A strip subclass with a weak reference slot tells when a strip is freed (a cached value,
 likewise); the collector is paused, so only reference counting can free it.
@@ -14,10 +14,13 @@ from collections.abc import Iterator
 import pytest
 from rich.segment import Segment
 from rich.style import Style
+from textual.app import App, ComposeResult
 from textual.cache import LRUCache
 from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
 
-from marianne_tui import strip_cycles
+from marianne_tui import textual_garbage
 
 
 class _Watched(Strip):
@@ -26,7 +29,7 @@ class _Watched(Strip):
 
 @pytest.fixture
 def no_collection() -> Iterator[None]:
-    strip_cycles.install()
+    textual_garbage.install()
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -46,8 +49,8 @@ def _texts(strips: object) -> list[str]:
 
 def test_textual_still_caches_a_whole_strip_in_itself(no_collection: None) -> None:
     """Why the module exists: if this fails, Textual no longer makes the cycle."""
-    for call in (lambda s: strip_cycles._divide(s, [5]),
-                 lambda s: strip_cycles._crop_extend(s, 0, 5, None)):
+    for call in (lambda s: textual_garbage._divide(s, [5]),
+                 lambda s: textual_garbage._crop_extend(s, 0, 5, None)):
         strip = _strip()
         call(strip)
         gone = weakref.ref(strip)
@@ -70,7 +73,7 @@ def test_a_whole_strip_is_freed_by_reference_counting(no_collection: None) -> No
 
 @pytest.mark.parametrize("cuts", [[2, 5], [1, 2, 5], [3], [2, 9], [], [7]])
 def test_other_cuts_divide_as_textual_does(no_collection: None, cuts: list[int]) -> None:
-    assert _texts(_strip().divide(cuts)) == _texts(strip_cycles._divide(_strip(), cuts))
+    assert _texts(_strip().divide(cuts)) == _texts(textual_garbage._divide(_strip(), cuts))
 
 
 def test_what_divide_gives(no_collection: None) -> None:
@@ -82,7 +85,7 @@ def test_what_divide_gives(no_collection: None) -> None:
 def test_other_crops_are_textual_s(no_collection: None, span: tuple[int, int]) -> None:
     start, end = span
     ours = _strip().crop_extend(start, end, None)
-    theirs = strip_cycles._crop_extend(_strip(), start, end, None)
+    theirs = textual_garbage._crop_extend(_strip(), start, end, None)
     assert (ours.text, ours.cell_length) == (theirs.text, theirs.cell_length)
 
 
@@ -106,12 +109,12 @@ def _filled(size: int, count: int) -> tuple[LRUCache[int, _Value], list[weakref.
 def test_textual_s_lru_cache_leaves_its_ring_to_the_collector(no_collection: None) -> None:
     """Why: if this fails, Textual's clear() no longer leaves the entries in a cycle."""
     cache, gone = _filled(10, 3)
-    strip_cycles._lru_clear(cache)
+    textual_garbage._lru_clear(cache)
     assert [ref() is not None for ref in gone] == [True, True, True]
     gc.collect()
     assert [ref() is None for ref in gone] == [True, True, True]
     cache, gone = _filled(10, 1)
-    strip_cycles._lru_discard(cache, 0)
+    textual_garbage._lru_discard(cache, 0)
     assert gone[0]() is not None  # the last entry referred to itself
     gc.collect()
     assert gone[0]() is None
@@ -145,3 +148,34 @@ def test_an_lru_cache_works_as_before_after_clear_and_discard(no_collection: Non
     cache.set("f", 6)
     cache.set("g", 7)
     assert (cache.get("f"), cache.get("g"), len(cache)) == (6, 7, 2)
+
+
+class _OneLabel(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Static("hello", id="label")
+
+
+async def _lines_left_by_a_removed_widget() -> dict[int, Strip]:
+    app = _OneLabel()
+    async with app.run_test(size=(20, 3)) as pilot:
+        label = app.query_one("#label", Static)
+        await pilot.pause()
+        assert label._styles_cache._cache  # it drew its line
+        await label.remove()
+        await pilot.pause()
+        assert not label.is_attached
+        return dict(label._styles_cache._cache)
+
+
+async def test_textual_keeps_the_lines_of_a_removed_widget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Why: if this fails, Textual drops them itself and the replacement can go."""
+    textual_garbage.install()
+    monkeypatch.setattr(Widget, "_message_loop_exit", textual_garbage._message_loop_exit)
+    assert await _lines_left_by_a_removed_widget()
+
+
+async def test_a_removed_widget_lets_the_lines_it_drew_go() -> None:
+    textual_garbage.install()
+    assert await _lines_left_by_a_removed_widget() == {}
