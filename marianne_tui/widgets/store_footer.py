@@ -42,9 +42,9 @@ class StoreFooter(Footer):
             if binding.show
         )
         # Footer.compose looks the palette's key up whether it is shown or not.
-        palette = active.get(app.COMMAND_PALETTE_BINDING)
-        if palette is not None:
-            _, binding, enabled, _ = palette
+        palette: tuple[object, ...] | None = None
+        if (palette_binding := active.get(app.COMMAND_PALETTE_BINDING)) is not None:
+            _, binding, enabled, _ = palette_binding
             palette = (binding.key, app.get_key_display(binding), binding.description,
                        binding.action, enabled, binding.tooltip)
         return (keys, palette, self.show_command_palette, app.ENABLE_COMMAND_PALETTE,
