@@ -111,6 +111,11 @@ class Snapshot:
 PUSH_FALLBACK_SECONDS = 5.0
 #: How long the push watcher waits at a time before it checks whether to stop.
 PUSH_WAIT_SECONDS = 1.0
+#: After waking the console, the push watcher lets this long pass before it wakes it again:
+#: commits meanwhile are one wake. A conductor commits all the time; woken for each (the
+#: soak's 250 a second), the console handled ~225 wakes a second, each a message to the UI
+#: loop, for polls that cannot run that often anyway.
+PUSH_SPACING_SECONDS = 0.25
 
 
 class MarianneApp(App[None]):
@@ -360,6 +365,7 @@ class MarianneApp(App[None]):
                     self.call_from_thread(self._on_pushed_change)
                 except RuntimeError:  # the app is shutting down
                     return
+                time.sleep(PUSH_SPACING_SECONDS)
 
     def _on_pushed_change(self) -> None:
         if not self.paused:

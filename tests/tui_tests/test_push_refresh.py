@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from marianne_tui.app import PUSH_FALLBACK_SECONDS, MarianneApp
+from marianne_tui.app import PUSH_FALLBACK_SECONDS, PUSH_SPACING_SECONDS, MarianneApp
 from marianne_tui.widgets.live_table import LiveTable
 from marianne_tui.widgets.store_header import StoreHeader
 from store import GlobalLearningStore
@@ -88,3 +88,34 @@ async def test_with_push_the_timer_poll_is_a_slow_fallback(
     console_store.close()  # the push session goes with the store's other connections
     assert not console_store.change_push_active
     assert app._poll_interval() == 2  # without push, the console polls at its own pace
+
+
+async def test_a_stream_of_commits_wakes_the_console_a_few_times_a_second(
+    console_store: GlobalLearningStore, writer: GlobalLearningStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A conductor commits all the time: the console is woken at most once per
+    PUSH_SPACING_SECONDS, and still shows the last commit."""
+    wakes: list[float] = []
+    on_pushed_change = MarianneApp._on_pushed_change
+
+    def counted(app: MarianneApp) -> None:
+        wakes.append(time.monotonic())
+        on_pushed_change(app)
+
+    monkeypatch.setattr(MarianneApp, "_on_pushed_change", counted)
+    app = MarianneApp(console_store, poll=True, refresh_seconds=3600)
+    async with app.run_test(size=(120, 40)):
+        assert await _until(lambda: len(_rows(app)) == 3)
+        assert await _until(lambda: console_store.change_push_active)
+        await asyncio.sleep(PUSH_SPACING_SECONDS * 2)
+        wakes.clear()
+        started = time.monotonic()
+        last = ""
+        for number in range(60):  # ~1.5 s of commits, one every 25 ms
+            last = writer.record_pattern("retry_pattern", f"streamed {number}")
+            await asyncio.sleep(0.025)
+        seconds = time.monotonic() - started
+        assert await _until(lambda: last in _rows(app))
+        during = [at for at in wakes if at <= started + seconds]
+        assert 1 <= len(during) <= seconds / PUSH_SPACING_SECONDS + 2
