@@ -82,11 +82,17 @@ def _full_collections() -> int:
     return gc.get_stats()[2]["collections"]
 
 
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pacer's clock, set by the test."""
+    clock = [1000.0]
+    monkeypatch.setattr(gc_pacing.time, "monotonic", lambda: clock[0])
+    return clock
+
+
 def test_under_endless_input_the_owed_collection_runs_after_a_frame(
-    thresholds: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch,
+    thresholds: tuple[int, int, int], now: list[float],
 ) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(gc_pacing.time, "monotonic", lambda: now[0])
     app = _App()
     pacer = CollectionPacer(app)  # type: ignore[arg-type]
     pacer.seen(_key())
@@ -114,10 +120,8 @@ def test_under_endless_input_the_owed_collection_runs_after_a_frame(
 
 
 def test_nothing_owed_nothing_collected_and_a_pause_lets_cpython_pace_it(
-    thresholds: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch,
+    thresholds: tuple[int, int, int], now: list[float],
 ) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(gc_pacing.time, "monotonic", lambda: now[0])
     app = _App()
     pacer = CollectionPacer(app)  # type: ignore[arg-type]
     pacer.seen(_key())
