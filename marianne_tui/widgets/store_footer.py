@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -35,19 +36,20 @@ class StoreFooter(Footer):
         """
         app = self.app
         active = self.screen.active_bindings
-        keys = tuple(
-            (binding.key, app.get_key_display(binding), binding.description, binding.action,
-             enabled, tooltip, binding.group)
-            for (_, binding, enabled, tooltip) in active.values()
-            if binding.show
+
+        def key(binding: Binding, enabled: bool, tooltip: str) -> tuple[object, ...]:
+            return (binding.key, app.get_key_display(binding), binding.description,
+                    binding.action, enabled, tooltip, binding.group)
+
+        keys = tuple(key(binding, enabled, tooltip)
+                     for (_, binding, enabled, tooltip) in active.values() if binding.show)
+        # Footer.compose looks the palette's key up whether it is shown or not, and shows
+        # the binding's own tooltip.
+        palette = active.get(app.COMMAND_PALETTE_BINDING)
+        palette_key = None if palette is None else key(
+            palette.binding, palette.enabled, palette.binding.tooltip
         )
-        # Footer.compose looks the palette's key up whether it is shown or not.
-        palette: tuple[object, ...] | None = None
-        if (palette_binding := active.get(app.COMMAND_PALETTE_BINDING)) is not None:
-            _, binding, enabled, _ = palette_binding
-            palette = (binding.key, app.get_key_display(binding), binding.description,
-                       binding.action, enabled, binding.tooltip)
-        return (keys, palette, self.show_command_palette, app.ENABLE_COMMAND_PALETTE,
+        return (keys, palette_key, self.show_command_palette, app.ENABLE_COMMAND_PALETTE,
                 self.compact)
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
