@@ -1381,9 +1381,22 @@ class DriftMixin(GlobalLearningStoreBase):
         state.fresh = state.depth > 0
         if state.synced and token is not None and token == state.token:
             return state
+        try:
+            self._catch_up(state)
+        except BaseException:
+            # The feed has moved past changes that were not applied: only a full
+            # recompute can answer for them now.
+            state.feed.reset()
+            state.synced = False
+            raise
+        state.token = token
+        state.synced = True
+        return state
+
+    def _catch_up(self, state: _DriftState) -> None:
         with self._connection() as conn:
             changes = state.feed.read(conn)
-            total = self._count_patterns(conn)
+            state.total_patterns = self._count_patterns(conn)
             if changes.full:
                 sizes = list(state.windows)
                 had_counts = state.counts is not None
@@ -1394,10 +1407,6 @@ class DriftMixin(GlobalLearningStoreBase):
                     state.counts = _Counts(self._pattern_counts(conn))
             elif not changes.empty:
                 self._apply_changes(conn, state, changes.pattern_ids)
-            state.total_patterns = total
-        state.token = token
-        state.synced = True
-        return state
 
     def _apply_changes(self, conn: Connection, state: _DriftState, ids: set[str]) -> None:
         ordered = sorted(ids)

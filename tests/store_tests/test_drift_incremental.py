@@ -131,6 +131,29 @@ def test_new_applications(
     assert after != before  # the write was seen
 
 
+def test_an_update_that_failed_half_way_is_recomputed_next_time(
+    kept: GlobalLearningStore, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The feed has moved on when an update fails (a lost connection, say): the next read
+    must not take the half-updated results as current."""
+    report = kept.drift_report(only_exceeding=False, limit=-1)
+    pattern_id = report.rows[0].pattern_id
+    for success in (False, False, False, False, False, False):
+        clock.advance(seconds=1)
+        kept.record_pattern_application(pattern_id, "exec-new", success,
+                                        grounding_confidence=0.1)
+
+    def lost(*_: Any, **__: Any) -> Any:
+        raise ConnectionError("the server went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(kept, "_scan_windows", lost)
+        with pytest.raises(ConnectionError):
+            kept.drift_report(only_exceeding=False, limit=-1)
+    after = _assert_same_as_fresh(kept)
+    assert after["report 5"][0] != report.rows  # the applications were seen
+
+
 def test_new_pattern_and_a_pattern_row_for_orphaned_applications(
     kept: GlobalLearningStore, clock: FrozenClock, no_full_recompute: None
 ) -> None:
