@@ -1396,7 +1396,11 @@ class DriftMixin(GlobalLearningStoreBase):
     def _catch_up(self, state: _DriftState) -> None:
         with self._connection() as conn:
             changes = state.feed.read(conn)
-            state.total_patterns = self._count_patterns(conn)
+            # Rows leave ``patterns`` only by a delete, which the feed answers with a full
+            # recompute, so the count moves only with inserts (a scan of the table on
+            # PostgreSQL: 2-3 ms at 20,000 patterns, most of a warm read there).
+            if changes.full or changes.inserted or not state.synced:
+                state.total_patterns = self._count_patterns(conn)
             if changes.full:
                 sizes = list(state.windows)
                 had_counts = state.counts is not None

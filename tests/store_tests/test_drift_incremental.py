@@ -131,6 +131,23 @@ def test_new_applications(
     assert after != before  # the write was seen
 
 
+def test_new_applications_to_known_patterns_count_no_pattern_rows(
+    kept: GlobalLearningStore, clock: FrozenClock, no_full_recompute: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only an insert moves the pattern count (a delete recomputes everything)."""
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("counted the patterns for applications alone")
+
+    monkeypatch.setattr(kept, "_count_patterns", refuse)
+    pattern_id = kept.drift_report(only_exceeding=False, limit=-1).rows[0].pattern_id
+    for success in (True, False, False):
+        clock.advance(seconds=1)
+        kept.record_pattern_application(pattern_id, "exec-new", success)
+    _assert_same_as_fresh(kept)
+
+
 def test_an_update_that_failed_half_way_is_recomputed_next_time(
     kept: GlobalLearningStore, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
