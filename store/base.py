@@ -496,6 +496,11 @@ def _url_engine(url: str, read_only: bool, busy_timeout: float) -> Engine:
         cursor = dbapi_connection.cursor()
         # The busy timeout of SQLite, for PostgreSQL's lock waits.
         cursor.execute(f"SET lock_timeout = {lock_timeout_ms}")
+        # The store's statements are small, or (the full drift scans) a few comparisons a
+        # row, so compiling them saves nothing; and a session's first JIT loads LLVM:
+        # 30-150 ms, seconds while the library is not yet in the page cache. Set for the
+        # session, so that no read needs a transaction (``SET LOCAL``) for it.
+        cursor.execute("SET jit = off")
         if read_only:
             cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         cursor.close()

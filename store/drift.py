@@ -1254,12 +1254,6 @@ class DriftMixin(GlobalLearningStoreBase):
             statement = self._window_statement(
                 window_size, effectiveness=effectiveness, epistemic=epistemic
             )
-        if self.is_postgresql:
-            # No JIT for these statements (the rest of this transaction too): their
-            # expressions are a few comparisons, so compiling them saves nothing, while the
-            # first JIT in a new connection (each cold store) loads LLVM: 30-150 ms, and
-            # seconds while the library is not yet in the page cache.
-            conn.exec_driver_sql("SET LOCAL jit = off")
         windows = _windows_from_result(conn.execute(statement))
         return _by_pattern_id(windows) if ordered else list(windows)
 

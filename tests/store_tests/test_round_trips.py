@@ -165,3 +165,13 @@ def test_single_statement_reads_send_no_begin_or_commit(
     # PostgreSQL: each statement outside a transaction (a BEGIN and a COMMIT around each
     # read were two more requests). SQLite starts no transaction for a read either.
     assert requests(filled, lambda: read(filled)) == statements
+
+
+def test_every_session_runs_without_jit(filled: GlobalLearningStore) -> None:
+    """Set once per session, so that no read needs a transaction for ``SET LOCAL``."""
+    if not filled.is_postgresql:
+        pytest.skip("PostgreSQL's JIT")
+    with filled._reads_connection() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar_one() == "off"
+    with filled._connection() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar_one() == "off"
