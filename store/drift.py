@@ -1388,7 +1388,10 @@ class DriftMixin(GlobalLearningStoreBase):
         return state
 
     def _catch_up(self, state: _DriftState) -> None:
-        with self._connection() as conn:
+        # Outside a transaction on PostgreSQL (its BEGIN and COMMIT were two of a warm
+        # read's eight requests): its statements share no snapshot there anyway, at READ
+        # COMMITTED, and the feed is made for that. SQLite's feed needs its transaction.
+        with self._reads_connection() as conn:
             changes = state.feed.read(conn)
             # Rows leave ``patterns`` only by a delete, which the feed answers with a full
             # recompute, so the count moves only with inserts (a scan of the table on

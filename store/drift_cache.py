@@ -49,6 +49,7 @@ a rebuilt or replaced file, a log that was pruned past this reader) makes it ans
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -290,10 +291,12 @@ class ChangeFeed:
         if not self.prune_due():
             return
         self._last_prune = time.monotonic()
+        # A user who may not delete from the log (another user made it) leaves the rows
+        # for someone who may. In a transaction, a savepoint keeps the read's transaction
+        # from that failure; outside one, the statement is a transaction of its own.
+        in_transaction = conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
         try:
-            # In a savepoint: a user who may not delete from the log (another user made
-            # it) keeps the read's transaction; the rows then wait for someone who may.
-            with conn.begin_nested():
+            with conn.begin_nested() if in_transaction else contextlib.nullcontext():
                 conn.execute(
                     text(
                         f"WITH gone AS (DELETE FROM {DRIFT_LOG_TABLE} "

@@ -666,6 +666,49 @@ def test_a_writer_that_never_reads_drift_prunes_the_log(
         kept.close()
 
 
+def test_a_writable_reader_prunes_as_it_reads(
+    url: str, admin: sqlalchemy.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drift read catches up outside a transaction: the prune is a statement of its own."""
+    reader = GlobalLearningStore(url, clock=FrozenClock())
+    conductor = GlobalLearningStore(url, clock=FrozenClock())
+    try:
+        pattern_id = _seed(conductor)
+        assert _drift(reader) == _fresh_drift(url)
+        conductor.record_pattern_application(pattern_id, "seen by the reader", True)
+        _age_the_log(admin)
+        monkeypatch.setattr(drift_cache, "PRUNE_EVERY", 0.0)
+        assert _log_rows(admin) > 1
+        assert _drift(reader) == _fresh_drift(url)
+        assert _log_rows(admin) == 0
+    finally:
+        conductor.close()
+        reader.close()
+
+
+def test_a_reader_that_may_not_prune_still_reads(
+    url: str, admin: sqlalchemy.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    GlobalLearningStore(url).close()
+    no_delete = f"REVOKE DELETE ON {{schema}}.{DRIFT_LOG_TABLE} FROM {{role}}"
+    conductor = GlobalLearningStore(url, clock=FrozenClock())
+    with _role(admin, url, *_WRITER_GRANTS, no_delete) as reader_url:
+        reader = GlobalLearningStore(reader_url, clock=FrozenClock())
+        try:
+            pattern_id = _seed(conductor)
+            assert _drift(reader) == _fresh_drift(url)
+            _age_the_log(admin)
+            # Not due for the conductor, which pruned at its first write.
+            conductor.record_pattern_application(pattern_id, "after the age", False)
+            logged = _log_rows(admin)
+            monkeypatch.setattr(drift_cache, "PRUNE_EVERY", 0.0)
+            assert _drift(reader) == _fresh_drift(url)
+            assert _log_rows(admin) == logged > 1
+        finally:
+            reader.close()
+            conductor.close()
+
+
 def test_a_prune_that_fails_leaves_the_write_committed(
     url: str, admin: sqlalchemy.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
