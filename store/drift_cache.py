@@ -248,23 +248,17 @@ class ChangeFeed:
         if previous is None:
             self.prune_if_due(conn)
             return _FULL
-        pruned_below = conn.execute(
-            text(f"SELECT pruned_below::text::bigint FROM {_DRIFT_LOG_META} WHERE id = 1")
-        ).scalar_one_or_none()
+        rows = conn.execute(
+            _LOG_ROWS_QUERY, {"since": previous, "cap": MAX_INCREMENTAL_ROWS + 1}
+        ).all()
+        pruned_below = rows[0][0]
         # The mark is the newest pruned txid, and this reader needs rows from ``previous`` on.
         if pruned_below is not None and previous <= int(pruned_below):
             return _FULL
-        rows = conn.execute(
-            text(
-                f"SELECT kind, pattern_id FROM {DRIFT_LOG_TABLE} "
-                "WHERE txid >= CAST(CAST(:since AS text) AS xid8) LIMIT :cap"
-            ),
-            {"since": previous, "cap": MAX_INCREMENTAL_ROWS + 1},
-        ).all()
         if len(rows) > MAX_INCREMENTAL_ROWS:
             return _FULL
         changes = Changes(full=False)
-        for kind, pattern_id in rows:
+        for _, kind, pattern_id in rows:
             if kind == "r":
                 return _FULL
             if pattern_id is None:
@@ -461,6 +455,17 @@ _SIGNATURE = (
 #: What each read asks: the oldest running transaction, and the signature.
 _SIGNATURE_QUERY = text(
     f"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, {_SIGNATURE}"
+)
+
+#: The prune mark, then the log rows from a transaction on (a row of NULLs when there are
+#: none): one statement, so that both are read in one snapshot. Read apart, a prune
+#: committing between the two could remove rows this reader needs without its mark.
+_LOG_ROWS_QUERY = text(
+    f"SELECT (SELECT pruned_below::text::bigint FROM {_DRIFT_LOG_META} WHERE id = 1), "
+    "logged.kind, logged.pattern_id "
+    "FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
+    f"SELECT kind, pattern_id FROM {DRIFT_LOG_TABLE} "
+    "WHERE txid >= CAST(CAST(:since AS text) AS xid8) LIMIT :cap) AS logged ON true"
 )
 
 # One statement, on the catalog only (it locks no table): the oldest running transaction,

@@ -167,6 +167,27 @@ def test_single_statement_reads_send_no_begin_or_commit(
     assert requests(filled, lambda: read(filled)) == statements
 
 
+def test_a_drift_refresh_after_an_application(filled: GlobalLearningStore) -> None:
+    if not filled.is_postgresql:
+        pytest.skip("SQLite's change feed reads its rowids in process (test_drift_incremental)")
+    pattern_id = filled.record_pattern("retry", "alpha")
+    for _ in range(10):
+        filled.record_pattern_application(pattern_id, "exec", True)
+    filled.get_pattern_drift_summary()
+    filled.calculate_pattern_entropy()  # from here on, the entropy counts are kept too
+    filled.record_pattern_application(pattern_id, "exec", False)
+    # The change probe; the log's signature (and the oldest running transaction); the
+    # prune mark with the new log rows; the changed pattern's windows; its count. Outside
+    # a transaction, with no count of the pattern rows (was eight: BEGIN, the mark apart,
+    # COMMIT, and the count).
+    assert requests(filled, filled.get_pattern_drift_summary) == 5
+    fresh = GlobalLearningStore(filled.url)
+    try:
+        assert filled.get_pattern_drift_summary() == fresh.get_pattern_drift_summary()
+    finally:
+        fresh.close()
+
+
 def test_every_session_runs_without_jit(filled: GlobalLearningStore) -> None:
     """Set once per session, so that no read needs a transaction for ``SET LOCAL``."""
     if not filled.is_postgresql:
