@@ -45,15 +45,22 @@ a rebuilt or replaced file, a log that was pruned past this reader) makes it ans
   found ready, a second statement checks that the log is complete, current, enabled and
   readable: anything else (missing, half installed, a trigger dropped or disabled, the
   log made again) is a full recompute, never a stale answer.
+
+  The log also marks every statement that sets a pattern's ``quarantine_status``, so that
+  the header can keep its status counts until a pattern row is inserted, deleted or moved
+  (:class:`StatusWatch`). Drift reads do not need that trigger: a log installed before it
+  existed still serves them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, exc, text
 
@@ -65,6 +72,7 @@ __all__ = [
     "SCHEMA_MARK",
     "ChangeFeed",
     "Changes",
+    "StatusWatch",
     "create_trigger_function",
     "drift_log_steps",
     "install_drift_log_step",
@@ -286,11 +294,9 @@ class ChangeFeed:
             return
         self._last_prune = time.monotonic()
         # A user who may not delete from the log (another user made it) leaves the rows
-        # for someone who may. In a transaction, a savepoint keeps the read's transaction
-        # from that failure; outside one, the statement is a transaction of its own.
-        in_transaction = conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+        # for someone who may.
         try:
-            with conn.begin_nested() if in_transaction else contextlib.nullcontext():
+            with _failing_alone(conn):
                 conn.execute(
                     text(
                         f"WITH gone AS (DELETE FROM {DRIFT_LOG_TABLE} "
@@ -305,6 +311,81 @@ class ChangeFeed:
                 )
         except exc.DBAPIError:
             pass
+
+
+@contextlib.contextmanager
+def _failing_alone(conn: Connection) -> Iterator[None]:
+    """Statements that may fail without failing the caller's transaction: in a savepoint
+    when there is one; outside a transaction each statement is a transaction of its own."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        yield
+        return
+    with conn.begin_nested():
+        yield
+
+
+_Counted = TypeVar("_Counted")
+
+
+class StatusWatch:
+    """Keeps what is counted per pattern status until a pattern row may have moved
+    (PostgreSQL).
+
+    The header counts the patterns per stored status. PostgreSQL counts an index entry at
+    a time and visits the table page of every row updated since the last VACUUM, and the
+    conductor updates a pattern row with each application: ~2 ms at 20,000 patterns,
+    growing with the table and with its dead rows, for a number that rarely moves. Only
+    an insert, a delete or truncate, or an UPDATE that sets ``quarantine_status`` moves
+    it, and the log marks each (``'p'``, ``'r'``, ``'s'``). So the counts are kept, and
+    each look asks in one statement whether a mark was logged by a transaction the last
+    look could not see (the oldest one running then, or later: the reasoning of
+    :class:`ChangeFeed`), along with the log's signature and the prune mark. Anything
+    else (the log not ready, its objects changed, pruned past this reader, a failed
+    look) counts again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._xmin: int | None = None
+        self._trusted_signature: str | None = None
+        self._counted: Any = None
+
+    def counts(
+        self, conn: Connection, count: Callable[[Connection], _Counted]
+    ) -> _Counted:
+        """``count(conn)``, or what it returned last while no pattern row moved since."""
+        with self._lock:
+            # The look first, also before a first count: what it reads covers the count.
+            if self._moved(conn) or self._counted is None:
+                self._counted = None
+                self._counted = count(conn)
+            return self._counted  # type: ignore[no-any-return]
+
+    def _moved(self, conn: Connection) -> bool:
+        previous = self._xmin
+        if self._trusted_signature is None or previous is None:
+            return self._look_again(conn)
+        try:
+            with _failing_alone(conn):
+                xmin, signature, pruned_below, marked = conn.execute(
+                    _STATUS_MOVES_QUERY, {"since": previous}
+                ).one()
+        except exc.DBAPIError:  # the log's tables are gone
+            return self._look_again(conn)
+        if signature != self._trusted_signature:
+            return self._look_again(conn)
+        self._xmin = int(xmin)
+        return bool(marked) or (pruned_below is not None and previous <= int(pruned_below))
+
+    def _look_again(self, conn: Connection) -> bool:
+        """Checks the log in full; True: count (before the count, so that the xmin read
+        here covers every write the count cannot see)."""
+        state = _log_state(conn)
+        if state.statuses_ready:
+            self._trusted_signature, self._xmin = state.signature, state.xmin
+        else:
+            self._trusted_signature = self._xmin = None
+        return True
 
 
 def _sqlite_position(conn: Connection) -> _SqlitePosition:
@@ -394,6 +475,12 @@ BEGIN
     RETURN NULL;
 END;
 """),
+    ("marianne_tui_log_status", f"""
+BEGIN
+    INSERT INTO {SCHEMA_MARK}.{DRIFT_LOG_TABLE} (kind) VALUES ('s');
+    RETURN NULL;
+END;
+"""),
 )
 
 # pg_trigger.tgtype bits of a statement-level AFTER trigger on these events.
@@ -407,6 +494,11 @@ class _Trigger:
     events: int
     function: str
     new_table: str | None
+    #: ``UPDATE OF`` these columns only (fires when a statement sets one of them)
+    columns: tuple[str, ...] = ()
+    #: whether drift reads need it (the others serve other readers: the log is ready for
+    #: drift without them, so a store whose writers installed an older log still is)
+    for_drift: bool = True
 
     @property
     def ddl(self) -> str:
@@ -415,6 +507,11 @@ class _Trigger:
                                    (_ON_DELETE, "DELETE"), (_ON_TRUNCATE, "TRUNCATE"))
             if self.events & bit
         ]
+        if self.columns:
+            names = [
+                f"UPDATE OF {', '.join(self.columns)}" if word == "UPDATE" else word
+                for word in names
+            ]
         referencing = (
             f"REFERENCING NEW TABLE AS {self.new_table} " if self.new_table else ""
         )
@@ -435,6 +532,16 @@ _TRIGGERS = (
              "marianne_tui_log_inserted", "added"),
     _Trigger(_patterns.name, "marianne_tui_drift_pattern_reset",
              _ON_DELETE | _ON_TRUNCATE, "marianne_tui_log_reset", None),
+    # Only the operator's lifecycle moves set a status (an application never does), so
+    # the header can keep its status counts until one does (``StatusWatch``).
+    _Trigger(_patterns.name, "marianne_tui_status_moved", _ON_UPDATE,
+             "marianne_tui_log_status", None, columns=("quarantine_status",),
+             for_drift=False),
+)
+#: Positions in ``_LogState.triggers`` of what each reader needs.
+_DRIFT_TRIGGERS = tuple(n for n, t in enumerate(_TRIGGERS) if t.for_drift)
+_STATUS_TRIGGERS = tuple(
+    n for n, t in enumerate(_TRIGGERS) if t.table == _patterns.name
 )
 
 _FUNCTION_OIDS = ", ".join(f"to_regproc('{name}')" for name, _ in _FUNCTIONS)
@@ -468,6 +575,15 @@ _LOG_ROWS_QUERY = text(
     "WHERE txid >= CAST(CAST(:since AS text) AS xid8) LIMIT :cap) AS logged ON true"
 )
 
+#: What ``StatusWatch`` asks: the oldest running transaction, the log's signature, the prune
+#: mark, and whether a pattern row was inserted, deleted or set a status since ``since``.
+_STATUS_MOVES_QUERY = text(
+    f"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, {_SIGNATURE}, "
+    f"(SELECT pruned_below::text::bigint FROM {_DRIFT_LOG_META} WHERE id = 1), "
+    f"EXISTS (SELECT 1 FROM {DRIFT_LOG_TABLE} "
+    "WHERE txid >= CAST(CAST(:since AS text) AS xid8) AND kind IN ('p', 'r', 's'))"
+)
+
 # One statement, on the catalog only (it locks no table): the oldest running transaction,
 # the signature, then the log's objects and whether each is as this module makes it.
 _STATE_QUERY = text(
@@ -479,18 +595,24 @@ _STATE_QUERY = text(
     f"AND has_table_privilege(to_regclass('{_DRIFT_LOG_META}'), 'SELECT'), false), "
     f"coalesce(has_table_privilege('public', to_regclass('{DRIFT_LOG_TABLE}'), 'INSERT'), "
     "false), "
-    "(SELECT count(*) FROM unnest(CAST(:functions AS text[]), CAST(:bodies AS text[])) "
-    "AS f(name, body) LEFT JOIN pg_proc ON pg_proc.oid = to_regproc(f.name) "
-    f"WHERE prosrc IS DISTINCT FROM {QUALIFIED_BODY.format(body='f.body')}), "
+    "coalesce((SELECT array_agg(f.name ORDER BY f.n) "
+    "FROM unnest(CAST(:functions AS text[]), CAST(:bodies AS text[])) "
+    "WITH ORDINALITY AS f(name, body, n) LEFT JOIN pg_proc ON pg_proc.oid = to_regproc(f.name) "
+    f"WHERE prosrc IS DISTINCT FROM {QUALIFIED_BODY.format(body='f.body')}), '{{}}'), "
     "(SELECT array_agg(CASE WHEN tg.oid IS NULL THEN 'missing' "
     "WHEN tg.tgtype <> e.events OR tg.tgfoid IS DISTINCT FROM to_regproc(e.func) "
     "OR tg.tgnewtable IS DISTINCT FROM e.new_table OR tg.tgoldtable IS NOT NULL "
-    "OR tg.tgqual IS NOT NULL OR tg.tgnargs <> 0 OR array_length(tg.tgattr, 1) > 0 "
+    "OR tg.tgqual IS NOT NULL OR tg.tgnargs <> 0 "
+    "OR tg.tgattr::text <> coalesce((SELECT string_agg(attnum::text, ' ' ORDER BY attnum) "
+    "FROM pg_attribute WHERE attrelid = to_regclass(e.tbl) "
+    "AND attname = ANY(string_to_array(e.columns, ' '))), '') "
     "THEN 'stale' WHEN tg.tgenabled NOT IN ('O', 'A') THEN 'disabled' ELSE 'ok' END "
     "ORDER BY e.n) "
     "FROM unnest(CAST(:tables AS text[]), CAST(:names AS text[]), "
-    "CAST(:events AS integer[]), CAST(:funcs AS text[]), CAST(:new_tables AS text[])) "
-    "WITH ORDINALITY AS e(tbl, name, events, func, new_table, n) LEFT JOIN pg_trigger tg "
+    "CAST(:events AS integer[]), CAST(:funcs AS text[]), CAST(:new_tables AS text[]), "
+    "CAST(:columns AS text[])) "
+    "WITH ORDINALITY AS e(tbl, name, events, func, new_table, columns, n) "
+    "LEFT JOIN pg_trigger tg "
     "ON tg.tgrelid = to_regclass(e.tbl) AND tg.tgname = e.name), "
     f"coalesce(has_table_privilege(to_regclass('{_applications.name}'), 'TRIGGER') "
     f"AND has_table_privilege(to_regclass('{_patterns.name}'), 'TRIGGER') "
@@ -513,6 +635,7 @@ _STATE_QUERY = text(
     events=[t.events for t in _TRIGGERS],
     funcs=[t.function for t in _TRIGGERS],
     new_tables=[t.new_table for t in _TRIGGERS],
+    columns=[" ".join(t.columns) for t in _TRIGGERS],
 )
 
 
@@ -527,19 +650,30 @@ class _LogState:
     has_index: bool
     readable: bool
     anyone_may_log: bool
-    stale_functions: int
+    #: the functions missing, or with another body
+    stale_functions: tuple[str, ...]
     triggers: tuple[str, ...]
     may_install: bool
 
     @property
     def ready(self) -> bool:
-        """Every object in place and current, every trigger enabled: the log is complete."""
+        """Every object in place and current, every trigger that drift reads need enabled:
+        the log is complete for them."""
+        return self._ready(_DRIFT_TRIGGERS)
+
+    @property
+    def statuses_ready(self) -> bool:
+        """The same for the pattern rows' inserts, deletes and status moves
+        (``StatusWatch``)."""
+        return self._ready(_STATUS_TRIGGERS)
+
+    def _ready(self, needed: tuple[int, ...]) -> bool:
         return (
             self.log_table is not None
             and self.meta_table is not None
             and self.readable
-            and not self.stale_functions
-            and all(state == "ok" for state in self.triggers)
+            and all(self.triggers[n] == "ok" for n in needed)
+            and not any(_TRIGGERS[n].function in self.stale_functions for n in needed)
         )
 
     def steps(self) -> list[str]:
@@ -570,7 +704,7 @@ def _log_state(conn: Connection) -> _LogState:
         has_index=bool(row[4]),
         readable=bool(row[5]),
         anyone_may_log=bool(row[6]),
-        stale_functions=int(row[7]),
+        stale_functions=tuple(row[7]),
         triggers=tuple(row[8]),
         may_install=bool(row[9]),
     )

@@ -38,6 +38,7 @@ from sqlalchemy.types import NullType
 from store import tables
 from store.base import GlobalLearningStoreBase
 from store.budget import EntropyResponseConfig
+from store.drift_cache import StatusWatch
 from store.escalation import escalation_record_from_row, parse_stored_time
 from store.metrics import unvouched_score
 from store.models import EscalationDecisionRecord, QuarantineStatus
@@ -316,6 +317,14 @@ _POSTGRESQL_STATUS_COUNTS = sql_text(
 )
 
 
+def _postgresql_status_counts(conn: Connection) -> list[tuple[str | None, int]]:
+    return [
+        (status, int(patterns))
+        for status, patterns in conn.execute(_POSTGRESQL_STATUS_COUNTS)
+        if patterns
+    ]
+
+
 def _sqlite_status_counts(conn: Connection) -> list[tuple[str | None, int]]:
     """(stored status, patterns) as ``GROUP BY quarantine_status`` gives them, faster.
 
@@ -346,6 +355,11 @@ def _sqlite_status_counts(conn: Connection) -> list[tuple[str | None, int]]:
 
 class ListingsMixin(GlobalLearningStoreBase):
     """Paged, filtered pattern lists, the header's overview and the escalation queue."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: PostgreSQL: the header's status counts, kept until a pattern row moves
+        self._status_watch = StatusWatch()
+        super().__init__(*args, **kwargs)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -626,8 +640,8 @@ class ListingsMixin(GlobalLearningStoreBase):
         # Two index-only reads instead of one pass over every pattern row: the count per
         # stored status walks idx_patterns_quarantine (NULL folds into "pending" below, as
         # ``_status`` reads it; see ``_sqlite_status_counts`` and
-        # ``_POSTGRESQL_STATUS_COUNTS``), and priority <= 0 is a range of
-        # idx_patterns_priority (a
+        # ``_POSTGRESQL_STATUS_COUNTS``; PostgreSQL keeps them until a pattern row moves,
+        # ``StatusWatch``), and priority <= 0 is a range of idx_patterns_priority (a
         # NULL priority reads 0.5 and text never compares <= 0, so the clamped reading
         # ``_priority <= 0`` picks exactly these rows).
         budget = tables.exploration_budget
@@ -659,11 +673,10 @@ class ListingsMixin(GlobalLearningStoreBase):
             .scalar_subquery(),
         )
         with self._reads_connection() as conn:
-            status_rows = [
-                (status, int(patterns))
-                for status, patterns in conn.execute(_POSTGRESQL_STATUS_COUNTS)
-                if patterns
-            ] if self.is_postgresql else _sqlite_status_counts(conn)
+            status_rows = (
+                self._status_watch.counts(conn, _postgresql_status_counts)
+                if self.is_postgresql else _sqlite_status_counts(conn)
+            )
             retired, budget_value, diversity, rate_limits, pending = conn.execute(
                 scalars_statement
             ).one()

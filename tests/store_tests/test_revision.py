@@ -66,8 +66,8 @@ def test_a_commit_the_probe_saw_open_still_moves_the_token(
 
 def test_the_probe_reads_in_one_statement_outside_a_transaction(url: str) -> None:
     """A poll's round trip: the source, the number and the holders in one statement; no
-    BEGIN and COMMIT around it, nor around the header's two (the driver sends none in
-    autocommit)."""
+    BEGIN and COMMIT around it, nor around the header's statements (the driver sends none
+    in autocommit)."""
     store = GlobalLearningStore(url)
     try:
         store.change_token()
@@ -82,7 +82,9 @@ def test_the_probe_reads_in_one_statement_outside_a_transaction(url: str) -> Non
         assert seen == [("SELECT", True)]
         seen.clear()
         overview = store.store_overview()
-        assert [autocommit for _, autocommit in seen] == [True, True]
+        # The first header read: the log's catalog check (``StatusWatch``), the status
+        # counts, the other numbers.
+        assert [autocommit for _, autocommit in seen] == [True, True, True]
         assert overview.total_patterns == 0
     finally:
         store.close()
