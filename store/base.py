@@ -51,9 +51,12 @@ from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Select,
+    any_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -61,6 +64,7 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
@@ -90,6 +94,7 @@ __all__ = [
     "content_hash_for",
     "hash_job",
     "hash_workspace",
+    "in_bound_list",
     "log_event",
     "normalize_pattern_name",
     "pattern_id_for",
@@ -226,6 +231,22 @@ def with_limit(statement: SelectT, limit: int) -> SelectT:
 
 #: A value sqlite3 binds as a parameter (Marianne's alias of the same name).
 SQLParam: TypeAlias = str | int | float | bytes | None
+
+
+def in_bound_list(
+    column: ColumnElement[Any], name: str, *, postgresql: bool
+) -> ColumnElement[bool]:
+    """``column IN`` the list bound as ``name``.
+
+    On PostgreSQL one array parameter (``= ANY``): an expanding ``IN`` renders a
+    placeholder per value on every execution, and the driver parses that text anew each
+    time (1.3 ms of Python for the 200 ids of a drift page), and a statement whose text
+    changes with the list's length is never prepared. The same rows either way; neither
+    matches a NULL.
+    """
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 class WhereBuilder:

@@ -79,7 +79,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import UnaryExpression
 
 from store import tables
-from store.base import GlobalLearningStoreBase, StoreError, with_limit
+from store.base import GlobalLearningStoreBase, StoreError, in_bound_list, with_limit
 from store.drift_cache import ChangeFeed
 from store.drift_indexed import indexed_windows
 from store.drift_order import in_order_windows
@@ -737,7 +737,7 @@ class _Ranked:
         return total
 
 
-def _counts_statement(*, restricted: bool) -> Select[Any]:
+def _counts_statement(*, restricted: bool, postgresql: bool) -> Select[Any]:
     """Applications per pattern row (see ``DriftMixin._pattern_counts``)."""
     a = _applications.c
     p = _patterns.c
@@ -745,7 +745,7 @@ def _counts_statement(*, restricted: bool) -> Select[Any]:
     # Rows with a NULL id are counted above but not by COUNT(pa.id); take them back out.
     without_id = select(a.pattern_id, func.count().label("n")).where(a.id.is_(None))
     if restricted:
-        chosen = a.pattern_id.in_(bindparam("ids", expanding=True))
+        chosen = in_bound_list(a.pattern_id, "ids", postgresql=postgresql)
         per_pattern = per_pattern.where(chosen)
         without_id = without_id.where(chosen)
     per = per_pattern.group_by(a.pattern_id).subquery("per_pattern")
@@ -760,7 +760,7 @@ def _counts_statement(*, restricted: bool) -> Select[Any]:
         .group_by(p.id)
     )
     if restricted:
-        statement = statement.where(p.id.in_(bindparam("pids", expanding=True)))
+        statement = statement.where(in_bound_list(p.id, "pids", postgresql=postgresql))
     return statement
 
 
@@ -987,7 +987,7 @@ class DriftMixin(GlobalLearningStoreBase):
             numbered_select = numbered_select.where(grounded)
         if restricted:
             numbered_select = numbered_select.where(
-                a.pattern_id.in_(bindparam("ids", expanding=True))
+                in_bound_list(a.pattern_id, "ids", postgresql=self.is_postgresql)
             )
         numbered = numbered_select.subquery("numbered")
         n = numbered.c
@@ -1461,7 +1461,8 @@ class DriftMixin(GlobalLearningStoreBase):
         """
         restricted = pattern_ids is not None
         statement = self._built(
-            ("counts", restricted), lambda: _counts_statement(restricted=restricted)
+            ("counts", restricted),
+            lambda: _counts_statement(restricted=restricted, postgresql=self.is_postgresql),
         )
         if pattern_ids is None:
             return {row[0]: int(row[1]) for row in conn.execute(statement)}
@@ -1985,12 +1986,13 @@ class DriftMixin(GlobalLearningStoreBase):
         statement = self._built(
             "current state",
             lambda: select(p.id, p.quarantine_status, p.priority_score).where(
-                p.id.in_(bindparam("ids", expanding=True))
+                in_bound_list(p.id, "ids", postgresql=self.is_postgresql)
             ),
         )
         current: dict[str, tuple[str | None, float | None]] = {}
         ids = [row.pattern_id for row in rows]
-        with self._connection() as conn:
+        # Each chunk is a read of its own rows: no snapshot in common is needed.
+        with self._reads_connection() as conn:
             for start in range(0, len(ids), _IDS_PER_STATEMENT):
                 for pattern_id, status, priority in conn.execute(
                     statement, {"ids": ids[start:start + _IDS_PER_STATEMENT]}

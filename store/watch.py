@@ -33,10 +33,10 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Text, bindparam, func, or_, select, type_coerce
+from sqlalchemy import Text, func, or_, select, type_coerce
 
 from store import tables
-from store.base import GlobalLearningStoreBase
+from store.base import GlobalLearningStoreBase, in_bound_list
 from store.journal import _journal_entry, default_operator, this_host
 from store.listings import _status
 from store.readmodels import (
@@ -209,7 +209,7 @@ class WatchMixin(GlobalLearningStoreBase):
         if not ids:
             return {}
         statement = select(_P.c.id, _P.c.pattern_name).where(
-            _P.c.id.in_(bindparam("ids", expanding=True))
+            in_bound_list(_P.c.id, "ids", postgresql=self.is_postgresql)
         )
         names: dict[str, str] = {}
         ordered = sorted(ids)

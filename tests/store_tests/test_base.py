@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 
-from store import GlobalLearningStore, StoreOpenError
-from store.base import content_hash_for, hash_job, hash_workspace, pattern_id_for
+from store import GlobalLearningStore, StoreOpenError, tables
+from store.base import content_hash_for, hash_job, hash_workspace, in_bound_list, pattern_id_for
 
 
 def test_hash_vectors_from_the_contract(tmp_path: Path) -> None:
@@ -60,3 +62,32 @@ def test_an_empty_file_is_refused_without_create_and_left_untouched(tmp_path: Pa
         GlobalLearningStore(empty, create=False)
     assert empty.read_bytes() == b""
     assert not (tmp_path / "empty.db-wal").exists()
+
+
+@pytest.mark.parametrize(
+    ("bound", "expected"),
+    [([], []), (["b"], ["b"]), (["c", "missing", "a", "c"], ["a", "c"]), ([None, "b"], ["b"])],
+)
+def test_a_bound_list_matches_what_in_matches(
+    store: GlobalLearningStore, bound: list[str | None], expected: list[str]
+) -> None:
+    for name in ("a", "b", "c"):
+        with store._connection() as conn:
+            conn.execute(tables.patterns.insert().values(
+                id=name, pattern_type="t", pattern_name=name, priority_score=0.5,
+            ))
+    ids = tables.patterns.c.id
+    statement = select(ids).where(
+        in_bound_list(ids, "ids", postgresql=store.is_postgresql)
+    ).order_by(ids)
+    with store._connection() as conn:
+        assert [row[0] for row in conn.execute(statement, {"ids": bound})] == expected
+
+
+def test_a_bound_list_is_one_parameter_on_postgresql() -> None:
+    """So the statement's text is the same for any length: parsed once, and prepared."""
+    ids = tables.patterns.c.id
+    statement = select(ids).where(in_bound_list(ids, "ids", postgresql=True))
+    compiled = statement.compile(dialect=postgresql.dialect())
+    assert list(compiled.params) == ["ids"]
+    assert "= ANY (" in str(compiled)
