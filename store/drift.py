@@ -76,11 +76,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.sql.elements import UnaryExpression
 
 from store import tables
 from store.base import GlobalLearningStoreBase, StoreError, in_bound_list, with_limit
-from store.drift_cache import ChangeFeed
+from store.drift_cache import FEED_HEAD_SELECT, ChangeFeed
 from store.drift_indexed import indexed_windows
 from store.drift_order import in_order_windows
 from store.metrics import (
@@ -103,6 +104,8 @@ from store.models import (
 )
 from store.patterns_query import pattern_record_from_row
 from store.readmodels import DriftReport, DriftRow
+from store.revision import REVISION_LOCK_CLASS, revision_from_row
+from store.revision import STATE_SELECT as REVISION_STATE_SELECT
 
 __all__ = ["APPLICATION_ORDER_INDEX", "DriftMixin"]
 
@@ -892,6 +895,14 @@ _WINDOW_SIZES_KEPT = 4
 _INCREMENTAL_SHARE = 0.25
 
 
+#: The revision state (``store.revision``) and the change feed's first question
+#: (``store.drift_cache``) in one request.
+_REVISION_AND_FEED_HEAD = sql_text(
+    f"SELECT head.xmin, head.signature, revision.* FROM ({FEED_HEAD_SELECT}) AS head, "
+    f"({REVISION_STATE_SELECT}) AS revision"
+).bindparams(key=REVISION_LOCK_CLASS)
+
+
 class DriftMixin(GlobalLearningStoreBase):
     """Effectiveness and epistemic drift, drift retirement, and the evolution trajectory."""
 
@@ -1362,7 +1373,8 @@ class DriftMixin(GlobalLearningStoreBase):
     def _synced(self) -> _DriftState:
         """The kept state, brought up to date with the store (call with ``state.lock`` held).
 
-        The change probe says whether anything was committed since the last look; if so,
+        The change probe (on PostgreSQL the revision it reads, ``store.revision``) says
+        whether anything was committed since the last look; if so,
         the change feed says which patterns got applications or were inserted, and only
         their aggregates and counts are recomputed (or everything, when the feed cannot
         tell). The token is read before the feed, and the feed before any aggregate, so a
@@ -1371,43 +1383,56 @@ class DriftMixin(GlobalLearningStoreBase):
         state = self._drift_state()
         if state.fresh:
             return state  # already looked during this read
-        token = self._change_token_now()
         state.fresh = state.depth > 0
-        if state.synced and token is not None and token == state.token:
-            return state
-        try:
-            self._catch_up(state)
-        except BaseException:
-            # The feed has moved past changes that were not applied: only a full
-            # recompute can answer for them now.
-            state.feed.reset()
-            state.synced = False
-            raise
-        state.token = token
-        state.synced = True
-        return state
-
-    def _catch_up(self, state: _DriftState) -> None:
         # Outside a transaction on PostgreSQL (its BEGIN and COMMIT were two of a warm
         # read's eight requests): its statements share no snapshot there anyway, at READ
         # COMMITTED, and the feed is made for that. SQLite's feed needs its transaction.
         with self._reads_connection() as conn:
-            changes = state.feed.read(conn)
-            # Rows leave ``patterns`` only by a delete, which the feed answers with a full
-            # recompute, so the count moves only with inserts (a scan of the table on
-            # PostgreSQL: 2-3 ms at 20,000 patterns, most of a warm read there).
-            if changes.full or changes.inserted or not state.synced:
-                state.total_patterns = self._count_patterns(conn)
-            if changes.full:
-                sizes = list(state.windows)
-                had_counts = state.counts is not None
-                state.clear()
-                for window_size in sizes:
-                    state.set_windows(window_size, self._all_windows(conn, window_size))
-                if had_counts:
-                    state.counts = _Counts(self._pattern_counts(conn))
-            elif not changes.empty:
-                self._apply_changes(conn, state, changes.pattern_ids)
+            head: Sequence[Any] | None = None
+            if self.is_postgresql:
+                # The revision and the feed's first question in one statement: a refresh
+                # after a change needs both. Read together they still come before the
+                # log's rows, so a write landing in between is looked at again (a
+                # transaction still open is among the revision's lock holders, and at
+                # or after the oldest one running).
+                row = conn.execute(_REVISION_AND_FEED_HEAD).one()
+                token: Any = revision_from_row(conn, row[2:])
+                head = row[:2]
+            else:
+                token = self._change_token_now()
+            if state.synced and token is not None and token == state.token:
+                return state
+            try:
+                self._catch_up(conn, state, head)
+            except BaseException:
+                # The feed has moved past changes that were not applied: only a full
+                # recompute can answer for them now.
+                state.feed.reset()
+                state.synced = False
+                raise
+        state.token = token
+        state.synced = True
+        return state
+
+    def _catch_up(
+        self, conn: Connection, state: _DriftState, head: Sequence[Any] | None
+    ) -> None:
+        changes = state.feed.read(conn, head)
+        # Rows leave ``patterns`` only by a delete, which the feed answers with a full
+        # recompute, so the count moves only with inserts (a scan of the table on
+        # PostgreSQL: 2-3 ms at 20,000 patterns, most of a warm read there).
+        if changes.full or changes.inserted or not state.synced:
+            state.total_patterns = self._count_patterns(conn)
+        if changes.full:
+            sizes = list(state.windows)
+            had_counts = state.counts is not None
+            state.clear()
+            for window_size in sizes:
+                state.set_windows(window_size, self._all_windows(conn, window_size))
+            if had_counts:
+                state.counts = _Counts(self._pattern_counts(conn))
+        elif not changes.empty:
+            self._apply_changes(conn, state, changes.pattern_ids)
 
     def _apply_changes(self, conn: Connection, state: _DriftState, ids: set[str]) -> None:
         ordered = sorted(ids)

@@ -58,7 +58,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -68,6 +68,7 @@ from store import tables
 
 __all__ = [
     "DRIFT_LOG_TABLE",
+    "FEED_HEAD_SELECT",
     "QUALIFIED_BODY",
     "SCHEMA_MARK",
     "ChangeFeed",
@@ -170,9 +171,11 @@ class ChangeFeed:
         self._trusted_signature = None
         self._applications_expected = None
 
-    def read(self, conn: Connection) -> Changes:
+    def read(self, conn: Connection, head: Sequence[Any] | None = None) -> Changes:
+        """What changed; ``head``: the columns of :data:`FEED_HEAD_SELECT` when the caller
+        read them already (PostgreSQL, in the statement that read the revision)."""
         if self.postgresql:
-            return self._read_postgresql(conn)
+            return self._read_postgresql(conn, head)
         return self._read_sqlite(conn)
 
     # -- SQLite ---------------------------------------------------------------------------
@@ -237,11 +240,11 @@ class ChangeFeed:
 
     # -- PostgreSQL -----------------------------------------------------------------------
 
-    def _read_postgresql(self, conn: Connection) -> Changes:
+    def _read_postgresql(self, conn: Connection, head: Sequence[Any] | None) -> Changes:
         # The catalog, every time: a log whose trigger was dropped or disabled (by hand, or
         # with its table) would silently stop logging. The objects' signature is enough
         # while it stays the one last found ready; any other is checked in full.
-        xmin, signature = conn.execute(_SIGNATURE_QUERY).one()
+        xmin, signature = head if head is not None else conn.execute(_SIGNATURE_QUERY).one()
         if signature != self._trusted_signature:
             state = _log_state(conn)
             if not state.ready:
@@ -559,10 +562,12 @@ _SIGNATURE = (
     "(SELECT string_agg(oid || ':' || xmin, ' ' ORDER BY oid) FROM pg_proc "
     f"WHERE oid IN ({_FUNCTION_OIDS})))"
 )
-#: What each read asks: the oldest running transaction, and the signature.
-_SIGNATURE_QUERY = text(
-    f"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, {_SIGNATURE}"
+#: What each read asks first: the oldest running transaction, and the signature.
+FEED_HEAD_SELECT = (
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, "
+    f"{_SIGNATURE} AS signature"
 )
+_SIGNATURE_QUERY = text(FEED_HEAD_SELECT)
 
 #: The prune mark, then the log rows from a transaction on (a row of NULLs when there are
 #: none): one statement, so that both are read in one snapshot. Read apart, a prune

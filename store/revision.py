@@ -71,8 +71,10 @@ __all__ = [
     "REVISION_FUNCTION",
     "REVISION_LOCK_CLASS",
     "REVISION_SEQUENCE",
+    "STATE_SELECT",
     "install_console_objects",
     "read_revision",
+    "revision_from_row",
 ]
 
 REVISION_SEQUENCE = "marianne_tui_revision_seq"
@@ -102,7 +104,7 @@ END;
 # lock status is read from ``pg_lock_status()`` rather than the ``pg_locks`` view, and the
 # holders come back unordered (sorted by the caller): on a new backend that halves the
 # cost of planning the statement, the most of a first poll.
-_STATE_QUERY = text(
+STATE_SELECT = (
     "SELECT CAST(found.seq AS oid), found.readable, found.legacy, found.number, "
     "holders.list "
     "FROM (SELECT named.seq, access.readable, named.legacy, "
@@ -119,6 +121,7 @@ _STATE_QUERY = text(
     "AND held.classid = CAST(:key AS oid) AND held.objid = CAST(found.seq AS oid) "
     "AND held.objsubid = 2) AS holders ON true"
 )
+_STATE_QUERY = text(STATE_SELECT)
 
 
 def read_revision(conn: Connection) -> tuple[Any, ...]:
@@ -129,9 +132,15 @@ def read_revision(conn: Connection) -> tuple[Any, ...]:
     read-only, so never upgraded); else the server's WAL position, which moves with every
     commit of the whole server (extra refreshes at worst, never a missed one).
     """
-    sequence, readable, legacy, number, holders = conn.execute(
+    return revision_from_row(conn, conn.execute(
         _STATE_QUERY, {"key": REVISION_LOCK_CLASS}
-    ).one()
+    ).one())
+
+
+def revision_from_row(conn: Connection, row: Sequence[Any]) -> tuple[Any, ...]:
+    """The revision state from the columns of :data:`STATE_SELECT` (bound with ``key``:
+    :data:`REVISION_LOCK_CLASS`), read alone or as part of another statement."""
+    sequence, readable, legacy, number, holders = row
     if readable:
         return ("sequence", int(sequence), number, tuple(sorted(holders or ())))
     if legacy:

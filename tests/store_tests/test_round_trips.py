@@ -176,11 +176,11 @@ def test_a_drift_refresh_after_an_application(filled: GlobalLearningStore) -> No
     filled.get_pattern_drift_summary()
     filled.calculate_pattern_entropy()  # from here on, the entropy counts are kept too
     filled.record_pattern_application(pattern_id, "exec", False)
-    # The change probe; the log's signature (and the oldest running transaction); the
+    # The revision with the log's signature (and the oldest running transaction); the
     # prune mark with the new log rows; the changed pattern's windows; its count. Outside
-    # a transaction, with no count of the pattern rows (was eight: BEGIN, the mark apart,
-    # COMMIT, and the count).
-    assert requests(filled, filled.get_pattern_drift_summary) == 5
+    # a transaction, with no count of the pattern rows (was eight: the change probe
+    # apart, BEGIN, the mark apart, COMMIT, and the count).
+    assert requests(filled, filled.get_pattern_drift_summary) == 4
     fresh = GlobalLearningStore(filled.url)
     try:
         assert filled.get_pattern_drift_summary() == fresh.get_pattern_drift_summary()
