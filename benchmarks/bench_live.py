@@ -184,22 +184,13 @@ def measure_backend(
     *,
     cold_samples: int = COLD_SAMPLES,
     warm_samples: int = WARM_SAMPLES,
-    settle: Callable[[], Any] | None = None,
 ) -> dict[str, dict[str, float]]:
     """{read label: {column: median ms}} for one store location.
 
     ``samples``, when given, receives every sample taken. Each kind of cell is sampled in
     rounds of every read (not one read's samples back to back), so that a burst of the
     machine's other load costs each cell one sample, which the median drops.
-
-    ``settle`` (PostgreSQL: ``vacuum_postgres``) runs, untimed, before the cold column,
-    before each repetition of the warm ones and before the index is built: on PostgreSQL
-    the applications written so far slow the reads down until a vacuum (at 100,000
-    patterns the header's read went from 5.6 ms in the first repetition to 22-31 ms in
-    the next four), so without it each repetition would time a more written store than
-    the one before, and the median would be that of a trend.
     """
-    settle = settle or (lambda: None)
     taken: Samples = {} if samples is None else samples
     for label, *_ in READS:
         taken.setdefault(label, {})
@@ -207,7 +198,6 @@ def measure_backend(
     def add(label: str, column: str, ms: float) -> None:
         taken.setdefault(label, {}).setdefault(column, []).append(ms)
 
-    settle()
     for _ in range(cold_samples):
         for label, read, _, _ in READS:
             add(label, "cold", _cold_ms(location, read))
@@ -221,7 +211,6 @@ def measure_backend(
         # last of READS is one of them: in every repetition, a sample follows the same
         # writes since that state was last brought up to date as in the first.
         for _ in range(warm_samples):
-            settle()
             for count in BATCHES:
                 for label, read, _, _ in READS:
                     writer.write(count)
@@ -230,16 +219,14 @@ def measure_backend(
             for label, _, loop, _ in READS:
                 if loop is not None:
                     add(label, "loop", _ms(lambda: loop(console)))  # noqa: B023
-        settle()
         started = time.perf_counter()
         console.add_drift_index()
         built = (time.perf_counter() - started) * 1000
         try:
-            # Left out of the column: the first read after the build can still pay for it
-            # (at 100,000 patterns once 1.6 s, against 1.0 s on a copy indexed beforehand;
-            # 1.11 s against 0.94-1.10 in later runs). Once read, the index is as warm as
-            # the rest of the file is for the cold column, and what is timed is only the
-            # store object being new. (Kept for --samples.)
+            # Left out of the column: the first read after the build still paid for it (at
+            # 100,000 patterns 1.6 s, against 1.0 s on a copy indexed beforehand). Once
+            # read, the index is as warm as the rest of the file is for the cold column,
+            # and what is timed is only the store object being new. (Kept for --samples.)
             add(WARMING_READ, FIRST_INDEXED, _cold_ms(
                 location, next(read for label, read, *_ in READS if label == WARMING_READ)))
             for _ in range(cold_samples):
@@ -587,23 +574,21 @@ def cached_postgres(base_url: str, sizes: tuple[int, int, int], seed: int) -> st
         engine.dispose()
 
 
-def vacuum_postgres(url: str) -> float:
-    """Vacuum the copy, as autovacuum does in a store in service; returns the seconds taken.
+def vacuum_postgres(url: str) -> None:
+    """Vacuum the copy, as autovacuum will have in a store in service, before timing it.
 
     Each run records some 7,000 applications in the copy, and autovacuum leaves them for a
-    long time (its thresholds are a fifth of the table): their pages are not marked
-    all-visible, so every index-only scan (the drift index's, the counts) visits them in
-    the heap, and the plans cost more (at 100,000 patterns the header's status counts
-    then plan over ``jit_above_cost`` and pay for JIT). Without this, the copy's reads got
-    slower from one run to the next (after seven runs at 20,000 patterns the indexed drift
-    read fetched 30,000 of its 125,000 rows from the heap; after one at 100,000 the
-    header's read took 83 ms instead of 6).
+    long time (its insert threshold is a fifth of the table): their pages are not marked
+    all-visible, and every index-only scan (the drift index's, the counts) visits them in
+    the heap. Without this, the copy's reads get slower from one run to the next (after
+    seven runs the indexed drift read fetched 30,000 of its 125,000 rows from the heap).
     """
     store = GlobalLearningStore(url)
     try:
         started = time.perf_counter()
         _vacuum_postgresql(store)
-        return time.perf_counter() - started
+        print(f"vacuumed the PostgreSQL copy in {time.perf_counter() - started:.1f} s",
+              file=sys.stderr)
     finally:
         store.close()
 
@@ -795,12 +780,9 @@ def main() -> int:
                 str(copy), not options.no_loops, samples.setdefault("SQLite", {}), **counts)
         if options.postgres and not options.no_reads:
             url = cached_postgres(options.postgres, sizes, options.seed)
-            vacuumed: list[float] = []
+            vacuum_postgres(url)
             backends["PostgreSQL"] = measure_backend(
-                url, False, samples.setdefault("PostgreSQL", {}), **counts,
-                settle=lambda: vacuumed.append(vacuum_postgres(url)))
-            print(f"vacuumed the PostgreSQL copy {len(vacuumed)} times, "
-                  f"{sum(vacuumed):.1f} s in all", file=sys.stderr)
+                url, False, samples.setdefault("PostgreSQL", {}), **counts)
         if options.console:
             console_copy = Path(folder) / f"console-{cached.name}"
             shutil.copyfile(cached, console_copy)
