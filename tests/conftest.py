@@ -94,6 +94,23 @@ def fresh_postgres_schema(prefix: str = "t") -> Iterator[str]:
         engine.dispose()
 
 
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema, for the tests of PostgreSQL alone."""
+    with fresh_postgres_schema("p") as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def pg_admin(pg_url: str) -> Iterator[Any]:
+    """An engine of its own on ``pg_url``: what another session does, by hand."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
 def wait_for_a_lock_wait(admin: Any, table: str) -> None:
     """Until some session of the test server waits for a lock on ``table`` (an engine on
     it, ``admin``); fails after 30 s."""

@@ -397,6 +397,8 @@ _WRITER_GRANTS = (
     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
     "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
 )
+#: With the writer's grants: a user who may not prune the log.
+_NO_DELETE = f"REVOKE DELETE ON {{schema}}.{DRIFT_LOG_TABLE} FROM {{role}}"
 
 
 def test_a_writer_who_may_not_create_triggers_opens_and_recomputes(
@@ -690,9 +692,8 @@ def test_a_reader_that_may_not_prune_still_reads(
     url: str, admin: sqlalchemy.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     GlobalLearningStore(url).close()
-    no_delete = f"REVOKE DELETE ON {{schema}}.{DRIFT_LOG_TABLE} FROM {{role}}"
     conductor = GlobalLearningStore(url, clock=FrozenClock())
-    with _role(admin, url, *_WRITER_GRANTS, no_delete) as reader_url:
+    with _role(admin, url, *_WRITER_GRANTS, _NO_DELETE) as reader_url:
         reader = GlobalLearningStore(reader_url, clock=FrozenClock())
         try:
             pattern_id = _seed(conductor)
@@ -714,8 +715,7 @@ def test_a_prune_that_fails_leaves_the_write_committed(
 ) -> None:
     """A user who may not delete from the log (another user made it) still writes."""
     GlobalLearningStore(url).close()
-    no_delete = f"REVOKE DELETE ON {{schema}}.{DRIFT_LOG_TABLE} FROM {{role}}"
-    with _role(admin, url, *_WRITER_GRANTS, no_delete) as conductor_url:
+    with _role(admin, url, *_WRITER_GRANTS, _NO_DELETE) as conductor_url:
         conductor = GlobalLearningStore(conductor_url, clock=FrozenClock())
         try:
             pattern_id = _seed(conductor)

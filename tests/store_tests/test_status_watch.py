@@ -13,30 +13,17 @@ from typing import Any
 
 import pytest
 import sqlalchemy
-from conftest import FrozenClock, fresh_postgres_schema
+from conftest import FrozenClock
 
 from store import GlobalLearningStore, drift_cache, listings
 from store.drift_cache import _log_state
 
 
 @pytest.fixture
-def url() -> Iterator[str]:
-    with fresh_postgres_schema("w") as fresh:
-        yield fresh
-
-
-@pytest.fixture
-def admin(url: str) -> Iterator[sqlalchemy.Engine]:
-    engine = sqlalchemy.create_engine(url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def stores(url: str) -> Iterator[tuple[GlobalLearningStore, GlobalLearningStore, list[str]]]:
+def stores(pg_url: str) -> Iterator[tuple[GlobalLearningStore, GlobalLearningStore, list[str]]]:
     """The console's store (it keeps the counts) and a conductor's, with five patterns."""
-    console = GlobalLearningStore(url, clock=FrozenClock())
-    conductor = GlobalLearningStore(url, clock=FrozenClock())
+    console = GlobalLearningStore(pg_url, clock=FrozenClock())
+    conductor = GlobalLearningStore(pg_url, clock=FrozenClock())
     ids = [conductor.record_pattern("retry", f"pattern {n}") for n in range(5)]
     try:
         yield console, conductor, ids
@@ -58,7 +45,7 @@ def _refuse_counting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_move_of_a_status_is_counted(
     stores: tuple[GlobalLearningStore, GlobalLearningStore, list[str]],
-    admin: sqlalchemy.Engine,
+    pg_admin: sqlalchemy.Engine,
 ) -> None:
     console, conductor, ids = stores
     assert _counts(console) == {"pending": 5}
@@ -69,13 +56,13 @@ def test_every_move_of_a_status_is_counted(
     assert _counts(console) == {"pending": 4, "quarantined": 1, "validated": 1}
     assert conductor.retire_pattern(ids[2])
     assert _counts(console) == {"pending": 3, "quarantined": 1, "validated": 1, "retired": 1}
-    with admin.begin() as conn:  # by hand, from another session
+    with pg_admin.begin() as conn:  # by hand, from another session
         conn.exec_driver_sql(
             "UPDATE patterns SET quarantine_status = 'validated' WHERE id = %(id)s",
             {"id": new_id},
         )
     assert _counts(console) == {"pending": 2, "quarantined": 1, "validated": 2, "retired": 1}
-    with admin.begin() as conn:
+    with pg_admin.begin() as conn:
         conn.exec_driver_sql("DELETE FROM patterns WHERE id = %(id)s", {"id": ids[0]})
     assert _counts(console) == {"pending": 2, "validated": 2, "retired": 1}
     conductor.clear_all()
@@ -98,22 +85,22 @@ def test_applications_and_rescoring_count_nothing_again(
 
 def test_a_trigger_disabled_or_dropped_counts_every_time(
     stores: tuple[GlobalLearningStore, GlobalLearningStore, list[str]],
-    admin: sqlalchemy.Engine,
-    url: str,
+    pg_admin: sqlalchemy.Engine,
+    pg_url: str,
 ) -> None:
     console, _, ids = stores
     assert _counts(console) == {"pending": 5}
-    with admin.begin() as conn:
+    with pg_admin.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE patterns DISABLE TRIGGER marianne_tui_status_moved")
         conn.exec_driver_sql(
             "UPDATE patterns SET quarantine_status = 'retired' WHERE id = %(id)s",
             {"id": ids[0]},
         )
     assert _counts(console) == {"pending": 4, "retired": 1}
-    with admin.begin() as conn:
+    with pg_admin.begin() as conn:
         conn.exec_driver_sql("DROP TRIGGER marianne_tui_status_moved ON patterns")
         conn.exec_driver_sql("DROP FUNCTION marianne_tui_log_status()")
-    with admin.connect() as conn:
+    with pg_admin.connect() as conn:
         state = _log_state(conn)
     # A log made before the status trigger existed still serves drift reads.
     assert state.ready and not state.statuses_ready
@@ -121,26 +108,26 @@ def test_a_trigger_disabled_or_dropped_counts_every_time(
         ("validated", {"pending": 3, "retired": 1, "validated": 1}),
         ("quarantined", {"pending": 3, "retired": 1, "quarantined": 1}),
     ):
-        with admin.begin() as conn:
+        with pg_admin.begin() as conn:
             conn.exec_driver_sql(
                 "UPDATE patterns SET quarantine_status = %(status)s WHERE id = %(id)s",
                 {"status": status, "id": ids[1]},
             )
         assert _counts(console) == expected
-    GlobalLearningStore(url).close()  # a writable open installs what is missing
-    with admin.connect() as conn:
+    GlobalLearningStore(pg_url).close()  # a writable open installs what is missing
+    with pg_admin.connect() as conn:
         assert _log_state(conn).statuses_ready
 
 
 def test_a_prune_past_the_reader_counts_again(
     stores: tuple[GlobalLearningStore, GlobalLearningStore, list[str]],
-    admin: sqlalchemy.Engine,
+    pg_admin: sqlalchemy.Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     console, conductor, ids = stores
     assert _counts(console) == {"pending": 5}
     assert conductor.validate_pattern(ids[4])
-    with admin.begin() as conn:
+    with pg_admin.begin() as conn:
         conn.exec_driver_sql(
             f"UPDATE {drift_cache.DRIFT_LOG_TABLE} "
             "SET logged_at = logged_at - interval '2 hours'"
@@ -148,7 +135,7 @@ def test_a_prune_past_the_reader_counts_again(
     monkeypatch.setattr(drift_cache, "PRUNE_EVERY", 0.0)
     conductor._drift_state().feed._last_prune = 0.0
     conductor.record_pattern_application(ids[0], "prunes", True)  # the status mark goes
-    with admin.connect() as conn:
+    with pg_admin.connect() as conn:
         marks = conn.exec_driver_sql(
             f"SELECT count(*) FROM {drift_cache.DRIFT_LOG_TABLE} WHERE kind = 's'"
         ).scalar_one()
