@@ -433,8 +433,10 @@ class ListingsMixin(GlobalLearningStoreBase):
         PostgreSQL (``BEGIN`` and ``COMMIT`` are each one) and bound the page's 200 ids as
         as many parameters. Here the ids are still sorted alone (by key and id, as on
         SQLite) and only the page's rows are joined to them, ordered again by the page's
-        sort keys (200 rows); the counts are the outer row every page row joins, so an
-        empty page still brings them. One statement also reads all three from one snapshot.
+        sort keys (200 rows). A filtered page's counts are the outer row every page row
+        joins, so that an empty page still brings them, all from one snapshot; an
+        unfiltered page's total is the header's kept status counts (one request more, a
+        short one, against a count of every row).
         """
         offset, limit = max(0, query.offset), max(0, query.limit)
         indexed = _indexed_page(query, conditions, offset, limit)
@@ -449,23 +451,34 @@ class ListingsMixin(GlobalLearningStoreBase):
             else:
                 key = page.c.sort_key.desc() if query.descending else page.c.sort_key.asc()
                 order = (key.nulls_last(),)
-            counts: Select[Any] = select(func.count().label("total"))
+            paged = page.join(_P, _P.c.id == page.c.id)
             if conditions:
-                counts = counts.add_columns(
-                    func.sum(case((and_(*conditions), 1), else_=0)).label("matching")
+                counted = select(
+                    func.count().label("total"),
+                    func.sum(case((and_(*conditions), 1), else_=0)).label("matching"),
+                ).select_from(_P).subquery("counts")
+                statement = select(*counted.c, *_PAGE_COLUMNS).select_from(
+                    counted.outerjoin(paged, true())
                 )
-            counted = counts.select_from(_P).subquery("counts")
-            statement = (
-                select(*counted.c, *_PAGE_COLUMNS)
-                .select_from(counted.outerjoin(page.join(_P, _P.c.id == page.c.id), true()))
-                .order_by(*order, self._text_order(page.c.id).asc())
-            )
+            else:
+                statement = select(*_PAGE_COLUMNS).select_from(paged)
+            statement = statement.order_by(*order, self._text_order(page.c.id).asc())
             if indexed:
                 _POSTGRESQL_PAGES[(query.sort, query.descending)] = statement
         parameters = {"offset": offset, "limit": limit, "end": offset + limit}
         with self._reads_connection() as conn:
+            if not conditions:
+                # The header's kept status counts (``StatusWatch``): counting the rows
+                # visits the table page of each one updated since the last VACUUM, 16-19
+                # ms a refresh at 100,000 patterns after a few thousand applications.
+                total = sum(patterns for _, patterns in self._status_watch.counts(
+                    conn, _postgresql_status_counts
+                ))
             rows = conn.execute(statement, parameters if indexed else {}).all()
-        total, matching = rows[0][0], rows[0][1] if conditions else rows[0][0]
+        if conditions:
+            total, matching = rows[0][0], rows[0][1]
+        else:
+            matching = total
         return PatternPage(
             rows=tuple(_pattern_row(row) for row in rows if row.id is not None),
             matching=int(matching or 0),

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy
 from conftest import FrozenClock
 
-from store import GlobalLearningStore, drift_cache, listings
+from store import GlobalLearningStore, PatternQuery, drift_cache, listings
 from store.drift_cache import _log_state
 
 
@@ -33,7 +33,10 @@ def stores(pg_url: str) -> Iterator[tuple[GlobalLearningStore, GlobalLearningSto
 
 
 def _counts(store: GlobalLearningStore) -> dict[str, int]:
-    return dict(store.store_overview().status_counts)
+    counts = dict(store.store_overview().status_counts)
+    page = store.query_patterns(PatternQuery())  # its total is the kept counts' sum
+    assert page.total == page.matching == sum(counts.values()) == len(page.rows)
+    return counts
 
 
 def _refuse_counting(monkeypatch: pytest.MonkeyPatch) -> None:
