@@ -262,9 +262,7 @@ class ChangeFeed:
         rows = conn.execute(
             _LOG_ROWS_QUERY, {"since": previous, "cap": MAX_INCREMENTAL_ROWS + 1}
         ).all()
-        pruned_below = rows[0][0]
-        # The mark is the newest pruned txid, and this reader needs rows from ``previous`` on.
-        if pruned_below is not None and previous <= int(pruned_below):
+        if _pruned_past(rows[0][0], previous):
             return _FULL
         if len(rows) > MAX_INCREMENTAL_ROWS:
             return _FULL
@@ -314,6 +312,12 @@ class ChangeFeed:
                 )
         except exc.DBAPIError:
             pass
+
+
+def _pruned_past(pruned_below: Any, since: int) -> bool:
+    """Whether the log was pruned of rows a reader needs: the mark is the newest pruned
+    txid, and the reader needs the rows from ``since`` on."""
+    return pruned_below is not None and since <= int(pruned_below)
 
 
 @contextlib.contextmanager
@@ -378,7 +382,7 @@ class StatusWatch:
         if signature != self._trusted_signature:
             return self._look_again(conn)
         self._xmin = int(xmin)
-        return bool(marked) or (pruned_below is not None and previous <= int(pruned_below))
+        return bool(marked) or _pruned_past(pruned_below, previous)
 
     def _look_again(self, conn: Connection) -> bool:
         """Checks the log in full; True: count (before the count, so that the xmin read
@@ -562,19 +566,22 @@ _SIGNATURE = (
     "(SELECT string_agg(oid || ':' || xmin, ' ' ORDER BY oid) FROM pg_proc "
     f"WHERE oid IN ({_FUNCTION_OIDS})))"
 )
-#: What each read asks first: the oldest running transaction, and the signature.
-FEED_HEAD_SELECT = (
-    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, "
-    f"{_SIGNATURE} AS signature"
+#: The oldest running transaction, and the signature: what every reader of the log asks
+#: first (the drift feed, ``StatusWatch``, the full check below).
+_HEAD_COLUMNS = (
+    f"pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, {_SIGNATURE} AS signature"
 )
+#: The newest pruned txid (see ``_pruned_past``).
+_PRUNE_MARK = f"(SELECT pruned_below::text::bigint FROM {_DRIFT_LOG_META} WHERE id = 1)"
+#: What each drift read asks first.
+FEED_HEAD_SELECT = f"SELECT {_HEAD_COLUMNS}"
 _SIGNATURE_QUERY = text(FEED_HEAD_SELECT)
 
 #: The prune mark, then the log rows from a transaction on (a row of NULLs when there are
 #: none): one statement, so that both are read in one snapshot. Read apart, a prune
 #: committing between the two could remove rows this reader needs without its mark.
 _LOG_ROWS_QUERY = text(
-    f"SELECT (SELECT pruned_below::text::bigint FROM {_DRIFT_LOG_META} WHERE id = 1), "
-    "logged.kind, logged.pattern_id "
+    f"SELECT {_PRUNE_MARK}, logged.kind, logged.pattern_id "
     "FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
     f"SELECT kind, pattern_id FROM {DRIFT_LOG_TABLE} "
     "WHERE txid >= CAST(CAST(:since AS text) AS xid8) LIMIT :cap) AS logged ON true"
@@ -587,8 +594,7 @@ _LOG_ROWS_QUERY = text(
 #: the whole log (176,000 rows after a 100,000-pattern store was loaded: 15 ms a look);
 #: ordered by txid it walks the log's index from ``since``, a few rows.
 _STATUS_MOVES_QUERY = text(
-    f"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, {_SIGNATURE}, "
-    f"(SELECT pruned_below::text::bigint FROM {_DRIFT_LOG_META} WHERE id = 1), "
+    f"SELECT {_HEAD_COLUMNS}, {_PRUNE_MARK}, "
     f"(SELECT txid FROM {DRIFT_LOG_TABLE} "
     "WHERE txid >= CAST(CAST(:since AS text) AS xid8) AND kind IN ('p', 'r', 's') "
     "ORDER BY txid LIMIT 1) IS NOT NULL"
@@ -597,7 +603,7 @@ _STATUS_MOVES_QUERY = text(
 # One statement, on the catalog only (it locks no table): the oldest running transaction,
 # the signature, then the log's objects and whether each is as this module makes it.
 _STATE_QUERY = text(
-    f"SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, {_SIGNATURE}, "
+    f"SELECT {_HEAD_COLUMNS}, "
     f"CAST(to_regclass('{DRIFT_LOG_TABLE}') AS oid), "
     f"CAST(to_regclass('{_DRIFT_LOG_META}') AS oid), "
     f"to_regclass('{_LOG_INDEX}') IS NOT NULL, "
